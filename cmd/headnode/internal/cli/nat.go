@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/netcfg"
+)
+
+// runNAT works with or without a daemon: when one is running the request
+// goes through it (so it knows, and does not undo a clear); otherwise the
+// CLI does the same work itself.
+func runNAT(ctx context.Context, env *Env) error {
+	set, pos, err := flags(env.Args, "json")
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("nat needs one of: status, apply, clear")
+	}
+	sub := pos[0]
+	if sub != "status" && sub != "apply" && sub != "clear" {
+		return usagef("unknown nat subcommand %q: use status, apply or clear", sub)
+	}
+	cfg, err := env.loadConfig()
+	if err != nil {
+		return err
+	}
+	c := api.NewClient(cfg.Control.Socket)
+	if env.Socket != "" {
+		c = api.NewClient(env.Socket)
+	}
+	switch sub {
+	case "status":
+		var n api.NAT
+		var s *api.Status
+		err := c.Do(ctx, http.MethodGet, "/v1/nat", nil, &n)
+		if err == nil {
+			s, err = c.Status(ctx)
+		}
+		if errors.Is(err, api.ErrDaemonNotRunning) {
+			n, s, err = localNATStatus(cfg)
+		}
+		if err != nil {
+			return err
+		}
+		if set["json"] {
+			return printJSON(env.Stdout, struct {
+				api.NAT
+				Uplink api.Link `json:"uplink"`
+			}{n, s.Uplink})
+		}
+		printNATStatus(env.Stdout, n, s)
+		return nil
+	default:
+		var ch api.Changes
+		err := c.Do(ctx, http.MethodPost, "/v1/nat/"+sub, nil, &ch)
+		if errors.Is(err, api.ErrDaemonNotRunning) {
+			ch, err = localNAT(cfg, sub)
+		}
+		if set["json"] && err == nil {
+			return printJSON(env.Stdout, ch)
+		}
+		for _, c := range ch.Changes {
+			fmt.Fprintln(env.Stdout, c)
+		}
+		for _, w := range ch.Waiting {
+			fmt.Fprintln(env.Stdout, "waiting: "+w)
+		}
+		if err == nil && len(ch.Changes) == 0 {
+			fmt.Fprintln(env.Stdout, "nothing to change")
+		}
+		return err
+	}
+}
+
+func managerFor(cfg *config.Config) (*netcfg.Manager, error) {
+	addr, _ := cfg.Network.ClusterPrefix()
+	return netcfg.NewManager(netcfg.Options{
+		ClusterInterface: cfg.Network.ClusterInterface,
+		UplinkInterface:  cfg.Network.UplinkInterface,
+		ClusterAddress:   addr,
+		IPTables:         cfg.Network.IPTables,
+		StateDir:         cfg.Daemon.StateDir,
+	})
+}
+
+func localNAT(cfg *config.Config, sub string) (api.Changes, error) {
+	m, err := managerFor(cfg)
+	if err != nil {
+		return api.Changes{}, err
+	}
+	var out api.Changes
+	if sub == "clear" {
+		changes, err := m.Clear()
+		for _, c := range changes {
+			out.Changes = append(out.Changes, c.Text)
+		}
+		return out, err
+	}
+	res, err := m.Apply()
+	for _, c := range res.Changes {
+		out.Changes = append(out.Changes, c.Text)
+	}
+	out.Waiting = res.Waiting
+	return out, err
+}
+
+func localNATStatus(cfg *config.Config) (api.NAT, *api.Status, error) {
+	m, err := managerFor(cfg)
+	if err != nil {
+		return api.NAT{}, nil, err
+	}
+	st, err := m.Status()
+	if err != nil {
+		return api.NAT{}, nil, err
+	}
+	n := api.NAT{
+		Backend:      string(st.Backend),
+		Forwarding:   st.Forwarding,
+		RulesPresent: st.RulesPresent,
+		Policy:       st.Rules.Policy,
+		Subnet:       st.Subnet,
+		Waiting:      st.Waiting,
+		Daemon:       false,
+	}
+	switch {
+	case st.Cleared:
+		n.State = api.NATCleared
+	case st.RulesPresent && st.Forwarding:
+		n.State = api.NATOK
+	case st.Subnet == "":
+		n.State = api.NATWaiting
+	default:
+		n.State = "not applied"
+		n.Missing = st.Rules.Missing()
+		if !st.Forwarding {
+			n.Missing = append(n.Missing, "IPv4 forwarding")
+		}
+	}
+	s := &api.Status{Uplink: api.Link{Interface: st.Uplink.Name, Exists: st.Uplink.Exists, Up: st.Uplink.Up, Carrier: st.Uplink.Carrier}}
+	if a, ok := st.Uplink.Address(); ok {
+		s.Uplink.Address = a.String()
+	}
+	return n, s, nil
+}
+
+func printNATStatus(out io.Writer, n api.NAT, s *api.Status) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	state := n.State
+	if len(n.Missing) > 0 {
+		state += ": missing " + strings.Join(n.Missing, ", ")
+	}
+	if n.Error != "" {
+		state += ": " + n.Error
+	}
+	fmt.Fprintf(w, "state\t%s\n", state)
+	fmt.Fprintf(w, "backend\t%s\n", n.Backend)
+	fmt.Fprintf(w, "forwarding\t%s\n", onOff(n.Forwarding))
+	fmt.Fprintf(w, "rules\t%s\n", map[bool]string{true: "present (filter " + netcfg.FilterChain + ", nat " + netcfg.NATChain + ")", false: "not present"}[n.RulesPresent])
+	if n.Policy != "" {
+		fmt.Fprintf(w, "FORWARD policy\t%s\n", n.Policy)
+	}
+	if n.Subnet != "" {
+		fmt.Fprintf(w, "subnet\t%s\n", n.Subnet)
+	}
+	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
+	if n.Daemon {
+		fmt.Fprintf(w, "repairs\t%d\n", n.Repairs)
+	} else {
+		fmt.Fprintf(w, "repairs\tunknown (daemon not running)\n")
+	}
+	for _, x := range n.Waiting {
+		fmt.Fprintf(w, "waiting\t%s\n", x)
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+)
+
+func runStatus(ctx context.Context, env *Env) error {
+	set, pos, err := flags(env.Args, "json")
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("status takes no arguments, got %q", pos[0])
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	s, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if set["json"] {
+		return printJSON(env.Stdout, s)
+	}
+	printStatus(env.Stdout, s)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printStatus(out io.Writer, s *api.Status) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprintf(w, "headnode\t%s, up %s\n", s.Version, time.Since(s.Started).Round(time.Second))
+	health := s.Health.State
+	if len(s.Health.Reasons) > 0 && s.Health.State != api.HealthOK {
+		health += ": " + strings.Join(s.Health.Reasons, "; ")
+	}
+	fmt.Fprintf(w, "health\t%s\n", health)
+	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
+	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
+	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
+	if !s.Config.ReloadOK {
+		fmt.Fprintf(w, "config\t%s (last reload failed: %s)\n", s.Config.Path, firstLine(s.Config.ReloadError))
+	} else {
+		fmt.Fprintf(w, "config\t%s\n", s.Config.Path)
+	}
+}
+
+func linkLine(l api.Link) string {
+	switch {
+	case !l.Exists:
+		return l.Interface + ": missing"
+	case !l.Carrier:
+		return l.Interface + ": no link"
+	case l.Address == "":
+		return l.Interface + ": no IPv4 address"
+	}
+	s := l.Interface + ": " + l.Address
+	if len(l.IPv6) > 0 {
+		s += " " + strings.Join(l.IPv6, " ")
+	}
+	return s
+}
+
+func natLine(n api.NAT) string {
+	switch n.State {
+	case api.NATOK:
+		return fmt.Sprintf("ok, %s, %s, repairs %d", n.Subnet, n.Backend, n.Repairs)
+	case api.NATFailed:
+		return "failed: " + n.Error
+	case api.NATWaiting:
+		return "waiting: " + strings.Join(n.Waiting, "; ")
+	case api.NATCleared:
+		return "off (removed with `headnode nat clear`; `headnode nat apply` turns it on)"
+	}
+	return n.State
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

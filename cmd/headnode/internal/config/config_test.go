@@ -1,0 +1,142 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// The commented default file is what `headnode config default` prints; it
+// must say exactly what the built-in defaults are.
+func TestDefaultTextIsTheDefault(t *testing.T) {
+	c, err := Parse(DefaultText(), "default.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Path = "default.toml"
+	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Duration{})); diff != "" {
+		t.Errorf("default.toml differs from Default() (-Default +file):\n%s", diff)
+	}
+}
+
+func TestEmptyFileIsTheDefault(t *testing.T) {
+	c, err := Parse(nil, "empty.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.UplinkInterface != "eth1" || c.Power.Stagger.Duration != time.Second {
+		t.Errorf("empty file: %+v", c)
+	}
+}
+
+func TestLoadMissingDefaultFileGivesDefaults(t *testing.T) {
+	if _, err := os.Stat(DefaultPath); err == nil {
+		t.Skip(DefaultPath + " exists on this machine")
+	}
+	c, err := Load(DefaultPath)
+	if err != nil || c.Path != "" {
+		t.Fatalf("Load(default path) = %+v, %v", c, err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "named.toml")); err == nil {
+		t.Error("a named file that does not exist loaded without error")
+	}
+}
+
+func TestValuesOverrideDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+[network]
+uplink_interface = "wlan0"
+cluster_address = ""
+[power]
+stagger = "250ms"
+[[nodes]]
+name = "p1"
+address = "192.168.50.11"
+[[nodes]]
+name = "p2"
+[lcd]
+address = 0x3f
+[http]
+listen = ["[::1]:9180"]
+`), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.UplinkInterface != "wlan0" || c.Network.ClusterInterface != "eth0" {
+		t.Errorf("network %+v", c.Network)
+	}
+	if _, ok := c.Network.ClusterPrefix(); ok {
+		t.Error("empty cluster_address still gives a prefix")
+	}
+	if c.Power.Stagger.Duration != 250*time.Millisecond {
+		t.Errorf("stagger %v", c.Power.Stagger)
+	}
+	if len(c.Nodes) != 2 || c.Nodes[1].Name != "p2" {
+		t.Errorf("nodes %+v", c.Nodes)
+	}
+	if a, err := c.LCD.I2CAddress(); err != nil || a != 0x3f {
+		t.Errorf("lcd address %v, %v", a, err)
+	}
+	if len(c.HTTP.Listen) != 1 {
+		t.Errorf("listen list not replaced: %v", c.HTTP.Listen)
+	}
+}
+
+func problems(t *testing.T, doc string) []string {
+	t.Helper()
+	_, err := Parse([]byte(doc), "c.toml")
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse(%q) error %v is not a *config.Error", doc, err)
+	}
+	return ce.Problems()
+}
+
+func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want []string
+	}{
+		{"[network]\n\nuplnk_interface = \"eth1\"\n", []string{`c.toml:3: unknown key "network.uplnk_interface"; valid keys are listed by ` + "`headnode config default`"}},
+		{"[power]\ni2c_bus = \"one\"\n", []string{`c.toml:2: power.i2c_bus: expected a whole number, got a TOML string`}},
+		{"[power]\nstagger = \"2m\"\nboard = \"hat\"\n", []string{
+			`c.toml:2: power.stagger: 2m0s is out of range; use 0s to 1m0s`,
+			`c.toml:3: power.board: "hat" is not valid; use "auto", "clusterhat", "clusterctrl" or "none"`,
+		}},
+		{"[network]\ncluster_address = \"192.168.50.0/24\"\nuplink_interface = \"eth0\"\n", []string{
+			`c.toml:3: network.uplink_interface: "eth0" is also the cluster interface; the uplink must be a different interface`,
+			`c.toml:2: network.cluster_address: "192.168.50.0/24" is the network address itself; give the head node's own address, e.g. 192.168.50.1/24`,
+		}},
+		{"[[nodes]]\nname = \"p1\"\n[[nodes]]\nname = \"p1\"\naddress = \"10.0.0.300\"\n", []string{
+			`c.toml:4: nodes[1].name: "p1" is already used by nodes[0]`,
+			`c.toml:5: nodes[1].address: "10.0.0.300" is not an IPv4 address, e.g. "192.168.50.11"`,
+		}},
+		{"[lcd]\naddress = \"0x99\"\nsize = \"40x4\"\n[led]\nbrightness = 1.5\n", []string{
+			`c.toml:2: lcd.address: 0x99 is out of range; I2C addresses are 0x03-0x77 (typical LCDs: 0x27, 0x3f)`,
+			`c.toml:3: lcd.size: "40x4" is not valid; use "16x2", "20x2", "16x4" or "20x4"`,
+			`c.toml:5: led.brightness: 1.5 is out of range; use 0.0 to 1.0`,
+		}},
+		{"[http]\nlisten = [\n  \"127.0.0.1:9180\",\n  \"localhost\",\n]\n", []string{
+			`c.toml:4: http.listen[1]: "localhost" is not an address:port, e.g. "127.0.0.1:9180" or "[::1]:9180"`,
+		}},
+		{"[led]\nenabled = \"yes\"\n", []string{`c.toml:2: led.enabled: expected true or false, got a TOML string`}},
+		{"[network\n", []string{`c.toml:1: expected ']' to close table name`}},
+	} {
+		got := problems(t, tc.doc)
+		if diff := cmp.Diff(tc.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.doc, diff)
+		}
+		for _, p := range got {
+			if strings.Contains(p, "\n") {
+				t.Errorf("problem spans lines: %q", p)
+			}
+		}
+	}
+}

@@ -1,0 +1,7 @@
+// Package hw is the root of headnode's hardware access. Its subpackages
+// open buses and devices (I2C and GPIO through periph.io, hidraw, the HAT
+// EEPROM in the device tree, ClusterCTRL device nodes), trace what crosses
+// them, and emulate each chip protocol-accurately for tests and for
+// `headnode sim`. Nothing under hw knows what a node, an IP address or a
+// health state is.
+package hw
