@@ -29,6 +29,9 @@ type Status struct {
 	NAT     NAT       `json:"nat"`
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
+	DHCP    DHCP      `json:"dhcp"`
+	Power   Power     `json:"power"`
+	Display Display   `json:"display"`
 }
 
 // Health is the cluster's overall state, the one thing the LED shows.
@@ -234,4 +237,18 @@ func (c *Client) Watch(ctx context.Context, fn func(*Status) bool) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// Clone returns a deep copy. It goes through JSON, so it can never miss a
+// field added later; a status is small and published only on change.
+func (s *Status) Clone() Status {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // Status holds only JSON-safe types
+	}
+	var c Status
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(err)
+	}
+	return c
 }

@@ -33,4 +33,3 @@ func runSim(ctx context.Context, env *Env) error {
 	defer stop()
 	return sim.Run(ctx, sim.Options{Nodes: *nodes, Duration: *duration, Out: env.Stdout, Binary: self})
 }
-

@@ -11,10 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,72 +37,6 @@ type Config struct {
 	// Path is the file this configuration came from; empty for built-in
 	// defaults.
 	Path string `toml:"-"`
-}
-
-// Network configures forwarding and NAT between the cluster and the uplink.
-type Network struct {
-	ClusterInterface string `toml:"cluster_interface"`
-	// ClusterAddress is set on the cluster interface; "" leaves it alone.
-	ClusterAddress  string `toml:"cluster_address"`
-	UplinkInterface string `toml:"uplink_interface"`
-	// IPTables selects the iptables backend: "auto" (whatever `iptables`
-	// resolves to), "nft", "legacy", or an absolute path to a binary.
-	IPTables string `toml:"iptables"`
-}
-
-// Power configures node power control.
-type Power struct {
-	Board   string   `toml:"board"`
-	I2CBus  int      `toml:"i2c_bus"`
-	Stagger Duration `toml:"stagger"`
-	Boot    string   `toml:"boot"`
-}
-
-// Node names one cluster node and the address it is reached at.
-type Node struct {
-	Name    string `toml:"name"`
-	Address string `toml:"address"`
-}
-
-// LCD configures the character display.
-type LCD struct {
-	Enabled bool `toml:"enabled"`
-	// Address is "auto" or an I2C address, written as an integer (0x27) or
-	// a string ("0x27").
-	Address any    `toml:"address"`
-	Size    string `toml:"size"`
-	Charset string `toml:"charset"`
-}
-
-// LED configures the USB status LED.
-type LED struct {
-	Enabled    bool    `toml:"enabled"`
-	Brightness float64 `toml:"brightness"`
-}
-
-// Control configures the local control socket used by the CLI.
-type Control struct {
-	Socket string `toml:"socket"`
-}
-
-// HTTP configures the read-only network listener.
-type HTTP struct {
-	Listen []string `toml:"listen"`
-}
-
-// Hardware selects real or emulated hardware and the debugging traces.
-type Hardware struct {
-	Backend  string `toml:"backend"`
-	I2CTrace string `toml:"i2c_trace"`
-	HIDTrace string `toml:"hid_trace"`
-}
-
-// Daemon holds paths the daemon owns.
-type Daemon struct {
-	// StateDir keeps what must survive restarts: what we changed on the
-	// system (so `nat clear` can undo exactly that) and requested power
-	// states.
-	StateDir string `toml:"state_dir"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1s").
@@ -311,11 +243,6 @@ func (v validationErrors) located(name string, lines map[string]int) error {
 	return &Error{errs: errs}
 }
 
-var (
-	ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,15}$`)
-	nodeName  = regexp.MustCompile(`^p[1-9][0-9]{0,3}$`)
-)
-
 // validate checks every value and collects all problems, so that one run of
 // `headnode config check` lists everything wrong with the file.
 func (c *Config) validate() error {
@@ -323,152 +250,16 @@ func (c *Config) validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fieldError{key: key, msg: fmt.Sprintf(format, args...)})
 	}
+	// Each section checks itself, in its own file.
 
-	n := &c.Network
-	if !ifaceName.MatchString(n.ClusterInterface) {
-		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\")", n.ClusterInterface)
-	}
-	if !ifaceName.MatchString(n.UplinkInterface) {
-		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\")", n.UplinkInterface)
-	}
-	if n.ClusterInterface == n.UplinkInterface {
-		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface", n.UplinkInterface)
-	}
-	if n.ClusterAddress != "" {
-		p, err := netip.ParsePrefix(n.ClusterAddress)
-		switch {
-		case err != nil || !p.Addr().Is4():
-			bad("network.cluster_address", "%q is not an IPv4 address with prefix length, e.g. \"192.168.50.1/24\" (or \"\" to leave the interface alone)", n.ClusterAddress)
-		case p.Bits() > 30 || p.Bits() < 8:
-			bad("network.cluster_address", "%q has prefix length /%d; use /8 to /30", n.ClusterAddress, p.Bits())
-		case p.Addr() == p.Masked().Addr():
-			bad("network.cluster_address", "%q is the network address itself; give the head node's own address, e.g. %s", n.ClusterAddress, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
-		}
-	}
-	switch n.IPTables {
-	case "auto", "nft", "legacy":
-	default:
-		if !strings.HasPrefix(n.IPTables, "/") {
-			bad("network.iptables", "%q is not valid; use \"auto\", \"nft\", \"legacy\" or an absolute path to an iptables binary", n.IPTables)
-		}
-	}
-
-	p := &c.Power
-	switch p.Board {
-	case "auto", "clusterhat", "clusterctrl", "none":
-	default:
-		bad("power.board", "%q is not valid; use \"auto\", \"clusterhat\", \"clusterctrl\" or \"none\"", p.Board)
-	}
-	if p.I2CBus < 0 || p.I2CBus > 255 {
-		bad("power.i2c_bus", "%d is out of range; use a bus number 0-255 (1 is /dev/i2c-1)", p.I2CBus)
-	}
-	if msg := p.Stagger.check(0, time.Minute); msg != "" {
-		bad("power.stagger", "%s", msg)
-	}
-	switch p.Boot {
-	case "off", "on", "restore":
-	default:
-		bad("power.boot", "%q is not valid; use \"off\", \"on\" or \"restore\"", p.Boot)
-	}
-
-	seenName := map[string]int{}
-	seenAddr := map[string]int{}
-	for i, nd := range c.Nodes {
-		key := fmt.Sprintf("nodes[%d]", i)
-		if !nodeName.MatchString(nd.Name) {
-			bad(key+".name", "%q is not a node name; nodes are named p1, p2, ...", nd.Name)
-		} else if j, dup := seenName[nd.Name]; dup {
-			bad(key+".name", "%q is already used by nodes[%d]", nd.Name, j)
-		} else {
-			seenName[nd.Name] = i
-		}
-		if nd.Address != "" {
-			if a, err := netip.ParseAddr(nd.Address); err != nil || !a.Is4() {
-				bad(key+".address", "%q is not an IPv4 address, e.g. \"192.168.50.11\"", nd.Address)
-			} else if j, dup := seenAddr[nd.Address]; dup {
-				bad(key+".address", "%q is already used by nodes[%d]", nd.Address, j)
-			} else {
-				seenAddr[nd.Address] = i
-			}
-		}
-	}
-
-	if _, err := c.LCD.I2CAddress(); err != nil {
-		bad("lcd.address", "%v", err)
-	}
-	switch c.LCD.Size {
-	case "16x2", "20x2", "16x4", "20x4":
-	default:
-		bad("lcd.size", "%q is not valid; use \"16x2\", \"20x2\", \"16x4\" or \"20x4\"", c.LCD.Size)
-	}
-	switch c.LCD.Charset {
-	case "A00", "A02":
-	default:
-		bad("lcd.charset", "%q is not valid; use \"A00\" (Japanese ROM, most modules) or \"A02\" (European ROM)", c.LCD.Charset)
-	}
-	if c.LED.Brightness < 0 || c.LED.Brightness > 1 {
-		bad("led.brightness", "%g is out of range; use 0.0 to 1.0", c.LED.Brightness)
-	}
-
-	if c.Control.Socket == "" || !strings.HasPrefix(c.Control.Socket, "/") {
-		bad("control.socket", "%q is not an absolute path, e.g. \"/run/headnode/control.sock\"", c.Control.Socket)
-	}
-	for i, l := range c.HTTP.Listen {
-		if _, err := netip.ParseAddrPort(l); err != nil {
-			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\" or \"[::1]:9180\"", l)
-		}
-	}
-	switch c.Hardware.Backend {
-	case "auto", "sim":
-	default:
-		bad("hardware.backend", "%q is not valid; use \"auto\" (real hardware) or \"sim\" (emulated)", c.Hardware.Backend)
-	}
-	if c.Daemon.StateDir == "" || !strings.HasPrefix(c.Daemon.StateDir, "/") {
-		bad("daemon.state_dir", "%q is not an absolute path, e.g. \"/var/lib/headnode\"", c.Daemon.StateDir)
-	}
+	c.validateNetwork(bad)
+	c.validatePower(bad)
+	c.validateDisplay(bad)
+	c.validateDaemon(bad)
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
-}
-
-// I2CAddress returns the configured LCD address, or 0 for "auto".
-func (l LCD) I2CAddress() (uint16, error) {
-	var v int64
-	switch a := l.Address.(type) {
-	case nil:
-		return 0, nil
-	case int64:
-		v = a
-	case string:
-		if a == "auto" {
-			return 0, nil
-		}
-		n, err := strconv.ParseInt(a, 0, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not valid; use \"auto\" or an I2C address such as 0x27", a)
-		}
-		v = n
-	default:
-		return 0, fmt.Errorf("%v is not valid; use \"auto\" or an I2C address such as 0x27", a)
-	}
-	if v < 0x03 || v > 0x77 {
-		return 0, fmt.Errorf("0x%x is out of range; I2C addresses are 0x03-0x77 (typical LCDs: 0x27, 0x3f)", v)
-	}
-	return uint16(v), nil
-}
-
-// ClusterPrefix returns the cluster subnet (e.g. 192.168.50.0/24) and the
-// head's own address on it. ok is false when no cluster address is configured.
-func (n Network) ClusterPrefix() (addr netip.Prefix, ok bool) {
-	if n.ClusterAddress == "" {
-		return netip.Prefix{}, false
-	}
-	p, err := netip.ParsePrefix(n.ClusterAddress)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	return p, true
 }
 
 //go:embed default.toml

@@ -35,9 +35,10 @@ func (d *Daemon) serveControl(path string) (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	d.readOnlyRoutes(mux)
-	mux.HandleFunc("GET /v1/nat", d.handleNATStatus)
-	mux.HandleFunc("POST /v1/nat/apply", d.handleNATApply)
-	mux.HandleFunc("POST /v1/nat/clear", d.handleNATClear)
+	d.networkRoutes(mux)
+	d.dhcpRoutes(mux)
+	d.powerRoutes(mux)
+	d.displayRoutes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -95,7 +96,7 @@ func (d *Daemon) handleWatch(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleNATStatus(w http.ResponseWriter, r *http.Request) {
 	s, _ := d.current()
 	out := s.NAT
-	k := d.keeper.Load()
+	k := d.net.keeper.Load()
 	if k == nil {
 		writeJSON(w, http.StatusOK, out)
 		return
@@ -121,7 +122,7 @@ func (d *Daemon) handleNATStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleNATApply(w http.ResponseWriter, r *http.Request) {
-	k := d.keeper.Load()
+	k := d.net.keeper.Load()
 	if k == nil {
 		writeError(w, http.StatusServiceUnavailable, errNoKeeper)
 		return
@@ -137,7 +138,7 @@ func (d *Daemon) handleNATApply(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleNATClear(w http.ResponseWriter, r *http.Request) {
-	k := d.keeper.Load()
+	k := d.net.keeper.Load()
 	if k == nil {
 		writeError(w, http.StatusServiceUnavailable, errNoKeeper)
 		return
@@ -151,6 +152,8 @@ func (d *Daemon) handleNATClear(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, api.Changes{Changes: changeTexts(changes)})
 }
+
+var errNoKeeper = errors.New("NAT is unavailable in this daemon (see `headnode status`)")
 
 func changeTexts(cs []netcfg.Change) []string {
 	out := make([]string, 0, len(cs))

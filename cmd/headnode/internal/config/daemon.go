@@ -1,0 +1,51 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Control configures the local control socket used by the CLI.
+type Control struct {
+	Socket string `toml:"socket"`
+}
+
+// HTTP configures the read-only network listener.
+type HTTP struct {
+	Listen []string `toml:"listen"`
+}
+
+// Hardware selects real or emulated hardware and the debugging traces.
+type Hardware struct {
+	Backend  string `toml:"backend"`
+	I2CTrace string `toml:"i2c_trace"`
+	HIDTrace string `toml:"hid_trace"`
+}
+
+// Daemon holds paths the daemon owns.
+type Daemon struct {
+	// StateDir keeps what must survive restarts: what we changed on the
+	// system (so `nat clear` can undo exactly that) and requested power
+	// states.
+	StateDir string `toml:"state_dir"`
+}
+
+func (c *Config) validateDaemon(bad badFunc) {
+	if c.Control.Socket == "" || !strings.HasPrefix(c.Control.Socket, "/") {
+		bad("control.socket", "%q is not an absolute path, e.g. \"/run/headnode/control.sock\"", c.Control.Socket)
+	}
+	for i, l := range c.HTTP.Listen {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\" or \"[::1]:9180\"", l)
+		}
+	}
+	switch c.Hardware.Backend {
+	case "auto", "sim":
+	default:
+		bad("hardware.backend", "%q is not valid; use \"auto\" (real hardware) or \"sim\" (emulated)", c.Hardware.Backend)
+	}
+	if c.Daemon.StateDir == "" || !strings.HasPrefix(c.Daemon.StateDir, "/") {
+		bad("daemon.state_dir", "%q is not an absolute path, e.g. \"/var/lib/headnode\"", c.Daemon.StateDir)
+	}
+}

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// Network configures forwarding and NAT between the cluster and the uplink.
+type Network struct {
+	ClusterInterface string `toml:"cluster_interface"`
+	// ClusterAddress is set on the cluster interface; "" leaves it alone.
+	ClusterAddress  string `toml:"cluster_address"`
+	UplinkInterface string `toml:"uplink_interface"`
+	// IPTables selects the iptables backend: "auto" (whatever `iptables`
+	// resolves to), "nft", "legacy", or an absolute path to a binary.
+	IPTables string `toml:"iptables"`
+}
+
+var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,15}$`)
+
+// badFunc records a problem with the value at key.
+type badFunc func(key, format string, args ...any)
+
+func (c *Config) validateNetwork(bad badFunc) {
+	n := &c.Network
+	if !ifaceName.MatchString(n.ClusterInterface) {
+		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\")", n.ClusterInterface)
+	}
+	if !ifaceName.MatchString(n.UplinkInterface) {
+		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\")", n.UplinkInterface)
+	}
+	if n.ClusterInterface == n.UplinkInterface {
+		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface", n.UplinkInterface)
+	}
+	if n.ClusterAddress != "" {
+		p, err := netip.ParsePrefix(n.ClusterAddress)
+		switch {
+		case err != nil || !p.Addr().Is4():
+			bad("network.cluster_address", "%q is not an IPv4 address with prefix length, e.g. \"192.168.50.1/24\" (or \"\" to leave the interface alone)", n.ClusterAddress)
+		case p.Bits() > 30 || p.Bits() < 8:
+			bad("network.cluster_address", "%q has prefix length /%d; use /8 to /30", n.ClusterAddress, p.Bits())
+		case p.Addr() == p.Masked().Addr():
+			bad("network.cluster_address", "%q is the network address itself; give the head node's own address, e.g. %s", n.ClusterAddress, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
+		}
+	}
+	switch n.IPTables {
+	case "auto", "nft", "legacy":
+	default:
+		if !strings.HasPrefix(n.IPTables, "/") {
+			bad("network.iptables", "%q is not valid; use \"auto\", \"nft\", \"legacy\" or an absolute path to an iptables binary", n.IPTables)
+		}
+	}
+
+}
+
+// ClusterPrefix returns the cluster subnet (e.g. 192.168.50.0/24) and the
+// head's own address on it. ok is false when no cluster address is configured.
+func (n Network) ClusterPrefix() (addr netip.Prefix, ok bool) {
+	if n.ClusterAddress == "" {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(n.ClusterAddress)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return p, true
+}

@@ -1,0 +1,27 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/config"
+)
+
+// The dhcp part. Scaffolding: the issue that builds dhcp fills in these
+// hooks; until then the part does nothing and contributes nothing.
+
+// dhcpState is the dhcp part of the state (loop goroutine only).
+type dhcpState struct{}
+
+// dhcpHandles are what control handlers need from the running part.
+type dhcpHandles struct{}
+
+func dhcpChanged(old, new *config.Config) bool { return false }
+
+func (d *Daemon) startDHCP(ctx context.Context, cfg *config.Config) (stop func()) {
+	return func() {}
+}
+
+func (st *state) dhcpHealth(h *health) {}
+
+func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}

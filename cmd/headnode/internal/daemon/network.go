@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/netcfg"
+)
+
+// netState is the network part of the state (loop goroutine only).
+type netState struct {
+	report  *netcfg.KeeperReport // latest keeper report; nil before the first
+	openErr error                // NAT could not start at all (no iptables)
+}
+
+// netHandles are what control handlers need from the running network part.
+type netHandles struct {
+	keeper atomic.Pointer[netcfg.Keeper]
+}
+
+func networkChanged(old, new *config.Config) bool {
+	return old.Network != new.Network || old.Daemon != new.Daemon
+}
+
+// startNetwork starts the NAT keeper and the interface watcher.
+func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	n := cfg.Network
+	d.send(ctx, func(st *state) { st.resetNetwork() })
+	addr, _ := n.ClusterPrefix()
+	m, err := netcfg.NewManager(netcfg.Options{
+		ClusterInterface: n.ClusterInterface,
+		UplinkInterface:  n.UplinkInterface,
+		ClusterAddress:   addr,
+		IPTables:         n.IPTables,
+		StateDir:         cfg.Daemon.StateDir,
+	})
+	if err != nil {
+		openErr := err
+		d.log.Error("NAT unavailable", "err", openErr)
+		d.send(ctx, func(st *state) { st.net.openErr = openErr; st.applyNAT() })
+	} else {
+		k := netcfg.NewKeeper(m, netcfg.KeeperOptions{
+			Log: d.log.With("part", "nat"),
+			Report: func(r netcfg.KeeperReport) {
+				d.send(ctx, func(st *state) { st.net.report = &r; st.applyNAT() })
+			},
+		})
+		d.net.keeper.Store(k)
+		backend := string(m.Backend())
+		d.send(ctx, func(st *state) { st.status.NAT.Backend = backend })
+		wg.Go(func() { k.Run(ctx) })
+	}
+	w, err := netcfg.NewWatcher(netcfg.WatchOptions{Log: d.log.With("part", "links")})
+	if err != nil {
+		d.log.Error("cannot watch interfaces", "err", err)
+	} else {
+		wg.Go(func() {
+			w.Run(ctx, func(links map[string]netcfg.LinkState) {
+				d.send(ctx, func(st *state) { d.applyLinks(st, links) })
+			})
+			w.Close()
+		})
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		d.net.keeper.Store(nil)
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// resetNetwork forgets what the previous network part reported.
+func (st *state) resetNetwork() {
+	st.net = netState{}
+	st.status.NAT = api.NAT{State: api.NATApplying, Daemon: true}
+	st.status.Uplink = api.Link{Interface: st.cfg.Network.UplinkInterface}
+	st.status.Cluster = api.Link{Interface: st.cfg.Network.ClusterInterface}
+}
+
+// networkSettled: NAT has been applied or has definitely failed.
+func (st *state) networkSettled() bool { return st.net.report != nil || st.net.openErr != nil }
+
+// applyLinks folds a watcher snapshot into the state.
+func (d *Daemon) applyLinks(st *state, links map[string]netcfg.LinkState) {
+	n := st.cfg.Network
+	up := linkView(links[n.UplinkInterface], n.UplinkInterface)
+	cl := linkView(links[n.ClusterInterface], n.ClusterInterface)
+	if up.Address != st.status.Uplink.Address {
+		d.log.Info("uplink address changed", "interface", n.UplinkInterface, "from", orNone(st.status.Uplink.Address), "to", orNone(up.Address))
+		up.Since, up.Changes = time.Now(), st.status.Uplink.Changes+1
+	} else {
+		up.Since, up.Changes = st.status.Uplink.Since, st.status.Uplink.Changes
+	}
+	clusterChanged := cl.Exists != st.status.Cluster.Exists || cl.Address != st.status.Cluster.Address || cl.Up != st.status.Cluster.Up
+	if cl.Address != st.status.Cluster.Address {
+		cl.Since, cl.Changes = time.Now(), st.status.Cluster.Changes+1
+	} else {
+		cl.Since, cl.Changes = st.status.Cluster.Since, st.status.Cluster.Changes
+	}
+	st.status.Uplink, st.status.Cluster = up, cl
+	if clusterChanged {
+		// The cluster interface appeared, or lost its address or state:
+		// let the keeper put our address back without waiting for a poll.
+		if k := d.net.keeper.Load(); k != nil {
+			k.Kick()
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func linkView(l netcfg.LinkState, name string) api.Link {
+	v := api.Link{Interface: name, Exists: l.Exists, Up: l.Up, Carrier: l.Carrier}
+	if a, ok := l.Address(); ok {
+		v.Address = a.String()
+	}
+	for _, p := range l.IPv6 {
+		v.IPv6 = append(v.IPv6, p.String())
+	}
+	return v
+}
+
+// applyNAT folds the latest keeper report into the NAT status.
+func (st *state) applyNAT() {
+	n := &st.status.NAT
+	if st.net.openErr != nil {
+		n.State, n.Error, n.RulesPresent = api.NATFailed, st.net.openErr.Error(), false
+		return
+	}
+	r := st.net.report
+	n.LastCheck = r.At
+	n.Repairs = r.Repairs
+	if r.Repaired {
+		n.LastRepair = r.At
+	}
+	n.Waiting = r.Result.Waiting
+	n.Error = ""
+	switch {
+	case r.Cleared:
+		n.State, n.RulesPresent, n.Subnet = api.NATCleared, false, ""
+		if r.Err != nil {
+			n.Error = r.Err.Error()
+		}
+	case r.Err != nil:
+		n.State, n.Error, n.RulesPresent = api.NATFailed, r.Err.Error(), false
+	case !r.Result.Subnet.IsValid():
+		n.State, n.RulesPresent = api.NATWaiting, false
+	default:
+		n.State, n.RulesPresent, n.Forwarding = api.NATOK, true, true
+		n.Subnet = r.Result.Subnet.String()
+		n.Missing = nil
+	}
+}
+
+func (st *state) networkHealth(h *health) {
+	nat := st.status.NAT
+	switch nat.State {
+	case api.NATFailed:
+		h.fail(2, "NAT failed: "+nat.Error)
+	case api.NATCleared:
+		h.degrade("NAT off (nat clear)")
+	case api.NATWaiting:
+		for _, w := range nat.Waiting {
+			h.degrade("NAT waiting: " + w)
+		}
+	}
+	up := st.status.Uplink
+	switch {
+	case !up.Exists:
+		h.fail(4, "no uplink: "+up.Interface+" missing")
+	case !up.Carrier:
+		h.degrade("uplink " + up.Interface + " down")
+	case up.Address == "":
+		h.degrade("waiting for DHCP on " + up.Interface)
+	}
+	if !st.status.Cluster.Exists {
+		h.degrade("cluster " + st.status.Cluster.Interface + " missing")
+	}
+}
+
+func (st *state) networkStatusLine() []string {
+	s := st.status
+	var parts []string
+	if s.NAT.State == api.NATOK {
+		parts = append(parts, "NAT "+s.NAT.Subnet+" ("+s.Cluster.Interface+" -> "+s.Uplink.Interface+")")
+	} else {
+		parts = append(parts, "NAT "+s.NAT.State)
+	}
+	if s.Uplink.Address != "" {
+		parts = append(parts, "uplink "+s.Uplink.Address)
+	} else {
+		parts = append(parts, "uplink "+s.Uplink.Interface+" no address")
+	}
+	return parts
+}
+
+// networkRoutes are the NAT control routes (control socket only).
+func (d *Daemon) networkRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/nat", d.handleNATStatus)
+	mux.HandleFunc("POST /v1/nat/apply", d.handleNATApply)
+	mux.HandleFunc("POST /v1/nat/clear", d.handleNATClear)
+}
