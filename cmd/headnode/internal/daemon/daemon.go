@@ -59,6 +59,7 @@ type Daemon struct {
 	watchMu   sync.Mutex
 	changed   chan struct{} // closed and replaced on every publish
 
+	hw      *hardware
 	net     netHandles
 	power   powerHandles
 	display displayHandles
@@ -99,6 +100,15 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = systemd.NewLogger(os.Stderr, slog.LevelInfo)
 	}
 	d := &Daemon{opts: o, log: o.Log, events: make(chan event, 256), changed: make(chan struct{})}
+	// The hardware (and the emulated machine with backend = "sim") lives
+	// as long as the daemon: a reload must not reset emulated chips, just
+	// as it does not power-cycle real ones.
+	hwr, hwErrs := newHardware(cfg)
+	for _, err := range hwErrs {
+		d.log.Error("hardware trace unavailable", "err", err)
+	}
+	d.hw = hwr
+	defer hwr.Close()
 	now := time.Now()
 	st := &state{cfg: cfg}
 	st.status = api.Status{

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/netcfg"
 )
 
 // The dhcp part. Scaffolding: the issue that builds dhcp fills in these
@@ -25,3 +26,6 @@ func (d *Daemon) startDHCP(ctx context.Context, cfg *config.Config) (stop func()
 func (st *state) dhcpHealth(h *health) {}
 
 func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}
+
+// dhcpOnLinks is called on the loop with every interface snapshot.
+func (d *Daemon) dhcpOnLinks(st *state, links map[string]netcfg.LinkState) {}

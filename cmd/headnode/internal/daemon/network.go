@@ -16,6 +16,9 @@ import (
 type netState struct {
 	report  *netcfg.KeeperReport // latest keeper report; nil before the first
 	openErr error                // NAT could not start at all (no iptables)
+	// links is the latest state of every interface, for parts that follow
+	// interfaces other than the uplink and cluster (ethpiN gadget nodes).
+	links map[string]netcfg.LinkState
 }
 
 // netHandles are what control handlers need from the running network part.
@@ -107,6 +110,9 @@ func (d *Daemon) applyLinks(st *state, links map[string]netcfg.LinkState) {
 		cl.Since, cl.Changes = st.status.Cluster.Since, st.status.Cluster.Changes
 	}
 	st.status.Uplink, st.status.Cluster = up, cl
+	st.net.links = links
+	d.powerOnLinks(st, links)
+	d.dhcpOnLinks(st, links)
 	if clusterChanged {
 		// The cluster interface appeared, or lost its address or state:
 		// let the keeper put our address back without waiting for a poll.

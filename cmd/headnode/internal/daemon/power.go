@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/netcfg"
 )
 
 // The power part. Scaffolding: the issue that builds power fills in these
@@ -25,3 +26,6 @@ func (d *Daemon) startPower(ctx context.Context, cfg *config.Config) (stop func(
 func (st *state) powerHealth(h *health) {}
 
 func (d *Daemon) powerRoutes(mux *http.ServeMux) {}
+
+// powerOnLinks is called on the loop with every interface snapshot.
+func (d *Daemon) powerOnLinks(st *state, links map[string]netcfg.LinkState) {}
