@@ -101,7 +101,7 @@ func Default() *Config {
 		},
 		Control:  Control{Socket: "/run/headnode/control.sock"},
 		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180"}},
-		Hardware: Hardware{Backend: "auto"},
+		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 	}
 }

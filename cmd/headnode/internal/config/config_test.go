@@ -140,3 +140,22 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeAddress(t *testing.T) {
+	c, err := Parse([]byte("[[nodes]]\nname = \"p2\"\naddress = \"192.168.50.99\"\n"), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]string{1: "192.168.50.11", 2: "192.168.50.99", 4: "192.168.50.14"} {
+		if a, ok := c.NodeAddress(n); !ok || a.String() != want {
+			t.Errorf("p%d: %v %v, want %s", n, a, ok, want)
+		}
+	}
+	if _, ok := c.NodeAddress(300); ok {
+		t.Error("p300 outside a /24 got an address")
+	}
+	c.Network.ClusterAddress = ""
+	if _, ok := c.NodeAddress(1); ok {
+		t.Error("an address without a cluster subnet")
+	}
+}

@@ -18,9 +18,10 @@ type HTTP struct {
 
 // Hardware selects real or emulated hardware and the debugging traces.
 type Hardware struct {
-	Backend  string `toml:"backend"`
-	I2CTrace string `toml:"i2c_trace"`
-	HIDTrace string `toml:"hid_trace"`
+	Backend  string      `toml:"backend"`
+	I2CTrace string      `toml:"i2c_trace"`
+	HIDTrace string      `toml:"hid_trace"`
+	Sim      HardwareSim `toml:"sim"`
 }
 
 // Daemon holds paths the daemon owns.

@@ -65,3 +65,33 @@ func (c *Config) validatePower(bad badFunc) {
 	}
 
 }
+
+// nodeHostOffset places node pN at host number 10+N of the cluster subnet
+// by default (p1 = 192.168.50.11, as in design.md's example), leaving the
+// low addresses for the head node and other infrastructure.
+const nodeHostOffset = 10
+
+// NodeAddress returns the address of node pN (n >= 1): the one configured
+// in [[nodes]], else host number 10+N of the cluster subnet. ok is false
+// when neither is known (no cluster_address and no [[nodes]] entry).
+func (c *Config) NodeAddress(n int) (addr netip.Addr, ok bool) {
+	name := fmt.Sprintf("p%d", n)
+	for _, nd := range c.Nodes {
+		if nd.Name == name && nd.Address != "" {
+			a, err := netip.ParseAddr(nd.Address)
+			return a, err == nil
+		}
+	}
+	p, ok := c.Network.ClusterPrefix()
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a := p.Masked().Addr().As4()
+	host := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	host += uint32(nodeHostOffset + n)
+	out := netip.AddrFrom4([4]byte{byte(host >> 24), byte(host >> 16), byte(host >> 8), byte(host)})
+	if !p.Masked().Contains(out) || out == p.Addr() {
+		return netip.Addr{}, false
+	}
+	return out, true
+}
