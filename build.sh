@@ -26,6 +26,8 @@ declare -A PACKAGES=(
 	[qemu-arm]=qemu-user
 	[qemu-aarch64]=qemu-user
 	[unshare]=util-linux
+	[promtool]=prometheus
+	[chromium]=chromium
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }

@@ -144,11 +144,12 @@ func (s *syncBuffer) String() string {
 }
 
 // startDaemon runs `headnode daemon` in head and waits until its status
-// says ready.
-func (tp *topo) startDaemon(t *testing.T, cfg string) *daemonProc {
+// says ready. env is added to the daemon's environment.
+func (tp *topo) startDaemon(t *testing.T, cfg string, env ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{log: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd = tp.head.Command(binary, "daemon", "--config", cfg)
+	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func Default() *Config {
 			Brightness: 0.3,
 		},
 		Control:  Control{Socket: "/run/headnode/control.sock"},
-		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180"}},
+		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}},
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 	}

@@ -124,7 +124,7 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 			`c.toml:5: led.brightness: 1.5 is out of range; use 0.0 to 1.0`,
 		}},
 		{"[http]\nlisten = [\n  \"127.0.0.1:9180\",\n  \"localhost\",\n]\n", []string{
-			`c.toml:4: http.listen[1]: "localhost" is not an address:port, e.g. "127.0.0.1:9180" or "[::1]:9180"`,
+			`c.toml:4: http.listen[1]: "localhost" is not an address:port, e.g. "127.0.0.1:9180", "[::1]:9180" or "cluster:9180" (the cluster address)`,
 		}},
 		{"[led]\nenabled = \"yes\"\n", []string{`c.toml:2: led.enabled: expected true or false, got a TOML string`}},
 		{"[network\n", []string{`c.toml:1: expected ']' to close table name`}},

@@ -32,13 +32,29 @@ type Daemon struct {
 	StateDir string `toml:"state_dir"`
 }
 
+// ClusterListenHost in an [http] listen address stands for the head's
+// cluster address, so the default needs no editing when the subnet does.
+const ClusterListenHost = "cluster"
+
+func validListen(l string) bool {
+	if _, err := netip.ParseAddrPort(l); err == nil {
+		return true
+	}
+	host, port, ok := strings.Cut(l, ":")
+	if !ok || host != ClusterListenHost {
+		return false
+	}
+	_, err := netip.ParseAddrPort("0.0.0.0:" + port)
+	return err == nil
+}
+
 func (c *Config) validateDaemon(bad badFunc) {
 	if c.Control.Socket == "" || !strings.HasPrefix(c.Control.Socket, "/") {
 		bad("control.socket", "%q is not an absolute path, e.g. \"/run/headnode/control.sock\"", c.Control.Socket)
 	}
 	for i, l := range c.HTTP.Listen {
-		if _, err := netip.ParseAddrPort(l); err != nil {
-			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\" or \"[::1]:9180\"", l)
+		if !validListen(l) {
+			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\", \"[::1]:9180\" or \"cluster:9180\" (the cluster address)", l)
 		}
 	}
 	switch c.Hardware.Backend {

@@ -76,14 +76,15 @@ type part struct {
 	changed func(old, new *config.Config) bool
 }
 
-// parts in start order; they stop in reverse order, so the display (last)
-// still shows "stopped" after everything else has ended.
+// parts in start order; they stop in reverse order, so the display still
+// shows "stopped" after everything but the status page has ended.
 func (d *Daemon) parts() []part {
 	return []part{
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
+		{"http", d.startHTTP, httpChanged},
 	}
 }
 

@@ -1,0 +1,95 @@
+package web
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+)
+
+// collector turns the published status into metrics at scrape time, so
+// metrics never disagree with the status page. Names follow Prometheus
+// conventions: headnode_ prefix, base units, _total for counters, enum
+// states as one series per state.
+type collector struct {
+	current func() *api.Status
+}
+
+func newCollector(current func() *api.Status) *collector { return &collector{current: current} }
+
+var healthStates = []string{api.HealthStarting, api.HealthOK, api.HealthDegraded, api.HealthFailed, api.HealthStopped}
+var natStates = []string{api.NATOK, api.NATApplying, api.NATWaiting, api.NATFailed, api.NATCleared}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("headnode_"+name, help, labels, nil)
+}
+
+var (
+	buildInfo     = desc("build_info", "Build information; always 1.", "version", "goversion")
+	healthState   = desc("health_state", "Overall health: 1 for the current state.", "state")
+	failureClass  = desc("health_failure_class", "LED blink code of the current failure: 1 config, 2 NAT, 3 board/bus, 4 uplink; 0 when not failed.")
+	natState      = desc("nat_state", "NAT state: 1 for the current state.", "state")
+	natRules      = desc("nat_rules_present", "1 when every NAT rule and chain is in place.")
+	natForwarding = desc("nat_forwarding_enabled", "1 when IPv4 forwarding is on.")
+	natRepairs    = desc("nat_repairs_total", "Times the NAT rules were restored after another program removed them.")
+	linkUp        = desc("link_up", "1 when the interface exists and has carrier.", "role", "interface")
+	linkInfo      = desc("link_address_info", "The interface's primary IPv4 address; always 1.", "role", "interface", "address")
+	addrChanges   = desc("link_address_changes_total", "Primary IPv4 address changes seen since the daemon started.", "role", "interface")
+	reloadOK      = desc("config_last_reload_successful", "1 when the last configuration (re)load succeeded.")
+	reloadTime    = desc("config_last_reload_success_timestamp_seconds", "When the running configuration was loaded.")
+	reloadsFailed = desc("config_reloads_failed_total", "Reloads that failed and kept the running configuration.")
+	startTime     = desc("start_time_seconds", "When the daemon started.")
+	ready         = desc("ready", "1 once the daemon has applied NAT and signalled readiness.")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready} {
+		ch <- d
+	}
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.current()
+	gauge(ch, buildInfo, 1, s.Version, runtime.Version())
+	for _, st := range healthStates {
+		gauge(ch, healthState, b2f(s.Health.State == st), st)
+	}
+	gauge(ch, failureClass, float64(s.Health.Class))
+	gauge(ch, ready, b2f(s.Ready))
+	gauge(ch, startTime, float64(s.Started.UnixNano())/1e9)
+	for _, st := range natStates {
+		gauge(ch, natState, b2f(s.NAT.State == st), st)
+	}
+	gauge(ch, natRules, b2f(s.NAT.RulesPresent))
+	gauge(ch, natForwarding, b2f(s.NAT.Forwarding))
+	counter(ch, natRepairs, float64(s.NAT.Repairs))
+	for _, l := range []struct {
+		role string
+		link api.Link
+	}{{"uplink", s.Uplink}, {"cluster", s.Cluster}} {
+		gauge(ch, linkUp, b2f(l.link.Exists && l.link.Carrier), l.role, l.link.Interface)
+		if l.link.Address != "" {
+			gauge(ch, linkInfo, 1, l.role, l.link.Interface, l.link.Address)
+		}
+		counter(ch, addrChanges, float64(l.link.Changes), l.role, l.link.Interface)
+	}
+	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
+	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)
+	counter(ch, reloadsFailed, float64(s.Config.ReloadsFailed))
+}

@@ -1,0 +1,104 @@
+// Package web serves the read-only network endpoints: the status page (HTML,
+// or JSON for Accept: application/json), Prometheus metrics and a health
+// check. Everything is derived from the daemon's published status at request
+// time; nothing here can change state, which is why it may listen on the
+// network.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+)
+
+//go:embed page.html
+var pageFS embed.FS
+
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	"join":  strings.Join,
+	"plural": func(n int64, word string) string {
+		if n == 1 {
+			return "1 " + word
+		}
+		return fmt.Sprintf("%d %ss", n, word)
+	},
+}).ParseFS(pageFS, "page.html"))
+
+// Handler serves /, /metrics and /healthz from the status that current
+// returns (never nil).
+func Handler(current func() *api.Status) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCollector(current),
+	)
+	host, _ := os.Hostname()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		s := current()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// 200 while the cluster is served (degraded still forwards);
+		// 503 when failed, starting or stopped, so a monitor alerts.
+		code := http.StatusOK
+		if s.Health.State != api.HealthOK && s.Health.State != api.HealthDegraded {
+			code = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(code)
+		w.Write([]byte(s.Health.State))
+		for _, r := range s.Health.Reasons {
+			w.Write([]byte("\n" + r))
+		}
+		w.Write([]byte("\n"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s := current()
+		if wantsJSON(r) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(s)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		page.Execute(w, struct {
+			Host string
+			*api.Status
+		}{host, s})
+	})
+	return mux
+}
+
+// wantsJSON follows the Accept header: JSON when the client prefers it
+// (curl -H 'Accept: application/json', scripts), HTML for browsers.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
+		switch mt {
+		case "application/json":
+			return true
+		case "text/html", "application/xhtml+xml":
+			return false
+		}
+	}
+	return r.URL.Query().Get("format") == "json"
+}
