@@ -329,3 +329,34 @@ func TestApplyRejectsIncompleteSpec(t *testing.T) {
 		t.Error("apply without a subnet succeeded")
 	}
 }
+
+// iptables 1.8.11's -C ignores -i/-o, so a check built on -C would accept a
+// rule that differs only in its interfaces. Chains are compared by listing
+// instead; a rule with the wrong interface is found and rewritten.
+func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
+	f := NewFakeIPTables()
+	n := NewNAT(f)
+	if _, err := n.Apply(testSpec); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.ClearChain("filter", FilterChain))
+	for _, r := range testSpec.rules(FilterChain) {
+		r = slices.Clone(r)
+		for i := range r {
+			if r[i] == "eth0" {
+				r[i] = "eth9"
+			}
+		}
+		must(t, f.Append("filter", FilterChain, r...))
+	}
+	st, err := n.Check(testSpec)
+	if err != nil || st.FilterChain {
+		t.Fatalf("check accepted rules on the wrong interface: %+v, %v", st, err)
+	}
+	if _, err := n.Apply(testSpec); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -346,6 +346,66 @@ func TestE2ERepairsFlushWithin2s(t *testing.T) {
 	}
 }
 
+// Whole-table rewrites: ufw reload, firewalld reload and k3s-killall all
+// restore a saved ruleset that does not contain our rules (iptables-restore
+// without --noflush). The daemon puts them back, beside ufw's own chains and
+// its FORWARD policy DROP, and leaves those alone.
+func TestE2ERepairsAfterTableRewrite(t *testing.T) {
+	tp := newTopo(t, true)
+	ufw := `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:ufw-before-forward - [0:0]
+:ufw-reject-forward - [0:0]
+-A FORWARD -j ufw-before-forward
+-A FORWARD -j ufw-reject-forward
+-A INPUT -i lo -j ACCEPT
+-A ufw-before-forward -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-POSTROUTING - [0:0]
+-A POSTROUTING -j KUBE-POSTROUTING
+COMMIT
+`
+	restore := func() {
+		t.Helper()
+		c := tp.head.Command("iptables-restore")
+		c.Stdin = strings.NewReader(ufw)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("iptables-restore: %v\n%s", err, out)
+		}
+	}
+	restore()
+	d := tp.startDaemon(t, tp.config(t, ""))
+	d.waitFor(t, "NAT ok", func(s *api.Status) bool { return s.NAT.State == api.NATOK })
+	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.2" {
+		t.Fatalf("beside ufw: %q, %v", src, err)
+	}
+	restore() // "ufw reload"
+	rewritten := time.Now()
+	for {
+		if _, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 150*time.Millisecond); err == nil {
+			break
+		}
+		if time.Since(rewritten) > 2*time.Second {
+			t.Fatal("connectivity not back 2 s after the table rewrite")
+		}
+	}
+	t.Logf("connectivity back %v after the rewrite", time.Since(rewritten).Round(time.Millisecond))
+	d.waitFor(t, "the repair counted", func(s *api.Status) bool { return s.NAT.Repairs >= 1 })
+	save := iptablesSave(t, tp.head)
+	for _, want := range []string{":FORWARD DROP", "-A FORWARD -j ufw-before-forward", "-A POSTROUTING -j KUBE-POSTROUTING", ":INPUT DROP"} {
+		if !strings.Contains(save, want) {
+			t.Errorf("ufw/k3s state changed: %q missing from\n%s", want, save)
+		}
+	}
+}
+
 // 4: the uplink gets a new address; the daemon publishes it within 100 ms
 // and new connections leave with it.
 func TestE2EUplinkAddressChange(t *testing.T) {
