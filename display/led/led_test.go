@@ -163,7 +163,10 @@ func TestRetriesOnceAfterAStall(t *testing.T) {
 
 type reports struct{ got [][]byte }
 
-func (r *reports) SetFeature(b []byte) error        { r.got = append(r.got, append([]byte(nil), b...)); return nil }
+func (r *reports) SetFeature(b []byte) error {
+	r.got = append(r.got, append([]byte(nil), b...))
+	return nil
+}
 func (r *reports) GetFeature(b []byte) (int, error) { return 0, syscall.EPIPE }
 func (r *reports) Close() error                     { return nil }
 
