@@ -108,7 +108,7 @@ func (l *Light) poke() {
 // Show hands the Light a new Status.
 func (l *Light) Show(st Status) {
 	l.mu.Lock()
-	l.status = st
+	l.status = st.clone()
 	l.mu.Unlock()
 	l.apply()
 }

@@ -88,6 +88,7 @@ func NewScreen(o ScreenOpts) *Screen {
 // Show hands the Screen a new Status; it reaches the glass at once.
 func (s *Screen) Show(st Status) {
 	s.mu.Lock()
+	st = st.clone()
 	s.status = &st
 	s.mu.Unlock()
 	select {

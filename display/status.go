@@ -1,5 +1,7 @@
 package display
 
+import "slices"
+
 // Status is what the outputs show. The daemon fills it from its own state.
 type Status struct {
 	Uplink   Uplink
@@ -53,4 +55,13 @@ const (
 type Node struct {
 	Name  string
 	State NodeState
+}
+
+// clone copies s deeply: Screen and Light keep the Status they are given
+// while the caller may go on changing its slices.
+func (s Status) clone() Status {
+	s.Uplink.IPv6 = slices.Clone(s.Uplink.IPv6)
+	s.Health.Reasons = slices.Clone(s.Health.Reasons)
+	s.Nodes = slices.Clone(s.Nodes)
+	return s
 }
