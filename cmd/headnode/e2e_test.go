@@ -112,6 +112,14 @@ socket = %q
 
 [daemon]
 state_dir = %q
+
+# No LCD or LED on the test machine: their absence would make health
+# "degraded" (display_e2e_test.go covers them, emulated).
+[lcd]
+enabled = false
+
+[led]
+enabled = false
 `, extra, filepath.Join(tp.dir, "control.sock"), filepath.Join(tp.dir, "state"))
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -53,6 +53,8 @@ func printStatus(out io.Writer, s *api.Status) {
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
 	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
+	fmt.Fprintf(w, "LCD\t%s\n", lcdLine(s.Display.LCD))
+	fmt.Fprintf(w, "LED\t%s\n", ledLine(s.Display.LED))
 	if !s.Config.ReloadOK {
 		fmt.Fprintf(w, "config\t%s (last reload failed: %s)\n", s.Config.Path, firstLine(s.Config.ReloadError))
 	} else {

@@ -89,16 +89,8 @@ func Default() *Config {
 			Stagger: Duration{Duration: time.Second},
 			Boot:    "restore",
 		},
-		LCD: LCD{
-			Enabled: true,
-			Address: "auto",
-			Size:    "16x2",
-			Charset: "A00",
-		},
-		LED: LED{
-			Enabled:    true,
-			Brightness: 0.3,
-		},
+		LCD:      defaultLCD(),
+		LED:      defaultLED(),
 		Control:  Control{Socket: "/run/headnode/control.sock"},
 		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}},
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},

@@ -1,0 +1,141 @@
+package led
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Player shows one pattern per LED on a device, writing only on edges:
+// when the frame the patterns give for now differs from the last one
+// written.
+type Player struct {
+	clock clockwork.Clock
+	// OnFrame, when set, is told every frame written (for status
+	// reports); OnError every failed write. Both run on the player's
+	// goroutine.
+	OnFrame func([]RGB)
+	OnError func(error)
+
+	mu       sync.Mutex
+	dev      Device
+	patterns []Pattern
+	starts   []time.Time
+	written  []RGB // nil: nothing written to dev yet
+	wake     chan struct{}
+}
+
+// NewPlayer returns a player on clock (nil: the real clock).
+func NewPlayer(clock clockwork.Clock) *Player {
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	return &Player{clock: clock, wake: make(chan struct{}, 1)}
+}
+
+// SetDevice changes the device (nil: none). A new device gets the whole
+// frame at once.
+func (p *Player) SetDevice(d Device) {
+	p.mu.Lock()
+	p.dev, p.written = d, nil
+	p.mu.Unlock()
+	p.poke()
+}
+
+// Play sets the patterns, LED 0 first. An LED whose pattern keeps its name
+// keeps its phase (a heartbeat is not restarted by an unrelated change);
+// one with a new pattern starts it now.
+func (p *Player) Play(patterns []Pattern) {
+	now := p.clock.Now()
+	p.mu.Lock()
+	starts := make([]time.Time, len(patterns))
+	for i, pat := range patterns {
+		if i < len(p.patterns) && p.patterns[i].Name == pat.Name {
+			starts[i] = p.starts[i]
+		} else {
+			starts[i] = now
+		}
+	}
+	p.patterns, p.starts = slices.Clone(patterns), starts
+	p.mu.Unlock()
+	p.poke()
+}
+
+// Patterns returns what is playing.
+func (p *Player) Patterns() []Pattern {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.patterns)
+}
+
+func (p *Player) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run plays until ctx ends.
+func (p *Player) Run(ctx context.Context) {
+	for {
+		wait := p.Step()
+		t := p.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-p.wake:
+			t.Stop()
+		case <-t.Chan():
+		}
+	}
+}
+
+// Step writes the frame for now if it changed and returns the time to the
+// next edge. Run calls it; tests and one-shot callers may too.
+func (p *Player) Step() time.Duration {
+	now := p.clock.Now()
+	p.mu.Lock()
+	dev := p.dev
+	frame, next := p.frameLocked(now)
+	changed := p.written == nil || !equal(frame, p.written)
+	p.mu.Unlock()
+	if dev == nil || !changed {
+		return next
+	}
+	if err := dev.Show(frame); err != nil {
+		if p.OnError != nil {
+			p.OnError(err)
+		}
+		return next
+	}
+	p.mu.Lock()
+	if p.dev == dev {
+		p.written = frame
+	}
+	p.mu.Unlock()
+	if p.OnFrame != nil {
+		p.OnFrame(frame)
+	}
+	return next
+}
+
+// frameLocked computes every LED's colour at now and the time until the
+// first of them changes.
+func (p *Player) frameLocked(now time.Time) ([]RGB, time.Duration) {
+	n := len(p.patterns)
+	if p.dev != nil {
+		n = p.dev.LEDs()
+	}
+	frame := make([]RGB, n)
+	next := time.Hour
+	for i := 0; i < n && i < len(p.patterns); i++ {
+		c, d := p.patterns[i].At(now.Sub(p.starts[i]))
+		frame[i] = c
+		next = min(next, d)
+	}
+	return frame, next
+}

@@ -1,0 +1,6 @@
+package hidraw
+
+var (
+	HIDIOCSFEATURE = hidiocsfeature
+	HIDIOCGFEATURE = hidiocgfeature
+)
