@@ -14,3 +14,5 @@ require (
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
 )
+
+require golang.org/x/net v0.62.0
