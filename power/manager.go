@@ -391,7 +391,7 @@ func (m *Manager) on(ns []int) ([]string, error) {
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(m.o.Clock.Now()).Round(time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(m.o.Clock.Now()).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
 			changes = append(changes, Name(n)+": already on")
 		case on:

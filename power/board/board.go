@@ -68,7 +68,9 @@ func Unsupported(format string, args ...any) error {
 
 // IsMissing reports whether err means the device did not answer (an I2C
 // NACK: absent, unplugged or unpowered), as opposed to a broken bus.
-func IsMissing(err error) bool { return errors.Is(err, syscall.EREMOTEIO) || errors.Is(err, syscall.ENXIO) }
+func IsMissing(err error) bool {
+	return errors.Is(err, syscall.EREMOTEIO) || errors.Is(err, syscall.ENXIO)
+}
 
 // Flag returns a pointer to b, for State.
 func Flag(b bool) *bool { return &b }

@@ -17,8 +17,9 @@ type Pin struct {
 	output bool
 	level  bool // driven level when output
 	pull   bool // level read as input (the default pull; BCM 5-26 pull low)
-	drives int
-	fail   error
+	drives   int
+	fail     error
+	onChange func()
 }
 
 // New returns line name as after reset: an input pulled to pull.
@@ -43,13 +44,40 @@ func (p *Pin) State() (output, high bool, err error) {
 // Drive makes the line an output at level high.
 func (p *Pin) Drive(high bool) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.fail != nil {
+		p.mu.Unlock()
 		return p.fail
 	}
+	changed := !p.output || p.level != high
 	p.output, p.level = true, high
 	p.drives++
+	f := p.onChange
+	p.mu.Unlock()
+	if changed && f != nil {
+		f()
+	}
 	return nil
+}
+
+// OnChange registers f to be called after the line changes.
+func (p *Pin) OnChange(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onChange = f
+}
+
+// Save returns the line's direction and driven level.
+func (p *Pin) Save() (output, level bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output, p.level
+}
+
+// Restore sets direction and level as saved.
+func (p *Pin) Restore(output, level bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.output, p.level = output, level
 }
 
 // Level is what a meter on the pin shows.
