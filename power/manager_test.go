@@ -142,6 +142,13 @@ func TestOnIsStaggeredOnTheClockAndDoesNotBlock(t *testing.T) {
 	r.do(Request{Op: "off", Nodes: []int{1, 2, 3, 4}})
 	r.waitPins("0000")
 	r.clk.Advance(10 * time.Second)
+	// The stagger holds across separate requests too.
+	r.do(Request{Op: "on", Nodes: []int{1}})
+	if got := r.do(Request{Op: "on", Nodes: []int{3}}); got[0] != "p3: queued, powers on in 1s" || r.pins() != "1000" {
+		t.Errorf("a second request right after the first: %q, pins %s", got, r.pins())
+	}
+	r.do(Request{Op: "off", Nodes: []int{1, 3}})
+	r.clk.Advance(10 * time.Second)
 	r.do(Request{Op: "on", Nodes: []int{2, 4}})
 	r.waitPins("0100")
 	got := r.do(Request{Op: "off", Nodes: []int{4}})

@@ -52,7 +52,11 @@ func New(s string) (Prober, error) {
 	}
 	switch kind {
 	case "icmp":
-		return NewICMP()
+		p, err := NewICMP()
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return p, nil
 	case "tcp":
 		return &TCP{Port: port, Parallel: 64}, nil
 	}
@@ -63,36 +67,63 @@ func New(s string) (Prober, error) {
 // CAP_NET_RAW), else an unprivileged ping socket (SOCK_DGRAM, needs the
 // group in net.ipv4.ping_group_range).
 type ICMP struct {
-	conn *icmp.PacketConn
+	conn net.PacketConn
 	raw  bool
 	id   int
 	seq  int
 	buf  []byte
 }
 
+// recvBuffer holds the replies of a whole round arriving at once (about
+// 1 KiB of kernel memory each): 1024 nodes overflow the default 208 KiB.
+const recvBuffer = 2 << 20
+
 // NewICMP opens the socket.
 func NewICMP() (*ICMP, error) {
-	c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+	p := &ICMP{buf: make([]byte, 1500)}
+	c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
 	if err == nil {
-		return &ICMP{conn: c, raw: true, id: os.Getpid() & 0xffff, buf: make([]byte, 1500)}, nil
+		p.conn, p.raw, p.id = c, true, os.Getpid()&0xffff
+	} else {
+		var err2 error
+		if p.conn, err2 = pingSocket(); err2 != nil {
+			return nil, fmt.Errorf("cannot open an ICMP socket (raw: %v; unprivileged: %v); run as root or allow the group in net.ipv4.ping_group_range, or use probe = \"tcp:22\"", err, err2)
+		}
 	}
-	c, err2 := icmp.ListenPacket("udp4", "0.0.0.0")
-	if err2 != nil {
-		return nil, fmt.Errorf("cannot open an ICMP socket (raw: %v; unprivileged: %v); run as root or allow the group in net.ipv4.ping_group_range, or use probe = \"tcp:22\"", err, err2)
+	if sc, ok := p.conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				// Beyond net.core.rmem_max needs CAP_NET_ADMIN (the
+				// daemon has it for iptables); else take what we get.
+				if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, recvBuffer) != nil {
+					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, recvBuffer)
+				}
+			})
+		}
 	}
-	// The kernel sets the identifier of a ping socket to its port.
-	id := 0
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok {
-		id = a.Port
+	return p, nil
+}
+
+// pingSocket opens an unprivileged ICMP socket (Linux "ping socket"). The
+// kernel sets the echo identifier to the socket's own and delivers only
+// the replies that match it.
+func pingSocket() (net.PacketConn, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_ICMP)
+	if err != nil {
+		return nil, err
 	}
-	return &ICMP{conn: c, id: id, buf: make([]byte, 1500)}, nil
+	f := os.NewFile(uintptr(fd), "icmp")
+	defer f.Close()
+	return net.FilePacketConn(f)
 }
 
 // Close closes the socket.
 func (p *ICMP) Close() error { return p.conn.Close() }
 
 // Round implements Prober: one echo request per address, then replies are
-// collected until every address answered or the deadline passed.
+// collected until every address answered or the deadline passed. The
+// replies are read while the requests go out, so a large round does not
+// overflow the socket.
 func (p *ICMP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time) ([]bool, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -107,6 +138,11 @@ func (p *ICMP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time
 		index[a] = append(index[a], i)
 	}
 	answered := make([]bool, len(addrs))
+	if err := p.conn.SetReadDeadline(deadline); err != nil {
+		return answered, err
+	}
+	readErr := make(chan error, 1)
+	go func() { readErr <- p.collect(ctx, index, answered) }()
 	var sendErr error
 	for a := range index {
 		if _, err := p.conn.WriteTo(msg, p.dst(a)); err != nil && sendErr == nil {
@@ -117,17 +153,22 @@ func (p *ICMP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time
 			}
 		}
 	}
-	left := len(index)
-	if err := p.conn.SetReadDeadline(deadline); err != nil {
+	if err := <-readErr; err != nil {
 		return answered, err
 	}
+	return answered, sendErr
+}
+
+// collect reads replies into answered until all are in or the deadline.
+func (p *ICMP) collect(ctx context.Context, index map[netip.Addr][]int, answered []bool) error {
+	left := len(index)
 	for left > 0 && ctx.Err() == nil {
 		n, from, err := p.conn.ReadFrom(p.buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
+				return nil
 			}
-			return answered, err
+			return err
 		}
 		src, ok := addrOf(from)
 		if !ok {
@@ -142,7 +183,7 @@ func (p *ICMP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time
 		}
 		left--
 	}
-	return answered, sendErr
+	return nil
 }
 
 // isReply checks an echo reply to this round; on a raw socket replies to
@@ -182,6 +223,9 @@ func addrOf(a net.Addr) (netip.Addr, bool) {
 type TCP struct {
 	Port     int
 	Parallel int
+	// Dial connects; nil uses a net.Dialer (tests dial inside a network
+	// namespace).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Round implements Prober. A refused connection is an answer: the node's
@@ -196,8 +240,11 @@ func (t *TCP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(t.Port)).String())
+			dial := t.Dial
+			if dial == nil {
+				dial = (&net.Dialer{}).DialContext
+			}
+			c, err := dial(ctx, "tcp", netip.AddrPortFrom(a, uint16(t.Port)).String())
 			if err == nil {
 				c.Close()
 			}

@@ -198,31 +198,14 @@ func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []pow
 			addrs, which = append(addrs, nd.addr), append(which, nd.name)
 		}
 	}
-	tick := time.NewTicker(p.ProbeInterval.Duration)
-	defer tick.Stop()
-	for {
-		var answered []bool
-		if prober != nil && len(addrs) > 0 {
-			start := time.Now()
-			var err error
-			answered, err = prober.Round(ctx, addrs, start.Add(p.ProbeInterval.Duration*9/10))
-			if err != nil && ctx.Err() == nil {
-				d.log.Debug("probe round", "err", err)
-			}
-		}
+	power.RunProbes(ctx, prober, addrs, p.ProbeInterval.Duration, func(answered []bool, now time.Time) {
 		d.send(ctx, func(st *state) {
-			now := time.Now()
 			for i, ok := range answered {
 				st.power.life.Seen(which[i], ok, now)
 			}
 			st.updatePower()
 		})
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	})
 }
 
 // resetPower starts the part's state over for a new configuration.
