@@ -13,10 +13,10 @@ import (
 type Pin struct {
 	name string
 
-	mu     sync.Mutex
-	output bool
-	level  bool // driven level when output
-	pull   bool // level read as input (the default pull; BCM 5-26 pull low)
+	mu       sync.Mutex
+	output   bool
+	level    bool // driven level when output
+	pull     bool // level read as input (the default pull; BCM 5-26 pull low)
 	drives   int
 	fail     error
 	onChange func()
