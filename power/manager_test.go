@@ -295,3 +295,21 @@ func waitReport(t *testing.T, r *rig, cond func(Report) bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestBusErrorIsAFailedBoard(t *testing.T) {
+	r := newRig(t, BootOff)
+	r.start(BootOff)
+	r.do(Request{Op: "on", Nodes: []int{1}})
+	r.bus.SetInject(func(uint16, []byte) error { return emu.ErrBus })
+	r.clk.Advance(5 * time.Second)
+	waitReport(t, r, func(rep Report) bool {
+		return rep.Boards[0].State == BoardFailed && strings.Contains(rep.Boards[0].Error, "input/output error")
+	})
+	r.bus.SetInject(nil)
+	r.waitTimers(1)
+	r.clk.Advance(5 * time.Second)
+	waitReport(t, r, func(rep Report) bool { return rep.Boards[0].State == BoardOK && *rep.Powered[0] })
+	if r.pins() != "1000" {
+		t.Errorf("a bus error changed node power: %s", r.pins())
+	}
+}

@@ -186,6 +186,24 @@ func TestE2EPowerOnTheEmulatedClusterHAT(t *testing.T) {
 		t.Errorf("status --json: %v %+v", err, js.Power)
 	}
 
+	// A reload with new power settings restarts the power part on the
+	// same emulated board: nothing is re-initialised.
+	writes := len(writesTo(t, trace1))
+	powerConfig(tp, t, trace1, "[[nodes]]\nname = \"p5\"\naddress = \"192.168.50.99\"\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	s, _ = d.waitFor(t, "p5 after the reload", func(s *api.Status) bool { return len(s.Power.Nodes) == 5 })
+	if p5 := nodeOf(s, "p5"); p5.Powered != nil || (p5.State != api.NodeUnknown) {
+		t.Errorf("p5 (no board powers it): %+v", p5)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := len(writesTo(t, trace1)); after != writes {
+		t.Errorf("the reload wrote to the board (%d -> %d writes)", writes, after)
+	}
+	if s, _ := d.client.Status(t.Context()); powered(s)[:4] != "1100" {
+		t.Errorf("nodes after reload %s", powered(s))
+	}
+	powerConfig(tp, t, trace1, "")
+
 	// A plain daemon restart: the board is initialised, nothing at all is
 	// written to it and the nodes keep their power.
 	d.stop(t)

@@ -78,16 +78,32 @@ func NewI2C(bus i2c.Bus, busNum int, opts Opts) (*Dev, error) {
 	return d, nil
 }
 
+// tries is how often a transaction is attempted: a lone NACK or bus
+// glitch (the images run bus 1 as bit-banged i2c-gpio) must not fail a
+// request. Every access is a whole register read or write, so repeating
+// one is harmless.
+const tries = 5
+
+func (d *Dev) tx(w, r []byte) error {
+	var err error
+	for range tries {
+		if err = d.bus.Tx(d.opts.Address, w, r); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 func (d *Dev) read(reg byte) (byte, error) {
 	var r [1]byte
-	if err := d.bus.Tx(d.opts.Address, []byte{reg}, r[:]); err != nil {
+	if err := d.tx([]byte{reg}, r[:]); err != nil {
 		return 0, err
 	}
 	return r[0], nil
 }
 
 func (d *Dev) write(reg, v byte) error {
-	return d.bus.Tx(d.opts.Address, []byte{reg, v}, nil)
+	return d.tx([]byte{reg, v}, nil)
 }
 
 // setBit is the official tool's on()/off(): read the output latch, change

@@ -252,6 +252,28 @@ func TestMissingAndBrokenExpander(t *testing.T) {
 	}
 }
 
+// Occasional NACKs (a glitch on a bit-banged bus) are retried: requests
+// still do what they say.
+func TestNACKsAreRetried(t *testing.T) {
+	h := newHAT(t, expander.XRA1200P, 2, 5)
+	h.bus.SetNACKRate(0.1, 7)
+	if fresh, err := h.dev.Init(); err != nil || !fresh {
+		t.Fatalf("Init under 10%% NACKs: %v %v", fresh, err)
+	}
+	for n := 1; n <= 4; n++ {
+		if err := h.dev.SetPower(n, n != 2); err != nil {
+			t.Fatalf("p%d: %v", n, err)
+		}
+	}
+	if got := h.levels(); got != "10111001" {
+		t.Errorf("pins %s, want 10111001", got)
+	}
+	h.bus.SetNACKRate(1, 7)
+	if err := h.dev.SetPower(2, true); !board.IsMissing(err) || h.chip.Level(1) {
+		t.Errorf("every transaction NACKed: %v", err)
+	}
+}
+
 var stamp = regexp.MustCompile(`"t":"[^"]*",`)
 
 // The first init of a ClusterHAT v2.5 on the wire, in the i2c_trace format
