@@ -132,7 +132,7 @@ func TestE2EPowerOnTheEmulatedClusterHAT(t *testing.T) {
 		t.Errorf("health with p2 unreachable: %+v", s.Health)
 	}
 	out, _, _ = run(t, nil, "status", "--socket", sock)
-	for _, re := range []string{`board\s+ClusterHAT v2.5`, `p1\s+up\s+on\s+192.168.50.2`, `p2\s+unreachable\s+on\s+192.168.50.12`, `p3\s+off\s+off\s+192.168.50.13`} {
+	for _, re := range []string{`board\s+ClusterHAT v2.5 \(I2C bus 1 0x20, XRA1200P\): p1-p4, hub on, alert off, leds on`, `p1\s+up\s+on\s+192.168.50.2`, `p2\s+unreachable\s+on\s+192.168.50.12`, `p3\s+off\s+off\s+192.168.50.13`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("status lacks %s:\n%s", re, out)
 		}

@@ -71,13 +71,12 @@ func powerRequest(ctx context.Context, env *Env, op string, req api.PowerRequest
 
 // printPower adds the board and the node table to `headnode status`.
 func printPower(w io.Writer, p api.Power) {
-	board := p.Board
-	for _, b := range p.Boards {
-		if b.State != "ok" {
-			board += fmt.Sprintf(" (%s %s: %s)", b.Model, b.State, b.Error)
-		}
+	if len(p.Boards) == 0 {
+		fmt.Fprintf(w, "board\tnone\n")
 	}
-	fmt.Fprintf(w, "board\t%s\n", board)
+	for _, b := range p.Boards {
+		fmt.Fprintf(w, "board\t%s\n", boardLine(b))
+	}
 	for _, e := range p.Errors {
 		fmt.Fprintf(w, "power error\t%s\n", e)
 	}
@@ -105,4 +104,36 @@ func printPower(w io.Writer, p api.Power) {
 		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, pw, n.Address, since)
 	}
 	t.Flush()
+}
+
+// boardLine is one board: where it is, its nodes, and what it reads back.
+func boardLine(b api.PowerBoard) string {
+	where := "GPIO"
+	if b.Bus >= 0 {
+		where = fmt.Sprintf("I2C bus %d", b.Bus)
+		if b.Address != "" {
+			where += " " + b.Address
+		}
+	}
+	for _, x := range []string{b.Chip, b.Firmware} {
+		if x != "" && x != "GPIO" {
+			where += ", " + x
+		}
+	}
+	if b.Order != 0 {
+		where += fmt.Sprintf(", order %d", b.Order)
+	}
+	s := fmt.Sprintf("%s (%s): %s", b.Model, where, b.Nodes)
+	if b.State != "ok" {
+		return s + ", " + b.State + ": " + b.Error
+	}
+	for _, f := range []struct {
+		name string
+		v    *bool
+	}{{"hub", b.Hub}, {"alert", b.Alert}, {"leds", b.LEDs}} {
+		if f.v != nil {
+			s += ", " + f.name + " " + onOff(*f.v)
+		}
+	}
+	return s
 }
