@@ -43,7 +43,6 @@ func printJSON(w io.Writer, v any) error {
 
 func printStatus(out io.Writer, s *api.Status) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	defer w.Flush()
 	fmt.Fprintf(w, "headnode\t%s, up %s\n", s.Version, time.Since(s.Started).Round(time.Second))
 	health := s.Health.State
 	if len(s.Health.Reasons) > 0 && s.Health.State != api.HealthOK {
@@ -60,6 +59,8 @@ func printStatus(out io.Writer, s *api.Status) {
 	} else {
 		fmt.Fprintf(w, "config\t%s\n", s.Config.Path)
 	}
+	printPower(w, s.Power)
+	w.Flush()
 }
 
 func linkLine(l api.Link) string {

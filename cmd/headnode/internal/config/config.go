@@ -83,12 +83,7 @@ func Default() *Config {
 			UplinkInterface:  "eth1",
 			IPTables:         "auto",
 		},
-		Power: Power{
-			Board:   "auto",
-			I2CBus:  1,
-			Stagger: Duration{Duration: time.Second},
-			Boot:    "restore",
-		},
+		Power:    defaultPower(),
 		LCD:      defaultLCD(),
 		LED:      defaultLED(),
 		Control:  Control{Socket: "/run/headnode/control.sock"},

@@ -159,3 +159,23 @@ func TestNodeAddress(t *testing.T) {
 		t.Error("an address without a cluster subnet")
 	}
 }
+
+func TestPowerKeyErrors(t *testing.T) {
+	got := problems(t, "[power]\nhat_address = 0x24\nhat_version = \"4.0\"\nprobe = \"udp:53\"\nprobe_interval = \"2s\"\ndown_after = \"1s\"\n[hardware.sim]\nboard = \"turingpi\"\nrevision = \"two\"\nchip = \"mcp23008\"\nctrl = [\"triple\", \"quad\"]\n")
+	want := []string{
+		`c.toml:2: power.hat_address: 0x24 is out of range; the ClusterHAT expander is at 0x20-0x23 (XA0/XA1 jumpers)`,
+		`c.toml:3: power.hat_version: "4.0" is not a ClusterHAT version; use major.minor such as "1.3", "2.5" or "3.1" (or "" to read the HAT EEPROM)`,
+		`c.toml:4: power.probe: "udp:53" is not valid; use "icmp", "tcp:PORT" (e.g. "tcp:22") or "none"`,
+		`c.toml:6: power.down_after: 1s is shorter than power.probe_interval (2s); a node would count as unreachable between two probes`,
+		`c.toml:8: hardware.sim.board: "turingpi" is not valid; use "clusterhat", "clusterctrl", "clusterhat+clusterctrl" or "none"`,
+		`c.toml:9: hardware.sim.revision: "two" is not a ClusterHAT version; use major.minor such as "1.3", "2.5" or "3.1"`,
+		`c.toml:10: hardware.sim.chip: "mcp23008" is not valid; use "xra1200p" or "pca9554"`,
+		`c.toml:11: hardware.sim.ctrl[1]: "quad" is not valid; use "single", "phat", "triple", "a+6" or "stack"`,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if p := problems(t, "[power]\nprobe = \"tcp:99999\"\n"); len(p) != 1 || !strings.Contains(p[0], `"tcp:99999" has no valid port; write it like "tcp:22"`) {
+		t.Errorf("tcp port: %q", p)
+	}
+}

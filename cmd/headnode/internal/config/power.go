@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/headnode/headnode/power"
+	"github.com/headnode/headnode/power/probe"
 )
 
 // Power configures node power control.
@@ -13,6 +17,34 @@ type Power struct {
 	I2CBus  int      `toml:"i2c_bus"`
 	Stagger Duration `toml:"stagger"`
 	Boot    string   `toml:"boot"`
+	// HATAddress is the ClusterHAT expander's I2C address (XA0/XA1
+	// jumpers move it from 0x20 up to 0x23).
+	HATAddress int64 `toml:"hat_address"`
+	// HATVersion forces a ClusterHAT version instead of reading its
+	// EEPROM (the official tool's CLUSTERHAT_FORCE); "" reads it.
+	HATVersion string `toml:"hat_version"`
+	// Probe is how reachability is checked: "icmp", "tcp:PORT", "none".
+	Probe         string   `toml:"probe"`
+	ProbeInterval Duration `toml:"probe_interval"`
+	// BootGrace is how long a node may take from power-on to its first
+	// answer; DownAfter is how long without an answer makes a node that
+	// was up unreachable.
+	BootGrace Duration `toml:"boot_grace"`
+	DownAfter Duration `toml:"down_after"`
+}
+
+func defaultPower() Power {
+	return Power{
+		Board:         "auto",
+		I2CBus:        1,
+		Stagger:       Duration{Duration: time.Second},
+		Boot:          "restore",
+		HATAddress:    0x20,
+		Probe:         "icmp",
+		ProbeInterval: Duration{Duration: time.Second},
+		BootGrace:     Duration{Duration: 2 * time.Minute},
+		DownAfter:     Duration{Duration: 3 * time.Second},
+	}
 }
 
 // Node names one cluster node and the address it is reached at.
@@ -41,6 +73,29 @@ func (c *Config) validatePower(bad badFunc) {
 	default:
 		bad("power.boot", "%q is not valid; use \"off\", \"on\" or \"restore\"", p.Boot)
 	}
+	if p.HATAddress < 0x20 || p.HATAddress > 0x23 {
+		bad("power.hat_address", "0x%x is out of range; the ClusterHAT expander is at 0x20-0x23 (XA0/XA1 jumpers)", p.HATAddress)
+	}
+	if p.HATVersion != "" {
+		if _, _, err := power.ParseHATVersion(p.HATVersion); err != nil {
+			bad("power.hat_version", "%v (or \"\" to read the HAT EEPROM)", err)
+		}
+	}
+	if _, _, err := probe.Parse(p.Probe); err != nil {
+		bad("power.probe", "%v", err)
+	}
+	if msg := p.ProbeInterval.check(100*time.Millisecond, time.Minute); msg != "" {
+		bad("power.probe_interval", "%s", msg)
+	}
+	if msg := p.BootGrace.check(0, time.Hour); msg != "" {
+		bad("power.boot_grace", "%s", msg)
+	}
+	if msg := p.DownAfter.check(100*time.Millisecond, time.Hour); msg != "" {
+		bad("power.down_after", "%s", msg)
+	} else if p.DownAfter.Duration < p.ProbeInterval.Duration {
+		bad("power.down_after", "%s is shorter than power.probe_interval (%s); a node would count as unreachable between two probes", p.DownAfter.Duration, p.ProbeInterval.Duration)
+	}
+	c.validateSimBoard(bad)
 
 	seenName := map[string]int{}
 	seenAddr := map[string]int{}
@@ -64,6 +119,50 @@ func (c *Config) validatePower(bad badFunc) {
 		}
 	}
 
+}
+
+// Emulated boards for [hardware.sim].
+var (
+	simBoards = []string{"clusterhat", "clusterctrl", "clusterhat+clusterctrl", "none"}
+	simCTRL   = []string{"single", "phat", "triple", "a+6", "stack"}
+)
+
+func (c *Config) validateSimBoard(bad badFunc) {
+	s := &c.Hardware.Sim
+	if !contains(simBoards, s.Board) {
+		bad("hardware.sim.board", "%q is not valid; use %s", s.Board, quoteList(simBoards))
+	}
+	if _, _, err := power.ParseHATVersion(s.Revision); err != nil {
+		bad("hardware.sim.revision", "%v", err)
+	}
+	if s.Chip != "xra1200p" && s.Chip != "pca9554" {
+		bad("hardware.sim.chip", "%q is not valid; use \"xra1200p\" or \"pca9554\"", s.Chip)
+	}
+	if len(s.CTRL) > 8 {
+		bad("hardware.sim.ctrl", "%d boards is too many; use at most 8", len(s.CTRL))
+	}
+	for i, v := range s.CTRL {
+		if !contains(simCTRL, v) {
+			bad(fmt.Sprintf("hardware.sim.ctrl[%d]", i), "%q is not valid; use %s", v, quoteList(simCTRL))
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // nodeHostOffset places node pN at host number 10+N of the cluster subnet

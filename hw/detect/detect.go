@@ -1,0 +1,89 @@
+// Package detect finds node power hardware the way the official clusterctrl
+// tool does: a HAT's identity from its EEPROM as the firmware exposes it in
+// the device tree (/proc/device-tree/hat/), and ClusterCTRL boards from the
+// /dev/ClusterCTRL-N links its udev rule makes for each board's
+// i2c-tiny-usb bus. Both roots are parameters so tests can use emulated
+// trees. Nothing found is an answer, not an error.
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Default roots on a Raspberry Pi.
+const (
+	HATDir = "/proc/device-tree/hat"
+	DevDir = "/dev"
+)
+
+// HAT is the identity a HAT's EEPROM gives (the vendor info atom).
+type HAT struct {
+	Product    string `json:"product"`
+	ProductVer uint16 `json:"product_ver"`
+	ProductID  uint16 `json:"product_id"`
+	UUID       string `json:"uuid"`
+	Vendor     string `json:"vendor"`
+}
+
+// ErrNoHAT means no HAT EEPROM was read at boot (or it is incomplete).
+var ErrNoHAT = errors.New("no HAT EEPROM in the device tree")
+
+// ReadHAT reads the HAT identity under dir (HATDir on a Pi). As the
+// official tool requires, all five files must be present; each is a
+// NUL-terminated string, the numbers hexadecimal ("0x0023").
+func ReadHAT(dir string) (HAT, error) {
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		return strings.ReplaceAll(string(b), "\x00", ""), nil
+	}
+	var vals [5]string
+	for i, name := range []string{"product", "product_ver", "product_id", "uuid", "vendor"} {
+		v, err := read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return HAT{}, ErrNoHAT
+		}
+		if err != nil {
+			return HAT{}, fmt.Errorf("HAT EEPROM: %w", err)
+		}
+		vals[i] = v
+	}
+	h := HAT{Product: vals[0], UUID: vals[3], Vendor: vals[4]}
+	ver, err := strconv.ParseUint(vals[1], 0, 16)
+	if err != nil {
+		return HAT{}, fmt.Errorf("HAT EEPROM: product_ver %q is not a number", vals[1])
+	}
+	h.ProductVer = uint16(ver)
+	if id, err := strconv.ParseUint(vals[2], 0, 16); err == nil {
+		h.ProductID = uint16(id) // not checked by the official tool either
+	}
+	return h, nil
+}
+
+// ClusterCTRLBuses returns the I2C bus numbers of the ClusterCTRL boards
+// linked in dir (DevDir on a Pi) as ClusterCTRL-N, in ascending order.
+func ClusterCTRLBuses(dir string) ([]int, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, "ClusterCTRL-*"))
+	if err != nil {
+		return nil, err
+	}
+	var buses []int
+	for _, m := range matches {
+		n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(m), "ClusterCTRL-"))
+		if err != nil || n < 0 {
+			continue
+		}
+		buses = append(buses, n)
+	}
+	sort.Ints(buses)
+	return buses, nil
+}
