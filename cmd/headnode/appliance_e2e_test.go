@@ -317,3 +317,119 @@ func TestE2EStatusPageInChromium(t *testing.T) {
 	}
 	fmt.Fprintf(io.Discard, "%s", dom)
 }
+
+// The appliance as a whole on emulated hardware (a ClusterHAT v2.5 with
+// four nodes, a 16x2 LCD and a BlinkStick Strip, the [hardware.sim]
+// defaults), with p1 a real namespace behind the head: READY within 1 s,
+// watchdog pings, the uplink address on the LCD and its change within 1 s,
+// a node off by request is no fault, a powered node that stops answering
+// turns the LED to degraded, and a broken reload keeps everything running.
+func TestE2EApplianceOnEmulatedHardware(t *testing.T) {
+	tp := newTopo(t, true)
+	ns := newNotifySocket(t)
+	cfg := tp.config(t, `
+[power]
+stagger = "100ms"
+boot_grace = "1500ms"
+probe_interval = "200ms"
+down_after = "600ms"
+
+[[nodes]]
+name = "p1"
+address = "192.168.50.2"
+
+[hardware]
+backend = "sim"
+`)
+	// The shared test config turns the LCD and LED off; this test is
+	// about them.
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.NewReplacer("[lcd]\nenabled = false", "[lcd]\nenabled = true", "[led]\nenabled = false", "[led]\nenabled = true").Replace(string(text))), 0o644)
+	good, _ := os.ReadFile(cfg)
+
+	start := time.Now()
+	d := tp.startDaemon(t, cfg, "NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=400000")
+	if took := ns.first(t, "READY=1").at.Sub(start); took > time.Second {
+		t.Errorf("READY=1 %v after start, want within 1 s", took)
+	} else {
+		t.Logf("READY=1 %v after start", took.Round(time.Millisecond))
+	}
+	row := func(s *api.Status, i int) string {
+		if len(s.Display.LCD.Rows) <= i {
+			return ""
+		}
+		return strings.TrimSpace(s.Display.LCD.Rows[i])
+	}
+	d.waitFor(t, "the uplink address on the LCD", func(s *api.Status) bool { return row(s, 0) == "10.99.0.2" })
+
+	// p1 on, the others off by request: not a fault.
+	if _, errOut, code := run(t, nil, "on", "p1", "--config", cfg); code != 0 {
+		t.Fatalf("on p1: %d %s", code, errOut)
+	}
+	if _, errOut, code := run(t, nil, "off", "p2", "p3", "p4", "--config", cfg); code != 0 {
+		t.Fatalf("off p2 p3 p4: %d %s", code, errOut)
+	}
+	s, _ := d.waitFor(t, "p1 up, the rest off, health ok, LED ok", func(s *api.Status) bool {
+		return nodeOf(s, "p1").State == api.NodeUp && nodeOf(s, "p2").State == api.NodeOff &&
+			nodeOf(s, "p4").State == api.NodeOff && s.Health.State == api.HealthOK && s.Display.LED.Pattern == "ok"
+	})
+	if row(s, 1) != "1/4 up  NAT ok" && !strings.Contains(row(s, 1), "NAT ok") {
+		t.Errorf("LCD row 2 %q", row(s, 1))
+	}
+	t.Logf("LCD %q, LED %v", s.Display.LCD.Rows, s.Display.LED.Colors)
+
+	// The uplink address changes: on the glass within 1 s.
+	changed := time.Now()
+	must(t, tp.head.AddAddr("eth1", "10.99.0.7/24"))
+	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
+	if out, _ := tp.head.Run("ip", "-4", "addr", "show", "eth1"); !strings.Contains(out, "10.99.0.7") {
+		must(t, tp.head.AddAddr("eth1", "10.99.0.7/24"))
+	}
+	_, at := d.waitFor(t, "the new address on the LCD", func(s *api.Status) bool { return row(s, 0) == "10.99.0.7" })
+	t.Logf("new address on the LCD %v after the change", at.Sub(changed).Round(time.Millisecond))
+	if at.Sub(changed) > time.Second {
+		t.Errorf("the LCD took %v to show the new address, want within 1 s", at.Sub(changed))
+	}
+
+	// p1 stops answering while powered: degraded, on the LED too.
+	must(t, tp.inside.Down("in0"))
+	s, _ = d.waitFor(t, "p1 unreachable, the LED degraded, the LCD saying so", func(s *api.Status) bool {
+		return nodeOf(s, "p1").State == api.NodeUnreachable && s.Health.State == api.HealthDegraded &&
+			s.Display.LED.Pattern == "degraded" && row(s, 1) == "p1 unreachable"
+	})
+	if !strings.Contains(strings.Join(s.Health.Reasons, "|"), "p1") {
+		t.Errorf("degraded without naming p1: %v", s.Health.Reasons)
+	}
+	t.Logf("degraded: reasons %q, LCD %q, LED %v", s.Health.Reasons, s.Display.LCD.Rows, s.Display.LED.Colors)
+
+	// A broken reload keeps the daemon, its hardware and NAT going.
+	os.WriteFile(cfg, []byte(strings.Replace(string(good), `stagger = "100ms"`, `stagger = "fast"`, 1)), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	s, _ = d.waitFor(t, "the failed reload", func(s *api.Status) bool { return s.Config.ReloadsFailed == 1 })
+	if s.Config.ReloadOK || s.Health.State != api.HealthFailed || s.Health.Class != 1 || !strings.Contains(s.Config.ReloadError, `power.stagger: "fast" is not a duration`) {
+		t.Errorf("after a broken reload: config %+v health %+v", s.Config, s.Health)
+	}
+	if n := nodeOf(s, "p1"); n.Powered == nil || !*n.Powered {
+		t.Errorf("p1 lost power on a failed reload: %+v", n)
+	}
+	must(t, tp.inside.Up("in0"))
+	must(t, tp.inside.DefaultRoute("192.168.50.1"))
+	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.7" {
+		t.Errorf("NAT after the broken reload: %q, %v", src, err)
+	}
+	if n := ns.count("WATCHDOG=1"); n < 3 {
+		t.Errorf("%d watchdog pings, want several (WATCHDOG_USEC=400000)", n)
+	}
+	select {
+	case <-d.exited:
+		t.Fatal("the daemon exited")
+	default:
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -173,7 +173,11 @@ func displayStatus(s *api.Status, nodes []display.Node) display.Status {
 // NodeUnreachable, NodeUnknown; nil (no node LEDs lit, "NAT ok" without a
 // node count on the LCD) while the status carries no node power.
 func displayNodes(s *api.Status) []display.Node {
-	return nodesFromStates(nil)
+	states := make([][2]string, 0, len(s.Power.Nodes))
+	for _, n := range s.Power.Nodes {
+		states = append(states, [2]string{n.Name, n.State})
+	}
+	return nodesFromStates(states)
 }
 
 // nodesFromStates builds the node list from plain (name, state) pairs,
