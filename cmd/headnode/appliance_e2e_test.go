@@ -270,6 +270,12 @@ func TestE2EStatusPageMetricsHealthz(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	promtoolCheck(t, metrics)
+}
+
+// promtoolCheck runs Prometheus' own linter on a scrape.
+func promtoolCheck(t *testing.T, metrics string) {
+	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Fatalf("promtool not installed (Debian package prometheus): %v", err)
@@ -281,12 +287,47 @@ func TestE2EStatusPageMetricsHealthz(t *testing.T) {
 	}
 }
 
+// simConfig is a configuration on the emulated machine of [hardware.sim]
+// (ClusterHAT v2.5 with four nodes, 16x2 LCD, BlinkStick Strip) with p1 at
+// the inside namespace's address and fast probing.
+func (tp *topo) simConfig(t *testing.T) string {
+	t.Helper()
+	cfg := tp.config(t, `
+[power]
+stagger = "100ms"
+boot_grace = "1500ms"
+probe_interval = "200ms"
+down_after = "600ms"
+
+[[nodes]]
+name = "p1"
+address = "192.168.50.2"
+
+[hardware]
+backend = "sim"
+`)
+	// The shared test config turns the LCD and LED off; here they are
+	// emulated.
+	text, _ := os.ReadFile(cfg)
+	text = []byte(strings.NewReplacer("[lcd]\nenabled = false", "[lcd]\nenabled = true", "[led]\nenabled = false", "[led]\nenabled = true").Replace(string(text)))
+	if err := os.WriteFile(cfg, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // The status page rendered by a real browser: headless Chromium in the
 // head's namespace takes a screenshot and dumps the rendered DOM.
 func TestE2EStatusPageInChromium(t *testing.T) {
 	tp := newTopo(t, true)
-	d := tp.startDaemon(t, tp.config(t, ""))
-	d.waitFor(t, "NAT ok", func(s *api.Status) bool { return s.NAT.State == api.NATOK && s.Uplink.Address != "" })
+	cfg := tp.simConfig(t)
+	d := tp.startDaemon(t, cfg)
+	if _, errOut, code := run(t, nil, "on", "p1", "--config", cfg); code != 0 {
+		t.Fatalf("on p1: %s", errOut)
+	}
+	d.waitFor(t, "p1 up and the LCD showing", func(s *api.Status) bool {
+		return nodeOf(s, "p1").State == api.NodeUp && len(s.Display.LCD.Rows) == 2 && s.Health.State == api.HealthOK
+	})
 	fetch(t, tp.head, "http://127.0.0.1:9180/healthz", "") // listener up
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -310,7 +351,7 @@ func TestE2EStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium dump-dom: %v", err)
 	}
-	for _, want := range []string{"10.99.0.2/24", ">ok<", "NAT"} {
+	for _, want := range []string{"10.99.0.2/24", ">ok<", "NAT", "ClusterHAT v2.5", "BlinkStick Strip"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
@@ -327,24 +368,7 @@ func TestE2EStatusPageInChromium(t *testing.T) {
 func TestE2EApplianceOnEmulatedHardware(t *testing.T) {
 	tp := newTopo(t, true)
 	ns := newNotifySocket(t)
-	cfg := tp.config(t, `
-[power]
-stagger = "100ms"
-boot_grace = "1500ms"
-probe_interval = "200ms"
-down_after = "600ms"
-
-[[nodes]]
-name = "p1"
-address = "192.168.50.2"
-
-[hardware]
-backend = "sim"
-`)
-	// The shared test config turns the LCD and LED off; this test is
-	// about them.
-	text, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.NewReplacer("[lcd]\nenabled = false", "[lcd]\nenabled = true", "[led]\nenabled = false", "[led]\nenabled = true").Replace(string(text))), 0o644)
+	cfg := tp.simConfig(t)
 	good, _ := os.ReadFile(cfg)
 
 	start := time.Now()
@@ -377,6 +401,26 @@ backend = "sim"
 		t.Errorf("LCD row 2 %q", row(s, 1))
 	}
 	t.Logf("LCD %q, LED %v", s.Display.LCD.Rows, s.Display.LED.Colors)
+	metrics := fetch(t, tp.head, "http://127.0.0.1:9180/metrics", "")
+	for _, want := range []string{
+		`headnode_node_state{node="p1",state="up"} 1`,
+		`headnode_node_power_on{node="p2"} 0`,
+		`headnode_node_up{node="p1"} 1`,
+		`headnode_display_device_state{device="lcd",state="ok"} 1`,
+		`headnode_led_pattern{pattern="ok"} 1`,
+		`headnode_i2c_errors_total{bus="1"} 0`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	promtoolCheck(t, metrics)
+	page := fetch(t, tp.head, "http://127.0.0.1:9180/", "text/html")
+	for _, want := range []string{"ClusterHAT v2.5", "n-up", "p4", "10.99.0.2       ", "BlinkStick Strip"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
 
 	// The uplink address changes: on the glass within 1 s.
 	changed := time.Now()

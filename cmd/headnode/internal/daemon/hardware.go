@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/hw/emu"
@@ -96,4 +99,25 @@ func (h *hardware) HIDTrace() *trace.Log { return h.hidTrace }
 func (h *hardware) Close() {
 	h.i2cTrace.Close()
 	h.hidTrace.Close()
+}
+
+var (
+	i2cTxDesc  = prometheus.NewDesc("headnode_i2c_transactions_total", "I2C transactions on the bus.", []string{"bus"}, nil)
+	i2cErrDesc = prometheus.NewDesc("headnode_i2c_errors_total", "I2C transactions that failed (NACK, bus error).", []string{"bus"}, nil)
+)
+
+// Describe and Collect make the buses' counters Prometheus metrics.
+func (h *hardware) Describe(ch chan<- *prometheus.Desc) {
+	ch <- i2cTxDesc
+	ch <- i2cErrDesc
+}
+
+func (h *hardware) Collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for n, b := range h.buses {
+		bus := strconv.Itoa(n)
+		ch <- prometheus.MustNewConstMetric(i2cTxDesc, prometheus.CounterValue, float64(b.Transactions()), bus)
+		ch <- prometheus.MustNewConstMetric(i2cErrDesc, prometheus.CounterValue, float64(b.Errors()), bus)
+	}
 }

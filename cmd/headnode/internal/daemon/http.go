@@ -36,7 +36,7 @@ func equalStrings(a, b []string) bool {
 // changing state needs the control socket.
 func (d *Daemon) startHTTP(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
-	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s })
+	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, d.hw)
 	var wg sync.WaitGroup
 	for _, l := range cfg.HTTP.Listen {
 		addr, err := resolveListen(l, cfg)

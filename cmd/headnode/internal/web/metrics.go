@@ -2,6 +2,7 @@ package web
 
 import (
 	"runtime"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,10 +42,21 @@ var (
 	reloadsFailed = desc("config_reloads_failed_total", "Reloads that failed and kept the running configuration.")
 	startTime     = desc("start_time_seconds", "When the daemon started.")
 	ready         = desc("ready", "1 once the daemon has applied NAT and signalled readiness.")
+	nodeState     = desc("node_state", "Node lifecycle: 1 for the current state.", "node", "state")
+	nodePowered   = desc("node_power_on", "1 when the node's power is on, read back from the board.", "node")
+	nodeUp        = desc("node_up", "1 when the node answers the reachability probe.", "node")
+	boardInfo     = desc("power_board_info", "A power board; always 1.", "model", "bus", "address")
+	boardOK       = desc("power_board_ok", "1 when the board answers and works.", "model", "bus", "address")
+	deviceState   = desc("display_device_state", "LCD and LED state: 1 for the current state.", "device", "state")
+	ledPattern    = desc("led_pattern", "The pattern the status LED plays: 1 for the current one.", "pattern")
 )
 
+var nodeStates = []string{api.NodeOff, api.NodeBooting, api.NodeUp, api.NodeUnreachable, api.NodeUnknown}
+var deviceStates = []string{api.DeviceDisabled, api.DeviceStarting, api.DeviceOK, api.DeviceMissing}
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready} {
+	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready,
+		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern} {
 		ch <- d
 	}
 }
@@ -88,6 +100,28 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, linkInfo, 1, l.role, l.link.Interface, l.link.Address)
 		}
 		counter(ch, addrChanges, float64(l.link.Changes), l.role, l.link.Interface)
+	}
+	for _, n := range s.Power.Nodes {
+		for _, st := range nodeStates {
+			gauge(ch, nodeState, b2f(n.State == st), n.Name, st)
+		}
+		if n.Powered != nil {
+			gauge(ch, nodePowered, b2f(*n.Powered), n.Name)
+		}
+		gauge(ch, nodeUp, b2f(n.Reachable), n.Name)
+	}
+	for _, b := range s.Power.Boards {
+		bus := strconv.Itoa(b.Bus)
+		gauge(ch, boardInfo, 1, b.Model, bus, b.Address)
+		gauge(ch, boardOK, b2f(b.State == "ok"), b.Model, bus, b.Address)
+	}
+	for _, dev := range []struct{ name, state string }{{"lcd", s.Display.LCD.State}, {"led", s.Display.LED.State}} {
+		for _, st := range deviceStates {
+			gauge(ch, deviceState, b2f(dev.state == st), dev.name, st)
+		}
+	}
+	if p := s.Display.LED.Pattern; p != "" {
+		gauge(ch, ledPattern, 1, p)
 	}
 	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
 	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)

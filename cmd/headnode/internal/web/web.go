@@ -34,6 +34,14 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	},
 	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	"join":  strings.Join,
+	"deref": func(b *bool) bool { return b != nil && *b },
+	// safeColor passes only "#rrggbb" into a style attribute.
+	"safeColor": func(c string) template.CSS {
+		if len(c) == 7 && c[0] == '#' && strings.Trim(c[1:], "0123456789abcdefABCDEF") == "" {
+			return template.CSS(c)
+		}
+		return "transparent"
+	},
 	"plural": func(n int64, word string) string {
 		if n == 1 {
 			return "1 " + word
@@ -43,14 +51,16 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 }).ParseFS(pageFS, "page.html"))
 
 // Handler serves /, /metrics and /healthz from the status that current
-// returns (never nil).
-func Handler(current func() *api.Status) http.Handler {
+// returns (never nil). extra collectors add live counters that are not part
+// of the status (bus traffic).
+func Handler(current func() *api.Status, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(current),
 	)
+	reg.MustRegister(extra...)
 	host, _ := os.Hostname()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
