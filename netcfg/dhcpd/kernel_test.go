@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/netcfg/dhcpd/dhcptest"
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/headnode/headnode/netcfg/sandbox"
+	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 var writeSeeds = flag.Bool("seeds", false, "write the packets real clients send to testdata/fuzz/FuzzHandler")

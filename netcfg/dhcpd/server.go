@@ -235,7 +235,7 @@ func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 		name := ""
 		if n, isGadget := gadgetNode(c.mac); isGadget {
 			name = "p" + strconv.Itoa(n)
-		} else if isNodeName(c.hostname) {
+		} else if IsNodeName(c.hostname) {
 			name = c.hostname
 		}
 		r, ok = s.byName[name]
@@ -499,7 +499,8 @@ func cleanHostname(h string) string {
 
 var nodeNameRE = regexp.MustCompile(`^p[1-9][0-9]{0,3}$`)
 
-func isNodeName(s string) bool { return nodeNameRE.MatchString(s) }
+// IsNodeName reports whether s names a cluster node: p1, p2, ...
+func IsNodeName(s string) bool { return nodeNameRE.MatchString(s) }
 
 // gadgetNode recognises the MAC address of a ClusterCTRL node's USB gadget
 // interface, 00:22:82:ff:ff:<node ID>, and returns the node number.

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time            { return c.t }
+func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 var (

@@ -53,6 +53,7 @@ func printStatus(out io.Writer, s *api.Status) {
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
 	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
+	printDHCP(w, s, time.Now())
 	if !s.Config.ReloadOK {
 		fmt.Fprintf(w, "config\t%s (last reload failed: %s)\n", s.Config.Path, firstLine(s.Config.ReloadError))
 	} else {
