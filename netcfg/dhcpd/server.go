@@ -298,7 +298,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, 
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
 	a, r, err := s.choose(c, requested, now)
 	if err != nil {
-		s.o.Log.Warn("no address to offer: the pool is full", "mac", c.mac, "pool", fmt.Sprintf("%v-%v", s.o.PoolFirst, s.o.PoolLast))
+		s.o.Log.Warn("no address to offer: the pool is full", "mac", c.mac.String(), "pool", fmt.Sprintf("%v-%v", s.o.PoolFirst, s.o.PoolLast))
 		return nil, DropPoolExhausted
 	}
 	l := s.leases.byMAC[c.mac.String()]
@@ -319,7 +319,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		}
 		if other, ok := netip.AddrFromSlice(sid.To4()); ok {
 			if s.stats.OtherServer != other {
-				s.o.Log.Warn("another DHCP server answers on this network", "server", other, "client", c.mac)
+				s.o.Log.Warn("another DHCP server answers on this network", "server", other, "client", c.mac.String())
 			}
 			s.stats.OtherServer, s.stats.OtherServerAt = other, now
 		}
@@ -353,7 +353,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 	}
 	s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved})
 	s.saveLocked(now)
-	s.o.Log.Info("lease", "address", a, "mac", c.mac, "hostname", hostnameFor(r, c))
+	s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", hostnameFor(r, c))
 	return s.reply(req, dhcpv4.MessageTypeAck, &a, r.Name)
 }
 
@@ -368,7 +368,7 @@ func (s *Server) decline(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	}
 	// Another machine uses the address without a lease from us: keep it
 	// out of use for a while.
-	s.o.Log.Warn("a client found its address in use by another machine", "address", a, "mac", c.mac)
+	s.o.Log.Warn("a client found its address in use by another machine", "address", a, "mac", c.mac.String())
 	s.leases.remove(l)
 	s.leases.declined[a] = now.Add(declineHold)
 	s.saveLocked(now)

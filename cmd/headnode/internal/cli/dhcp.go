@@ -39,7 +39,7 @@ func printDHCP(w io.Writer, s *api.Status, now time.Time) {
 		if name == "" {
 			name = "-"
 		}
-		until := "expires in " + l.Expires.Sub(now).Round(time.Second).String()
+		until := "expires in " + leaseLeft(l.Expires.Sub(now))
 		if l.Offered {
 			until = "offered"
 		}
@@ -88,4 +88,15 @@ func dhcpPlural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// leaseLeft says how long a lease has left: "59m", "2h5m", "40s".
+func leaseLeft(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Truncate(time.Second).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	}
+	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
