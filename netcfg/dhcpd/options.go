@@ -182,8 +182,9 @@ func IsHostAddr(subnet netip.Prefix, a netip.Addr) bool {
 }
 
 // MaxPool bounds the pool, and with it the work one DHCPDISCOVER can cost
-// when the pool is nearly full.
-const MaxPool = 1 << 16
+// when every address has been used before (a scan for the one that
+// expired longest ago). A cluster needs a few hundred at most.
+const MaxPool = 1 << 12
 
 // PoolSizeOK reports whether first-last holds at most MaxPool addresses.
 func PoolSizeOK(first, last netip.Addr) bool {

@@ -29,6 +29,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	leases *leases
+	// fullUntil: the pool was found full; no address frees up before
+	// then unless a lease is released.
+	fullUntil time.Time
 	dns    []net.IP
 	stats  Stats
 	// changed is signalled (never blocking) when leases change.
@@ -275,9 +278,19 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if s.free(requested, c.mac, now) {
 		return requested, Reservation{}, nil
 	}
+	if now.Before(s.fullUntil) {
+		return netip.Addr{}, Reservation{}, errNoPool
+	}
 	var oldest *Lease
+	var soonest time.Time // when a held address frees up
 	for a := s.o.PoolFirst; !s.o.PoolLast.Less(a); a = a.Next() {
 		if !s.free(a, c.mac, now) {
+			if l := s.leases.byAddr[a]; l != nil && (soonest.IsZero() || l.Expires.Before(soonest)) {
+				soonest = l.Expires
+			}
+			if until, ok := s.leases.declined[a]; ok && (soonest.IsZero() || until.Before(soonest)) {
+				soonest = until
+			}
 			continue
 		}
 		l := s.leases.byAddr[a]
@@ -291,6 +304,9 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if oldest != nil {
 		return oldest.Addr, Reservation{}, nil
 	}
+	// Full: nothing frees up before soonest unless a client lets go, so
+	// a flood of DISCOVERs does not rescan the pool each time.
+	s.fullUntil = soonest
 	return netip.Addr{}, Reservation{}, errNoPool
 }
 
@@ -316,6 +332,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		// that there is another server on this network.
 		if l := s.leases.byMAC[c.mac.String()]; l != nil && l.Offered {
 			s.leases.remove(l)
+			s.fullUntil = time.Time{}
 		}
 		if other, ok := netip.AddrFromSlice(sid.To4()); ok {
 			if s.stats.OtherServer != other {
@@ -352,7 +369,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		return s.nak(req, why)
 	}
 	s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved})
-	s.saveLocked(now)
+	s.saveLocked()
 	s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", hostnameFor(r, c))
 	return s.reply(req, dhcpv4.MessageTypeAck, &a, r.Name)
 }
@@ -371,7 +388,7 @@ func (s *Server) decline(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	s.o.Log.Warn("a client found its address in use by another machine", "address", a, "mac", c.mac.String())
 	s.leases.remove(l)
 	s.leases.declined[a] = now.Add(declineHold)
-	s.saveLocked(now)
+	s.saveLocked()
 	return ""
 }
 
@@ -382,13 +399,18 @@ func (s *Server) release(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 		return DropUnknownLease
 	}
 	l.Expires = now
-	s.saveLocked(now)
+	s.fullUntil = time.Time{}
+	s.saveLocked()
 	return ""
 }
 
 // saveLocked persists the bound leases (expired ones too: they are the
 // record of who had which address) and signals the change.
-func (s *Server) saveLocked(now time.Time) {
+func (s *Server) saveLocked() {
+	if s.o.LeaseFile == "" {
+		s.notifyChange()
+		return
+	}
 	ls := s.leases.list(func(l *Lease) bool { return !l.Offered })
 	if err := saveLeases(s.o.LeaseFile, ls); err != nil {
 		if s.stats.SaveError == "" {
@@ -398,6 +420,10 @@ func (s *Server) saveLocked(now time.Time) {
 	} else {
 		s.stats.SaveError = ""
 	}
+	s.notifyChange()
+}
+
+func (s *Server) notifyChange() {
 	select {
 	case s.changed <- struct{}{}:
 	default:

@@ -271,7 +271,19 @@ func TestFullPoolReusesTheLongestExpired(t *testing.T) {
 	if got := f.lease(mustMAC("02:00:00:00:00:0d")); got != a {
 		t.Errorf("third machine got %s, want %s (expired longest ago)", got, a)
 	}
-	_ = b
+	// Full again (B comes back for its address); a release frees an
+	// address at once.
+	if got := f.lease(macB); got != b {
+		t.Fatalf("B came back to %s, want %s", got, b)
+	}
+	if r := f.send(discover(mustMAC("02:00:00:00:00:0e"))); r != nil {
+		t.Fatalf("fourth machine with a full pool: %+v", r)
+	}
+	rel, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithHwAddr(macB), dhcpv4.WithClientIP(net.ParseIP(b)))
+	f.send(rel)
+	if got := f.lease(mustMAC("02:00:00:00:00:0e")); got != b {
+		t.Errorf("after B released %s, the fourth machine got %s", b, got)
+	}
 }
 
 func TestAuthoritativeAnswers(t *testing.T) {

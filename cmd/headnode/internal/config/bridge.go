@@ -26,7 +26,7 @@ func (c *Config) validateBridge(bad badFunc) {
 	if !ifaceName.MatchString(b.Name) {
 		bad("bridge.name", "%q is not an interface name (1-15 characters, e.g. \"br0\")", b.Name)
 	} else if b.Enabled && b.Name != c.Network.ClusterInterface {
-		bad("bridge.name", "%q is not the cluster interface (network.cluster_interface = %q); with the bridge enabled the nodes are on %s: set cluster_interface = %q", b.Name, c.Network.ClusterInterface, b.Name, b.Name)
+		bad("bridge.enabled", "the bridge %s (bridge.name) is not the cluster interface (network.cluster_interface = %q); with the bridge enabled the nodes are on %s: set cluster_interface = %q", b.Name, c.Network.ClusterInterface, b.Name, b.Name)
 	}
 	for i, p := range b.Ports {
 		key := fmt.Sprintf("bridge.ports[%d]", i)
