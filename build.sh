@@ -26,6 +26,9 @@ declare -A PACKAGES=(
 	[qemu-arm]=qemu-user
 	[qemu-aarch64]=qemu-user
 	[unshare]=util-linux
+	[dhclient]=isc-dhcp-client
+	[udhcpc]=udhcpc
+	[busybox]=busybox
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }

@@ -292,4 +292,20 @@ func TestE2EClusterHATBridge(t *testing.T) {
 	d.waitFor(t, "ethpi1 gone from br0", func(s *api.Status) bool {
 		return len(s.Bridge.Ports) == 1 && s.Bridge.Ports[0].Interface == "ethpi2"
 	})
+	// The bridge switched off in the configuration (SIGHUP): the bridge
+	// headnode created goes away, ethpi2 with no master.
+	if err := os.WriteFile(cfg, bytes.Replace(text, []byte("enabled = true"), []byte("enabled = false"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitFor(t, "no bridge after the reload", func(s *api.Status) bool { return s.Bridge == nil && !s.Cluster.Exists })
+	if _, err := tp.head.NL.LinkByName("br0"); err == nil {
+		t.Error("br0 still exists")
+	}
+	if l, err := tp.head.NL.LinkByName("ethpi2"); err != nil || l.Attrs().MasterIndex != 0 {
+		t.Errorf("ethpi2 after the bridge was removed: %v", err)
+	}
+	if !strings.Contains(d.log.String(), `msg="bridge no longer configured" part=dhcp change="deleted bridge br0"`) {
+		t.Errorf("removal not logged:\n%s", d.log.String())
+	}
 }
