@@ -29,7 +29,9 @@ func nodeReservationsIn(prefix string) []Reservation {
 
 func itoa(n int) string { return netip.AddrFrom4([4]byte{0, 0, 0, byte(n)}).String()[6:] }
 
-func macN(i int) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)} }
+func macN(i int) net.HardwareAddr {
+	return net.HardwareAddr{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+}
 
 // One client's DISCOVER/OFFER/REQUEST/ACK, in memory (no lease file):
 // the cost of the packet handling itself. 512 machines take turns, so

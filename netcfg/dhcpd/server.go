@@ -32,8 +32,8 @@ type Server struct {
 	// fullUntil: the pool was found full; no address frees up before
 	// then unless a lease is released.
 	fullUntil time.Time
-	dns    []net.IP
-	stats  Stats
+	dns       []net.IP
+	stats     Stats
 	// changed is signalled (never blocking) when leases change.
 	changed chan struct{}
 }
@@ -352,12 +352,21 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		return nil, DropNoAddress
 	}
 	r, reserved := s.reservation(c, now)
+	held := s.leases.byMAC[c.mac.String()]
+	holds := held != nil && held.Addr == a && held.active(now)
 	ok := false
 	switch {
 	case reserved:
 		// A reserved machine gets its reservation and nothing else; a NAK
 		// makes it start over and ask for it.
 		ok = a == r.Addr
+	case holds:
+		// Offered or leased to this machine already, perhaps under the
+		// host name it sent then and leaves out now.
+		ok = true
+		if held.Reserved {
+			r, reserved = Reservation{Name: held.Hostname, Addr: a}, true
+		}
 	default:
 		ok = s.free(a, c.mac, now)
 	}

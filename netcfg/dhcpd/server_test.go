@@ -227,6 +227,13 @@ func TestNodesGetTheirAddressAndName(t *testing.T) {
 			t.Errorf("%s: ack %+v", tc.what, a)
 		}
 	}
+	// A node that named itself in its DISCOVER but not in its REQUEST
+	// still gets what it was offered.
+	o := f.send(discover(mustMAC("02:00:00:00:00:44"), hostname("p4")))
+	a := f.send(request(mustMAC("02:00:00:00:00:44"), o.Addr, o.Server))
+	if o.Addr != "192.168.50.14" || a == nil || a.Type != "ACK" || a.Addr != o.Addr || a.Hostname != "p4" {
+		t.Errorf("p4 without its name in the REQUEST: offer %+v, then %+v", o, a)
+	}
 	// A pinned machine asking for another address is told no, with its
 	// own: it starts over and gets it.
 	n := f.send(request(pinned, "192.168.50.200", ""))
