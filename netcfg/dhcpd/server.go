@@ -305,8 +305,9 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 		return oldest.Addr, Reservation{}, nil
 	}
 	// Full: nothing frees up before soonest unless a client lets go, so
-	// a flood of DISCOVERs does not rescan the pool each time.
+	// a flood of DISCOVERs neither rescans the pool nor fills the log.
 	s.fullUntil = soonest
+	s.o.Log.Warn("the DHCP pool is full; machines without a lease get no address", "pool", fmt.Sprintf("%v-%v", s.o.PoolFirst, s.o.PoolLast), "first_expiry", soonest, "asked_by", c.mac.String())
 	return netip.Addr{}, Reservation{}, errNoPool
 }
 
@@ -314,7 +315,6 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, 
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
 	a, r, err := s.choose(c, requested, now)
 	if err != nil {
-		s.o.Log.Warn("no address to offer: the pool is full", "mac", c.mac.String(), "pool", fmt.Sprintf("%v-%v", s.o.PoolFirst, s.o.PoolLast))
 		return nil, DropPoolExhausted
 	}
 	l := s.leases.byMAC[c.mac.String()]
