@@ -28,6 +28,9 @@ declare -A PACKAGES=(
 	[unshare]=util-linux
 	[promtool]=prometheus
 	[chromium]=chromium
+	[dhclient]=isc-dhcp-client
+	[udhcpc]=udhcpc
+	[busybox]=busybox
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }

@@ -52,10 +52,14 @@ func (l Ledger) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ledgerFile), append(b, '\n'))
+	return WriteFileAtomic(filepath.Join(dir, ledgerFile), append(b, '\n'))
 }
 
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data through a temporary file in the
+// same directory, fsynced before the rename: readers and a power cut see
+// the old content or the new, never a mix. Files the daemon keeps across
+// restarts (the ledger, DHCP leases) are written this way.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err

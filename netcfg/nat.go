@@ -134,6 +134,7 @@ const (
 	ChangeForwarding
 	ChangeAddress
 	ChangeConntrack
+	ChangeBridge
 )
 
 func rulesChange(format string, args ...any) Change {

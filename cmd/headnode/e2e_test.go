@@ -180,6 +180,17 @@ func (tp *topo) startDaemon(t *testing.T, cfg string, env ...string) *daemonProc
 	return d
 }
 
+// stop sends SIGTERM and waits for the daemon to exit.
+func (d *daemonProc) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+}
+
 // waitFor watches the daemon's status stream until cond holds (5 s at most)
 // and returns the matching status and when it arrived.
 func (d *daemonProc) waitFor(t *testing.T, what string, cond func(*api.Status) bool) (*api.Status, time.Time) {

@@ -85,16 +85,6 @@ func writesTo(t *testing.T, path string) []string {
 	return out
 }
 
-func (d *daemonProc) stop(t *testing.T) {
-	t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("daemon did not stop")
-	}
-}
-
 func TestE2EPowerOnTheEmulatedClusterHAT(t *testing.T) {
 	tp := newTopo(t, true)
 	sock := filepath.Join(tp.dir, "control.sock")

@@ -30,6 +30,7 @@ type Status struct {
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
 	DHCP    DHCP      `json:"dhcp"`
+	Bridge  *Bridge   `json:"bridge,omitempty"`
 	Power   Power     `json:"power"`
 	Display Display   `json:"display"`
 }

@@ -54,6 +54,7 @@ func printStatus(out io.Writer, s *api.Status) {
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
 	fmt.Fprintf(w, "LCD\t%s\n", lcdLine(s.Display.LCD))
 	fmt.Fprintf(w, "LED\t%s\n", ledLine(s.Display.LED))
+	printDHCP(w, s, time.Now())
 	if !s.Config.ReloadOK {
 		fmt.Fprintf(w, "config\t%s (last reload failed: %s)\n", s.Config.Path, firstLine(s.Config.ReloadError))
 	} else {

@@ -33,6 +33,8 @@ type Config struct {
 	HTTP     HTTP     `toml:"http"`
 	Hardware Hardware `toml:"hardware"`
 	Daemon   Daemon   `toml:"daemon"`
+	DHCP     DHCP     `toml:"dhcp"`
+	Bridge   Bridge   `toml:"bridge"`
 
 	// Path is the file this configuration came from; empty for built-in
 	// defaults.
@@ -90,6 +92,8 @@ func Default() *Config {
 		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}},
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
+		DHCP:     defaultDHCP(),
+		Bridge:   defaultBridge(),
 	}
 }
 
@@ -243,6 +247,8 @@ func (c *Config) validate() error {
 	c.validatePower(bad)
 	c.validateDisplay(bad)
 	c.validateDaemon(bad)
+	c.validateDHCP(bad)
+	c.validateBridge(bad)
 	if len(errs) > 0 {
 		return errs
 	}

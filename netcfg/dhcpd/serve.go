@@ -1,0 +1,145 @@
+package dhcpd
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/time/rate"
+)
+
+// Listen opens the server's socket on iface: UDP port 67 on every address,
+// bound to the interface (so that requests from other networks never reach
+// it and broadcasts go out of iface), broadcasts allowed. It needs
+// CAP_NET_BIND_SERVICE and CAP_NET_RAW (for SO_BINDTODEVICE).
+func Listen(iface string) (net.PacketConn, error) {
+	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if err != nil {
+		return nil, fmt.Errorf("DHCP server socket on %s: %w", iface, err)
+	}
+	return c, nil
+}
+
+// requestRate bounds the requests answered per second. A cluster of a few
+// dozen nodes sends a handful a minute; the bound keeps a flood from a
+// broken or hostile machine from turning into a flood of broadcasts.
+const (
+	requestRate  = 100
+	requestBurst = 200
+)
+
+// Serve answers requests arriving on conn until ctx ends (then it returns
+// nil) or conn fails. It closes conn when it returns.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	lim := rate.NewLimiter(requestRate, requestBurst)
+	// A DHCP message fits an Ethernet frame; a larger datagram arrives
+	// truncated and is dropped as malformed.
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if !lim.Allow() {
+			s.Count(DropRateLimited)
+			continue
+		}
+		r := s.Handle(buf[:n])
+		if r == nil {
+			continue
+		}
+		if _, err := conn.WriteTo(r.Packet, net.UDPAddrFromAddrPort(r.To)); err != nil {
+			s.Count(DropSendFailed)
+			s.o.Log.Warn("sending a DHCP reply failed", "reply", r.Summary, "to", r.To, "err", err)
+		}
+	}
+}
+
+// ListenClient opens a client-side socket on iface (UDP port 68, bound to
+// the interface) for Probe.
+func ListenClient(iface string) (net.PacketConn, error) {
+	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: dhcpv4.ClientPort})
+	if err != nil {
+		return nil, fmt.Errorf("DHCP probe socket on %s: %w", iface, err)
+	}
+	return c, nil
+}
+
+// Probe asks the network behind conn (from ListenClient) whether a DHCP
+// server answers: it broadcasts a DHCPDISCOVER for mac, again halfway
+// through, and waits up to wait for a DHCPOFFER. It returns the answering
+// server's address, or the zero Addr if none answered. It closes conn.
+//
+// The offer is never taken up, so the other server's offer simply lapses.
+func Probe(ctx context.Context, conn net.PacketConn, mac net.HardwareAddr, wait time.Duration) (netip.Addr, error) {
+	defer conn.Close()
+	if len(mac) != 6 {
+		// A bridge without ports, or a test interface: any stable-looking
+		// locally administered address will do.
+		mac = net.HardwareAddr{0x02, 0x68, 0x6e, 0, 0, 0}
+		rand.Read(mac[3:])
+	}
+	disc, err := dhcpv4.NewDiscovery(mac, dhcpv4.WithBroadcast(true))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	pkt := disc.ToBytes()
+	bcast := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ServerPort}
+	deadline := time.Now().Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	resend := time.Now().Add(wait / 2)
+	if _, err := conn.WriteTo(pkt, bcast); err != nil {
+		return netip.Addr{}, fmt.Errorf("send DHCPDISCOVER: %w", err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		until := deadline
+		if !resend.IsZero() && resend.Before(until) {
+			until = resend
+		}
+		conn.SetReadDeadline(until)
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return netip.Addr{}, err
+			}
+			if ctx.Err() != nil || !time.Now().Before(deadline) {
+				return netip.Addr{}, ctx.Err()
+			}
+			if !resend.IsZero() {
+				resend = time.Time{}
+				conn.WriteTo(pkt, bcast)
+			}
+			continue
+		}
+		m, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil || m.OpCode != dhcpv4.OpcodeBootReply || m.TransactionID != disc.TransactionID || m.MessageType() != dhcpv4.MessageTypeOffer {
+			continue
+		}
+		if sid, ok := netip.AddrFromSlice(m.ServerIdentifier().To4()); ok {
+			return sid, nil
+		}
+		if u, ok := from.(*net.UDPAddr); ok {
+			a, _ := netip.AddrFromSlice(u.IP.To4())
+			return a, nil
+		}
+		return netip.Addr{}, nil
+	}
+}
