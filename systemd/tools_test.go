@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,6 +68,15 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 
 // runErr runs a command and returns its stdout, stderr and error.
 func runErr(env []string, name string, args ...string) (string, string, error) {
+	return command(env, "", name, args...)
+}
+
+// runStdin runs cmd with stdin as its input.
+func runStdin(stdin string, cmd ...string) (string, string, error) {
+	return command(nil, stdin, cmd[0], cmd[1:]...)
+}
+
+func command(env []string, stdin, name string, args ...string) (string, string, error) {
 	path, err := lookPath(name)
 	if err != nil {
 		return "", "", err
@@ -74,11 +84,14 @@ func runErr(env []string, name string, args ...string) (string, string, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
 	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // repo returns the repository's root directory.
 func repo(t *testing.T) string {
