@@ -119,7 +119,8 @@ deb_version() {
 # deb_one ARCH: build $DIST/headnode_<version>_ARCH.deb, ARCH armhf (the
 # GOARM=6 binary: Raspberry Pi OS armhf is ARMv6, every Pi) or arm64.
 deb_one() {
-	local arch=$1 bin stage out
+	local arch=$1 bin stage out maint
+	maint="${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>"
 	case $arch in
 		armhf) bin=headnode-linux-armv6; build_one linux arm 6 "$bin" ;;
 		arm64) bin=headnode-linux-arm64; build_one linux arm64 "" "$bin" ;;
@@ -141,6 +142,11 @@ deb_one() {
 	install -D -m 0644 cmd/headnode/internal/config/default.toml "$stage/etc/headnode/config.toml"
 	install -D -m 0644 README.md "$stage/usr/share/doc/headnode/README.md"
 	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
+	# Debian policy wants a changelog: this one names the version's source,
+	# dated like the commit so that rebuilds are identical.
+	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
+		"$(deb_version)" "$VERSION" "$maint" "$(git log -1 --format=%cD 2>/dev/null || date -R)" |
+		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
 	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
 	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
@@ -148,7 +154,7 @@ deb_one() {
 		Package: headnode
 		Version: $(deb_version)
 		Architecture: $arch
-		Maintainer: ${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>
+		Maintainer: $maint
 		Installed-Size: $(du -sk --apparent-size --exclude=DEBIAN "$stage" | cut -f1)
 		Depends: iptables
 		Section: net

@@ -29,6 +29,7 @@ var packaged = map[string]string{
 	"etc/headnode/config.toml":                          "cmd/headnode/internal/config/default.toml",
 	"usr/share/doc/headnode/README.md":                  "README.md",
 	"usr/share/doc/headnode/copyright":                  "LICENSE",
+	"usr/share/doc/headnode/changelog.gz":               "", // generated
 }
 
 // TestPackages builds both Debian packages with `build.sh deb` once and

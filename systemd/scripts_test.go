@@ -128,7 +128,7 @@ func testLiveScripts(t *testing.T, deb string) {
 	enable := []string{"deb-systemd-helper --quiet was-enabled headnode.service", "deb-systemd-helper enable headnode.service"}
 	apply := []string{
 		"systemctl --system daemon-reload",
-		"systemctl restart systemd-sysctl.service",
+		"deb-systemd-invoke restart systemd-sysctl.service",
 		"modprobe -q i2c-dev",
 		"systemd-tmpfiles --create headnode.conf",
 		"udevadm control --reload",
