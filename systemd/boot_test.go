@@ -75,7 +75,19 @@ ExecStart=ip address add 198.51.100.2/24 dev eth1
 [Install]
 WantedBy=multi-user.target
 `)
-	for _, u := range []string{"/usr/lib/systemd/system/headnode.service", "/etc/systemd/system/headnode-test-net.service"} {
+	// Ordered like NetworkManager (and systemd-networkd, ifupdown).
+	writeFile(t, filepath.Join(root, "etc/systemd/system/headnode-test-nm.service"), `[Unit]
+Wants=network.target
+After=network-pre.target
+Before=network.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=true
+[Install]
+WantedBy=multi-user.target
+`)
+	for _, u := range []string{"/usr/lib/systemd/system/headnode.service", "/etc/systemd/system/headnode-test-net.service", "/etc/systemd/system/headnode-test-nm.service"} {
 		if err := os.Symlink(u, filepath.Join(root, "etc/systemd/system/multi-user.target.wants", filepath.Base(u))); err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +127,12 @@ WantedBy=multi-user.target
 		t.Fatalf("headnode.service: %v\njournal:\n%s", p, journal())
 	}
 	t.Logf("headnode.service in the container: %s", p["StatusText"])
+	// The network manager starts only once we are ready (READY=1). This
+	// also fails when an ordering cycle made systemd drop a job.
+	ready := monotonic(t, c, "headnode.service", "ActiveEnterTimestampMonotonic")
+	if nm := monotonic(t, c, "headnode-test-nm.service", "ExecMainStartTimestampMonotonic"); nm < ready {
+		t.Errorf("the network manager started %d µs before headnode was ready", ready-nm)
+	}
 	if out, err := c.exec("cat", "/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(out) != "1" {
 		t.Errorf("ip_forward %q (%v): sysctl.d/60-headnode.conf did not apply", out, err)
 	}
@@ -151,6 +169,17 @@ WantedBy=multi-user.target
 	if out, err := c.exec("iptables", "-S", "HEADNODE-FWD"); err != nil {
 		t.Errorf("NAT rules gone after stop (%v): %s", err, out)
 	}
+}
+
+// monotonic returns a unit's timestamp property in µs since boot.
+func monotonic(t *testing.T, c *container, unit, prop string) int64 {
+	t.Helper()
+	out, err := c.exec("systemctl", "show", unit, "-p", prop, "--value")
+	v, perr := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil || perr != nil || v == 0 {
+		t.Fatalf("%s %s: %q %v %v", unit, prop, out, err, perr)
+	}
+	return v
 }
 
 // container is a booted systemd-nspawn container.
