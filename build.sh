@@ -121,6 +121,9 @@ deb_version() {
 deb_one() {
 	local arch=$1 bin stage out maint
 	maint="${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>"
+	# Dates in the package (files, changelog) are the commit's, so building
+	# the same commit again gives the same package.
+	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 	case $arch in
 		armhf) bin=headnode-linux-armv6; build_one linux arm 6 "$bin" ;;
 		arm64) bin=headnode-linux-arm64; build_one linux arm64 "" "$bin" ;;
@@ -142,10 +145,9 @@ deb_one() {
 	install -D -m 0644 cmd/headnode/internal/config/default.toml "$stage/etc/headnode/config.toml"
 	install -D -m 0644 README.md "$stage/usr/share/doc/headnode/README.md"
 	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
-	# Debian policy wants a changelog: this one names the version's source,
-	# dated like the commit so that rebuilds are identical.
+	# Debian policy wants a changelog: this one names the version's source.
 	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
-		"$(deb_version)" "$VERSION" "$maint" "$(git log -1 --format=%cD 2>/dev/null || date -R)" |
+		"$(deb_version)" "$VERSION" "$maint" "$(date -R -d "@$SOURCE_DATE_EPOCH")" |
 		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
 	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
