@@ -238,7 +238,7 @@ image() {
 	[ -f "$in" ] || die "image: \"$in\" is not a file; give a Raspberry Pi OS image (.img or .img.xz)"
 	[ ! -e "$out" ] || die "image: \"$out\" already exists; remove it or choose another output name"
 	[ -z "$deb" ] || [ -f "$deb" ] || die "image: --deb \"$deb\" is not a file"
-	need losetup partx mount mountpoint mtype mcopy dpkg dpkg-query dpkg-deb systemctl
+	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb systemctl
 	[[ $in != *.xz ]] || need xz
 
 	trap image_cleanup EXIT
@@ -293,7 +293,18 @@ image() {
 	# --no-triggers leaves other packages' triggers (none expected) to the
 	# Pi's first dpkg run instead of running the image's scripts here.
 	echo "build.sh: installing $deb into $in's root file system" >&2
-	dpkg --root="$IMG_MNT" --force-script-chrootless --force-architecture --no-triggers --install "$deb"
+	# The scripts run on this machine, so they run in a mount namespace where
+	# this machine's systemd state is empty scratch space: whatever would
+	# ignore DPKG_ROOT (an old deb-systemd-helper) cannot change this machine.
+	# shellcheck disable=SC2016 # the inner shell expands $d and $@
+	unshare --mount --propagation private sh -ec '
+		for d in /run /etc/systemd/system /var/lib/systemd; do
+			if [ -d "$d" ]; then mount -t tmpfs headnode-image "$d"; fi
+		done
+		exec "$@"' sh \
+		dpkg --root="$IMG_MNT" --force-script-chrootless --force-architecture --no-triggers --install "$deb"
+	[ -e "$IMG_MNT/var/lib/systemd/deb-systemd-helper-enabled/headnode.service.dsh-also" ] ||
+		echo "build.sh: warning: this machine's deb-systemd-helper ignores DPKG_ROOT; the image's dpkg will not remember that headnode.service was enabled by the package" >&2
 	# The postinst enabled the unit through deb-systemd-helper; systemctl
 	# --root does it with systemd's own rules too, whatever the host's
 	# deb-systemd-helper version (a no-op when already enabled).

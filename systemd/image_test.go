@@ -221,6 +221,11 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		if got := dpkgStatus(t, root); got != "install ok installed" {
 			t.Errorf("dpkg status of headnode in the image: %q", got)
 		}
+		// deb-systemd-helper's record: upgrades on the Pi keep an admin's
+		// `systemctl disable`.
+		if _, err := os.Stat(filepath.Join(root, "var/lib/systemd/deb-systemd-helper-enabled/headnode.service.dsh-also")); err != nil {
+			t.Errorf("the image's deb-systemd-helper state lacks headnode.service: %v", err)
+		}
 		if l := i2cLines(cfg); len(l) != 1 || l[0] != "dtparam=i2c_arm=on" {
 			t.Errorf("config.txt I2C lines %q, want one dtparam=i2c_arm=on; config.txt:\n%s", l, cfg)
 		}
