@@ -204,14 +204,9 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		noLeftovers(t, in, out)
 		root, cfg := readImage(t, out)
 
-		f, err := elf.Open(filepath.Join(root, "usr/bin/headnode"))
-		if err != nil {
-			t.Fatal(err)
+		if m, _ := elfOf(t, filepath.Join(root, "usr/bin/headnode")); m != elf.EM_AARCH64 {
+			t.Errorf("/usr/bin/headnode is for %v, want EM_AARCH64", m)
 		}
-		if f.Machine != elf.EM_AARCH64 {
-			t.Errorf("/usr/bin/headnode is for %v, want EM_AARCH64", f.Machine)
-		}
-		f.Close()
 		if conf, err := os.ReadFile(filepath.Join(root, "etc/headnode/config.toml")); err != nil || string(conf) != string(defaults) {
 			t.Errorf("/etc/headnode/config.toml is not the default configuration (%v)", err)
 		}
@@ -273,13 +268,8 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		if cfg != orig {
 			t.Errorf("config.txt changed:\n%s\nwant:\n%s", cfg, orig)
 		}
-		f, err := elf.Open(filepath.Join(root, "usr/bin/headnode"))
-		if err != nil {
-			t.Fatal(err)
+		if m, _ := elfOf(t, filepath.Join(root, "usr/bin/headnode")); m != elf.EM_ARM {
+			t.Errorf("/usr/bin/headnode is for %v, want EM_ARM", m)
 		}
-		if f.Machine != elf.EM_ARM {
-			t.Errorf("/usr/bin/headnode is for %v, want EM_ARM", f.Machine)
-		}
-		f.Close()
 	})
 }

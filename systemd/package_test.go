@@ -142,12 +142,7 @@ func checkDeb(t *testing.T, deb, arch string) {
 	}
 
 	bin := filepath.Join(dir, "usr/bin/headnode")
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	machine, class := f.Machine, f.Class
-	f.Close()
+	machine, class := elfOf(t, bin)
 	qemu := []string{"qemu-aarch64"}
 	wantMachine, wantClass, wantOS := elf.EM_AARCH64, elf.ELFCLASS64, "linux/arm64)"
 	if arch == "armhf" {

@@ -2,6 +2,7 @@ package systemd_test
 
 import (
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,17 @@ func command(env []string, stdin, name string, args ...string) (string, string, 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	return stdout.String(), stderr.String(), err
+}
+
+// elfOf returns the machine and class of an ELF executable.
+func elfOf(t *testing.T, path string) (elf.Machine, elf.Class) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return f.Machine, f.Class
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
