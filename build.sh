@@ -6,18 +6,28 @@
 #                         (needs root: the kernel tests use network namespaces)
 #   ./build.sh sim        build and run `headnode sim` (needs root)
 #   ./build.sh deps       install the Debian packages the tests need (root)
+#   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
+#   ./build.sh image [--deb FILE] IN.img[.xz] OUT.img
+#                         bake the package into a Raspberry Pi OS image (root)
 #
-# VERSION overrides the version stamped into the binaries (default: git describe).
+# VERSION overrides the version stamped into the binaries and packages
+# (default: git describe). DIST overrides the output directory (default: dist).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # sudo resets PATH; Go's standard install location is not on root's.
 command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
-command -v go >/dev/null 2>&1 || { echo "build.sh: Go is not installed: get Go 1.26 or newer from https://go.dev/dl/" >&2; exit 1; }
+# A user's PATH lacks the sbin directories (losetup, mkfs.*, iptables-nft).
+PATH=$PATH:/usr/sbin:/sbin
 
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
-HOST_OS=$(go env GOHOSTOS)
-HOST_ARCH=$(go env GOHOSTARCH)
+DIST=${DIST:-dist}
+# Only building needs Go: `image --deb FILE` and `deps` work without it.
+HOST_OS="" HOST_ARCH=""
+if command -v go >/dev/null 2>&1; then
+	HOST_OS=$(go env GOHOSTOS)
+	HOST_ARCH=$(go env GOHOSTARCH)
+fi
 
 # Debian packages the tests use, by the command that shows they are there.
 declare -A PACKAGES=(
@@ -31,6 +41,18 @@ declare -A PACKAGES=(
 	[dhclient]=isc-dhcp-client
 	[udhcpc]=udhcpc
 	[busybox]=busybox
+	[losetup]=mount
+	[partx]=util-linux
+	[dpkg-deb]=dpkg
+	[systemd-analyze]=systemd
+	[systemd-nspawn]=systemd-container
+	[nsenter]=util-linux
+	[mtype]=mtools
+	[mcopy]=mtools
+	[sfdisk]=fdisk
+	[mkfs.vfat]=dosfstools
+	[mkfs.ext4]=e2fsprogs
+	[debugfs]=e2fsprogs
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }
@@ -51,15 +73,25 @@ deps() {
 	fi
 }
 
+# need CMD...: fail naming the Debian packages of the missing commands.
+need() {
+	local missing=() cmd
+	for cmd; do
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]:-$cmd}")
+	done
+	[ ${#missing[@]} -eq 0 ] || die "missing commands; install them with: sudo apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | xargs)"
+}
+
 # build GOOS GOARCH GOARM OUTPUT
 build_one() {
-	echo "build.sh: dist/$4 ($1/$2${3:+ GOARM=$3}, version $VERSION)" >&2
+	command -v go >/dev/null 2>&1 || die "Go is not installed: get Go 1.26 or newer from https://go.dev/dl/"
+	echo "build.sh: $DIST/$4 ($1/$2${3:+ GOARM=$3}, version $VERSION)" >&2
 	GOOS=$1 GOARCH=$2 GOARM=$3 CGO_ENABLED=0 \
-		go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "dist/$4" ./cmd/headnode
+		go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$DIST/$4" ./cmd/headnode
 }
 
 build() {
-	mkdir -p dist
+	mkdir -p "$DIST"
 	build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
 	build_one linux arm 6 headnode-linux-armv6
 	build_one linux arm64 "" headnode-linux-arm64
@@ -69,12 +101,247 @@ build() {
 # ARM1176 (Pi 1 and Pi Zero, ARMv6) and a 64-bit ARM.
 check_arm() {
 	local out
-	out=$(qemu-arm -cpu arm1176 dist/headnode-linux-armv6 version) || die "armv6 binary failed under qemu-arm -cpu arm1176"
+	out=$(qemu-arm -cpu arm1176 "$DIST"/headnode-linux-armv6 version) || die "armv6 binary failed under qemu-arm -cpu arm1176"
 	echo "build.sh: qemu-arm -cpu arm1176: $out" >&2
 	[[ $out == "headnode $VERSION "*"linux/arm)" ]] || die "armv6 binary printed: $out"
-	out=$(qemu-aarch64 dist/headnode-linux-arm64 version) || die "arm64 binary failed under qemu-aarch64"
+	out=$(qemu-aarch64 "$DIST"/headnode-linux-arm64 version) || die "arm64 binary failed under qemu-aarch64"
 	echo "build.sh: qemu-aarch64: $out" >&2
 	[[ $out == "headnode $VERSION "*"linux/arm64)" ]] || die "arm64 binary printed: $out"
+}
+
+# deb_version prints VERSION as a Debian version: git describe's
+# "v1.2.0-3-gabc1234-dirty" becomes "1.2.0+3+gabc1234+dirty" (after 1.2.0,
+# before 1.2.1); a version not starting with a digit (an untagged tree's
+# commit hash, "dev") gets "0~" in front, so any tagged release sorts after it.
+deb_version() {
+	local v=${VERSION#v}
+	v=${v//-/+}
+	v=${v//[^A-Za-z0-9.+~]/.}
+	[[ $v =~ ^[0-9] ]] || v="0~$v"
+	printf '%s\n' "$v"
+}
+
+# deb_one ARCH: build $DIST/headnode_<version>_ARCH.deb, ARCH armhf (the
+# GOARM=6 binary: Raspberry Pi OS armhf is ARMv6, every Pi) or arm64.
+deb_one() {
+	local arch=$1 bin stage out maint
+	maint="${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>"
+	# Dates in the package (files, changelog) are the commit's, so building
+	# the same commit again gives the same package.
+	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+	case $arch in
+		armhf) bin=headnode-linux-armv6; build_one linux arm 6 "$bin" ;;
+		arm64) bin=headnode-linux-arm64; build_one linux arm64 "" "$bin" ;;
+		*) die "no package for architecture \"$arch\": use armhf or arm64" ;;
+	esac
+	out="$DIST/headnode_$(deb_version)_$arch.deb"
+	stage="$DIST/deb-$arch"
+	rm -rf "$stage"
+	# Modes come from the tree (dpkg-deb keeps them); owners are root.
+	umask 022
+	install -D -m 0755 "$DIST/$bin" "$stage/usr/bin/headnode"
+	install -D -m 0644 systemd/headnode.service "$stage/usr/lib/systemd/system/headnode.service"
+	install -D -m 0644 systemd/sysctl.d/60-headnode.conf "$stage/usr/lib/sysctl.d/60-headnode.conf"
+	install -D -m 0644 systemd/modules-load.d/headnode.conf "$stage/usr/lib/modules-load.d/headnode.conf"
+	install -D -m 0644 systemd/udev/60-headnode-blinkstick.rules "$stage/usr/lib/udev/rules.d/60-headnode-blinkstick.rules"
+	install -D -m 0644 systemd/NetworkManager/headnode.conf "$stage/usr/lib/NetworkManager/conf.d/headnode.conf"
+	install -D -m 0644 systemd/tmpfiles.d/headnode.conf "$stage/usr/lib/tmpfiles.d/headnode.conf"
+	# What `headnode config default` prints (the binary embeds this file).
+	install -D -m 0644 cmd/headnode/internal/config/default.toml "$stage/etc/headnode/config.toml"
+	install -D -m 0644 README.md "$stage/usr/share/doc/headnode/README.md"
+	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
+	# Debian policy wants a changelog: this one names the version's source.
+	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
+		"$(deb_version)" "$VERSION" "$maint" "$(date -R -d "@$SOURCE_DATE_EPOCH")" |
+		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
+	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
+	# dpkg asks before replacing an edited conffile, and keeps it on remove.
+	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
+	cat >"$stage/DEBIAN/control" <<-CONTROL
+		Package: headnode
+		Version: $(deb_version)
+		Architecture: $arch
+		Maintainer: $maint
+		Installed-Size: $(du -sk --apparent-size --exclude=DEBIAN "$stage" | cut -f1)
+		Depends: iptables
+		Section: net
+		Priority: optional
+		Description: head node daemon for Raspberry Pi clusters
+		 NAT from the cluster network to the uplink (kept in place while
+		 addresses change and other programs rewrite the firewall), node power
+		 for ClusterHAT and ClusterCTRL boards, the uplink address on an I2C
+		 character LCD and the cluster's health on a BlinkStick LED.
+		 .
+		 Commands: headnode status, headnode on/off pN, headnode nat status.
+	CONTROL
+	dpkg-deb --root-owner-group -Zxz --build "$stage" "$out" >/dev/null
+	rm -rf "$stage"
+	echo "build.sh: $out" >&2
+}
+
+deb() {
+	need dpkg-deb
+	mkdir -p "$DIST"
+	deb_one armhf
+	deb_one arm64
+}
+
+# elf_arch FILE prints the Debian architecture of an ARM ELF executable
+# from its header (e_machine at byte 18): 40 is ARM, 183 is AArch64.
+elf_arch() {
+	[ "$(head -c4 "$1" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] || return 1
+	case $(od -An -tu2 --endian=little -j18 -N2 "$1" | tr -d ' ') in
+		40) echo armhf ;;
+		183) echo arm64 ;;
+		*) return 1 ;;
+	esac
+}
+
+# partitions IMG prints "BOOT_START ROOT_START ROOT_SECTORS" (512-byte
+# sectors): the first FAT and the first Linux partition. partx reads the
+# table from the file, so the kernel need not scan partitions of a loop
+# device (losetup -P), which not every kernel supports.
+partitions() {
+	partx --raw --noheadings -o NR,START,SECTORS,TYPE "$1" | awk '
+		# MBR types FAT32 (LBA), FAT32, FAT16 (LBA); GPT basic data
+		!boot && $4 ~ /^(0xc|0xb|0xe|ebd0a0a2-b9e5-4433-87c0-68b6b72699c7)$/ { boot = $2 }
+		# MBR Linux; GPT Linux file system
+		!root && $4 ~ /^(0x83|0fc63daf-8483-4772-8e79-3d69d8477de4)$/ { root = $2 " " $3 }
+		END { if (boot && root) print boot, root; else exit 1 }'
+}
+
+# Cleanup for image, on every exit: unmount, detach, and delete an
+# unfinished OUT so that nobody flashes a half-baked image.
+IMG_OUT="" IMG_MNT="" IMG_LOOP="" IMG_TMP="" IMG_DONE=""
+image_cleanup() {
+	if [ -n "$IMG_TMP" ]; then rm -f "$IMG_TMP"; fi
+	if [ -n "$IMG_MNT" ]; then
+		if mountpoint -q "$IMG_MNT"; then umount "$IMG_MNT" || echo "build.sh: could not unmount $IMG_MNT" >&2; fi
+		rmdir "$IMG_MNT" 2>/dev/null || true
+	fi
+	if [ -n "$IMG_LOOP" ]; then losetup -d "$IMG_LOOP" || echo "build.sh: could not detach $IMG_LOOP" >&2; fi
+	if [ -n "$IMG_OUT" ] && [ -z "$IMG_DONE" ]; then rm -f "$IMG_OUT"; fi
+}
+
+# image [--deb FILE] IN OUT: copy a Raspberry Pi OS image and bake headnode
+# into the copy, offline (no chroot, no qemu, nothing runs from the image):
+# the package is installed into its root file system with the host's dpkg,
+# the unit enabled, and I2C turned on in config.txt.
+image() {
+	local deb="" in out arch boot_start root_start root_sectors i2c_re cfg avail need_kb
+	while [ $# -gt 0 ]; do
+		case $1 in
+			--deb) [ $# -ge 2 ] || die "image: --deb needs a .deb file"; deb=$2; shift 2 ;;
+			--deb=*) deb=${1#--deb=}; shift ;;
+			-*) die "image: unknown option \"$1\": the only option is --deb FILE" ;;
+			*) break ;;
+		esac
+	done
+	[ $# -eq 2 ] || die "usage: build.sh image [--deb FILE] IN.img[.xz] OUT.img"
+	in=$1 out=$2
+	[ "$(id -u)" -eq 0 ] || die "image loop-mounts the image's root file system: sudo ./build.sh image $*"
+	[ -f "$in" ] || die "image: \"$in\" is not a file; give a Raspberry Pi OS image (.img or .img.xz)"
+	[ ! -e "$out" ] || die "image: \"$out\" already exists; remove it or choose another output name"
+	[ -z "$deb" ] || [ -f "$deb" ] || die "image: --deb \"$deb\" is not a file"
+	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb systemctl
+	[[ $in != *.xz ]] || need xz
+
+	trap image_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+	IMG_OUT=$out
+	echo "build.sh: copying $in to $out" >&2
+	case $in in
+		*.xz) xz -dc "$in" >"$out" ;;
+		*) cp --sparse=always "$in" "$out" ;;
+	esac
+	read -r boot_start root_start root_sectors < <(partitions "$out") ||
+		die "image: $in has no FAT boot partition and Linux root partition in its partition table: is it a Raspberry Pi OS image?"
+
+	IMG_LOOP=$(losetup --find --show --offset $((root_start * 512)) --sizelimit $((root_sectors * 512)) "$out")
+	IMG_MNT=$(mktemp -d /tmp/headnode-image.XXXXXX)
+	mount "$IMG_LOOP" "$IMG_MNT"
+
+	# The architecture of the image's own programs, not of its kernel (32-bit
+	# Raspberry Pi OS boots a 64-bit kernel on a Pi 4).
+	if [ ! -f "$IMG_MNT/usr/bin/dpkg" ] || [ -L "$IMG_MNT/usr/bin/dpkg" ]; then
+		die "image: $in has no /usr/bin/dpkg: is it a Raspberry Pi OS image?"
+	fi
+	arch=$(elf_arch "$IMG_MNT/usr/bin/dpkg") ||
+		die "image: $in is not an armhf or arm64 system (its /usr/bin/dpkg is not an ARM executable)"
+	echo "build.sh: $in is Raspberry Pi OS $arch" >&2
+
+	# The daemon runs iptables, and dpkg would refuse the Depends anyway.
+	# Raspberry Pi OS Lite ships without it; installing it here would need
+	# apt inside the image (a chroot with qemu and a network).
+	if ! { [ -e "$IMG_MNT/usr/sbin/iptables" ] || [ -L "$IMG_MNT/usr/sbin/iptables" ]; } ||
+		! dpkg-query --admindir="$IMG_MNT/var/lib/dpkg" -W -f='${db:Status-Status}\n' 'iptables:*' 2>/dev/null | grep -qx installed; then
+		die "image: $in has no iptables, which headnode needs for NAT (Raspberry Pi OS Lite does not include it): use an image with iptables installed (such as a ClusterHAT CNAT image), or flash this one and run \`sudo apt install ./headnode_$(deb_version)_$arch.deb\` on the Pi, which installs iptables too"
+	fi
+
+	if [ -z "$deb" ]; then
+		mkdir -p "$DIST"
+		deb_one "$arch"
+		deb="$DIST/headnode_$(deb_version)_$arch.deb"
+	fi
+	[ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] ||
+		die "image: $deb is for $(dpkg-deb -f "$deb" Architecture), but $in is $arch: use headnode_*_$arch.deb"
+	need_kb=$(dpkg-deb -f "$deb" Installed-Size)
+	avail=$(df --output=avail -k "$IMG_MNT" | tail -n1 | tr -d ' ')
+	[ "$avail" -gt $((need_kb + 1024)) ] ||
+		die "image: the root file system of $in has $avail KiB free and headnode needs $need_kb KiB: enlarge its second partition and file system first"
+
+	# Register the package with the image's dpkg, as `apt install` would: apt
+	# knows it, the conffile is tracked, `apt remove` works. The host's dpkg
+	# does it: --force-script-chrootless runs our maintainer scripts here with
+	# DPKG_ROOT set (they touch only files below it), --force-architecture
+	# because the host's dpkg calls its own architecture native, and
+	# --no-triggers leaves other packages' triggers (none expected) to the
+	# Pi's first dpkg run instead of running the image's scripts here.
+	echo "build.sh: installing $deb into $in's root file system" >&2
+	# The scripts run on this machine, so they run in a mount namespace where
+	# this machine's systemd state is empty scratch space: whatever would
+	# ignore DPKG_ROOT (an old deb-systemd-helper) cannot change this machine.
+	# shellcheck disable=SC2016 # the inner shell expands $d and $@
+	unshare --mount --propagation private sh -ec '
+		for d in /run /etc/systemd/system /var/lib/systemd; do
+			if [ -d "$d" ]; then mount -t tmpfs headnode-image "$d"; fi
+		done
+		exec "$@"' sh \
+		dpkg --root="$IMG_MNT" --force-script-chrootless --force-architecture --no-triggers --install "$deb"
+	[ -e "$IMG_MNT/var/lib/systemd/deb-systemd-helper-enabled/headnode.service.dsh-also" ] ||
+		echo "build.sh: warning: this machine's deb-systemd-helper ignores DPKG_ROOT; the image's dpkg will not remember that headnode.service was enabled by the package" >&2
+	# The postinst enabled the unit through deb-systemd-helper; systemctl
+	# --root does it with systemd's own rules too, whatever the host's
+	# deb-systemd-helper version (a no-op when already enabled).
+	systemctl --root="$IMG_MNT" --quiet enable headnode.service
+	[ "$(systemctl --root="$IMG_MNT" is-enabled headnode.service)" = enabled ] ||
+		die "image: headnode.service is not enabled in $out"
+
+	# config.txt is on the FAT boot partition. mtools edits it inside the
+	# image file: no vfat driver and no second mount needed.
+	export MTOOLS_SKIP_CHECK=1
+	IMG_TMP=$(mktemp /tmp/headnode-config.txt.XXXXXX)
+	cfg=$IMG_TMP
+	mtype -i "$out@@$((boot_start * 512))" ::config.txt >"$cfg" 2>/dev/null ||
+		die "image: $in has no config.txt on its boot partition: is it a Raspberry Pi OS image?"
+	# Either turns on /dev/i2c-1: the Pi's I2C controller, or the bit-banged
+	# bus ClusterHAT images use on Pi 0-4 (it handles clock stretching).
+	i2c_re='^[[:space:]]*(dtparam=([^#]*,)?i2c(_arm)?=on|dtoverlay=i2c-gpio,([^#]*,)?bus=1)([[:space:],#]|$)'
+	if grep -Eq "$i2c_re" "$cfg"; then
+		echo "build.sh: config.txt already turns on I2C bus 1" >&2
+	else
+		# Finish a last line that has no newline.
+		if [ -s "$cfg" ] && [ -n "$(tail -c1 "$cfg")" ]; then echo >>"$cfg"; fi
+		# The file may end inside a [pi4]-style section; [all] applies to every Pi.
+		printf '[all]\n# headnode: I2C bus 1 for the power board and the LCD\ndtparam=i2c_arm=on\n' >>"$cfg"
+		mcopy -o -i "$out@@$((boot_start * 512))" "$cfg" ::config.txt
+		echo "build.sh: config.txt: added dtparam=i2c_arm=on" >&2
+	fi
+
+	IMG_DONE=1
+	image_cleanup
+	IMG_MNT="" IMG_LOOP="" IMG_TMP=""
+	echo "build.sh: $out: headnode $(dpkg-deb -f "$deb" Version) ($arch) installed and enabled" >&2
 }
 
 run_tests() {
@@ -97,8 +364,13 @@ case "${1:-build}" in
 		deps
 		build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
 		shift
-		exec "dist/headnode-$HOST_OS-$HOST_ARCH" sim "$@"
+		exec "$DIST/headnode-$HOST_OS-$HOST_ARCH" sim "$@"
 		;;
 	deps) deps ;;
-	*) die "unknown command \"$1\": use build, test, sim or deps" ;;
+	deb) deb ;;
+	image)
+		shift
+		image "$@"
+		;;
+	*) die "unknown command \"$1\": use build, test, sim, deps, deb or image" ;;
 esac

@@ -2,10 +2,12 @@ package netcfg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Forwarding reads and sets net.ipv4.ip_forward through /proc/sys, which
@@ -45,6 +47,12 @@ func (f Forwarding) Enable() (changed bool, err error) {
 		return false, nil
 	}
 	if err := os.WriteFile(f.path(), []byte("1\n"), 0o644); err != nil {
+		if errors.Is(err, syscall.EROFS) {
+			// Under the systemd unit /proc/sys is read-only
+			// (ProtectKernelTunables); the package's sysctl.d file is
+			// what turns forwarding on at boot.
+			return false, fmt.Errorf("IPv4 forwarding is off and /proc/sys is read-only here: turn it on with `sysctl -w net.ipv4.ip_forward=1` (the package's /usr/lib/sysctl.d/60-headnode.conf does it at boot): %w", err)
+		}
 		return false, fmt.Errorf("enable ip_forward: %w", err)
 	}
 	return true, nil
