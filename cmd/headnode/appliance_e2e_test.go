@@ -265,6 +265,7 @@ func TestE2EStatusPageMetricsHealthz(t *testing.T) {
 		`headnode_nat_rules_present 1`,
 		`headnode_link_address_info{address="10.99.0.2/24",interface="eth1",role="uplink"} 1`,
 		`headnode_nat_repairs_total 0`,
+		`headnode_dhcp_leases 0`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("metrics lack %q", want)

@@ -750,3 +750,25 @@ func TestE2EClearThroughDaemonStaysCleared(t *testing.T) {
 		t.Errorf("NAT not back after apply: %v", err)
 	}
 }
+
+// [network] nat = false: another tool owns forwarding and the firewall;
+// headnode touches neither, is ready at once and still follows the uplink.
+func TestE2ENATDisabledTouchesNothing(t *testing.T) {
+	tp := newTopo(t, true)
+	before := iptablesSave(t, tp.head)
+	d := tp.startDaemon(t, tp.config(t, "nat = false\n"))
+	s, _ := d.waitFor(t, "the uplink", func(s *api.Status) bool { return s.Uplink.Address == "10.99.0.2/24" })
+	if s.NAT.State != api.NATDisabled || s.Health.State != api.HealthOK {
+		t.Errorf("NAT %q health %+v", s.NAT.State, s.Health)
+	}
+	if after := iptablesSave(t, tp.head); after != before {
+		t.Errorf("iptables changed with nat = false:\n%s", after)
+	}
+	if out, _ := tp.head.Run("cat", "/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(out) != "0" {
+		t.Errorf("ip_forward turned on with nat = false")
+	}
+	out, _, _ := run(t, nil, "status", "--socket", filepath.Join(tp.dir, "control.sock"))
+	if !strings.Contains(out, "not managed ([network] nat = false)") {
+		t.Errorf("status:\n%s", out)
+	}
+}

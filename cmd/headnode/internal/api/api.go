@@ -93,6 +93,8 @@ const (
 	NATWaiting  = "waiting"
 	NATFailed   = "failed"
 	NATCleared  = "cleared"
+	// NATDisabled: [network] nat = false; another tool owns forwarding.
+	NATDisabled = "disabled"
 )
 
 // Link is one network interface as users see it.

@@ -90,6 +90,8 @@ func natLine(n api.NAT) string {
 		return "waiting: " + strings.Join(n.Waiting, "; ")
 	case api.NATCleared:
 		return "off (removed with `headnode nat clear`; `headnode nat apply` turns it on)"
+	case api.NATDisabled:
+		return "not managed ([network] nat = false)"
 	}
 	return n.State
 }

@@ -84,6 +84,7 @@ func Default() *Config {
 			ClusterAddress:   "192.168.50.1/24",
 			UplinkInterface:  "eth1",
 			IPTables:         "auto",
+			NAT:              true,
 		},
 		Power:    defaultPower(),
 		LCD:      defaultLCD(),

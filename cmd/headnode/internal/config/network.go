@@ -15,6 +15,9 @@ type Network struct {
 	// IPTables selects the iptables backend: "auto" (whatever `iptables`
 	// resolves to), "nft", "legacy", or an absolute path to a binary.
 	IPTables string `toml:"iptables"`
+	// NAT false leaves forwarding, the cluster address and the firewall
+	// to someone else; headnode still follows the uplink for the LCD.
+	NAT bool `toml:"nat"`
 }
 
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,15}$`)

@@ -36,29 +36,12 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 	var wg sync.WaitGroup
 	n := cfg.Network
 	d.send(ctx, func(st *state) { st.resetNetwork() })
-	addr, _ := n.ClusterPrefix()
-	m, err := netcfg.NewManager(netcfg.Options{
-		ClusterInterface: n.ClusterInterface,
-		UplinkInterface:  n.UplinkInterface,
-		ClusterAddress:   addr,
-		IPTables:         n.IPTables,
-		StateDir:         cfg.Daemon.StateDir,
-	})
-	if err != nil {
-		openErr := err
-		d.log.Error("NAT unavailable", "err", openErr)
-		d.send(ctx, func(st *state) { st.net.openErr = openErr; st.applyNAT() })
+	var m *netcfg.Manager
+	if !n.NAT {
+		d.log.Info("NAT is off in the configuration ([network] nat = false); only watching the interfaces")
+		d.send(ctx, func(st *state) { st.status.NAT.State = api.NATDisabled })
 	} else {
-		k := netcfg.NewKeeper(m, netcfg.KeeperOptions{
-			Log: d.log.With("part", "nat"),
-			Report: func(r netcfg.KeeperReport) {
-				d.send(ctx, func(st *state) { st.net.report = &r; st.applyNAT() })
-			},
-		})
-		d.net.keeper.Store(k)
-		backend := string(m.Backend())
-		d.send(ctx, func(st *state) { st.status.NAT.Backend = backend })
-		wg.Go(func() { k.Run(ctx) })
+		m = d.startNAT(ctx, &wg, cfg)
 	}
 	w, err := netcfg.NewWatcher(netcfg.WatchOptions{Log: d.log.With("part", "links")})
 	if err != nil {
@@ -81,6 +64,38 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 	}
 }
 
+// startNAT opens iptables and starts the keeper; a failure to open (no
+// iptables) is reported as NAT state. It returns the manager to close, or
+// nil.
+func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config) *netcfg.Manager {
+	n := cfg.Network
+	addr, _ := n.ClusterPrefix()
+	m, err := netcfg.NewManager(netcfg.Options{
+		ClusterInterface: n.ClusterInterface,
+		UplinkInterface:  n.UplinkInterface,
+		ClusterAddress:   addr,
+		IPTables:         n.IPTables,
+		StateDir:         cfg.Daemon.StateDir,
+	})
+	if err != nil {
+		openErr := err
+		d.log.Error("NAT unavailable", "err", openErr)
+		d.send(ctx, func(st *state) { st.net.openErr = openErr; st.applyNAT() })
+		return nil
+	}
+	k := netcfg.NewKeeper(m, netcfg.KeeperOptions{
+		Log: d.log.With("part", "nat"),
+		Report: func(r netcfg.KeeperReport) {
+			d.send(ctx, func(st *state) { st.net.report = &r; st.applyNAT() })
+		},
+	})
+	d.net.keeper.Store(k)
+	backend := string(m.Backend())
+	d.send(ctx, func(st *state) { st.status.NAT.Backend = backend })
+	wg.Go(func() { k.Run(ctx) })
+	return m
+}
+
 // resetNetwork forgets what the previous network part reported.
 func (st *state) resetNetwork() {
 	st.net = netState{}
@@ -90,7 +105,9 @@ func (st *state) resetNetwork() {
 }
 
 // networkSettled: NAT has been applied or has definitely failed.
-func (st *state) networkSettled() bool { return st.net.report != nil || st.net.openErr != nil }
+func (st *state) networkSettled() bool {
+	return st.net.report != nil || st.net.openErr != nil || st.status.NAT.State == api.NATDisabled
+}
 
 // applyLinks folds a watcher snapshot into the state.
 func (d *Daemon) applyLinks(st *state, links map[string]netcfg.LinkState) {

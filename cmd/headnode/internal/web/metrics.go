@@ -2,6 +2,7 @@ package web
 
 import (
 	"runtime"
+	"sort"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,7 @@ type collector struct {
 func newCollector(current func() *api.Status) *collector { return &collector{current: current} }
 
 var healthStates = []string{api.HealthStarting, api.HealthOK, api.HealthDegraded, api.HealthFailed, api.HealthStopped}
-var natStates = []string{api.NATOK, api.NATApplying, api.NATWaiting, api.NATFailed, api.NATCleared}
+var natStates = []string{api.NATOK, api.NATApplying, api.NATWaiting, api.NATFailed, api.NATCleared, api.NATDisabled}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("headnode_"+name, help, labels, nil)
@@ -49,14 +50,22 @@ var (
 	boardOK       = desc("power_board_ok", "1 when the board answers and works.", "model", "bus", "address")
 	deviceState   = desc("display_device_state", "LCD and LED state: 1 for the current state.", "device", "state")
 	ledPattern    = desc("led_pattern", "The pattern the status LED plays: 1 for the current one.", "pattern")
+	dhcpState     = desc("dhcp_state", "DHCP server state: 1 for the current state.", "state")
+	dhcpLeases    = desc("dhcp_leases", "Addresses leased (or offered) now.")
+	dhcpPackets   = desc("dhcp_packets_total", "DHCP packets by kind: received, offers, acks, naks.", "kind")
+	dhcpDropped   = desc("dhcp_packets_dropped_total", "DHCP packets not answered, by reason (malformed, rate-limited, ...).", "reason")
+	bridgePorts   = desc("bridge_ports", "Interfaces in the ClusterHAT bridge.", "bridge")
 )
+
+var dhcpStates = []string{api.DHCPOff, api.DHCPWaiting, api.DHCPProbing, api.DHCPServing, api.DHCPOtherServer, api.DHCPFailed}
 
 var nodeStates = []string{api.NodeOff, api.NodeBooting, api.NodeUp, api.NodeUnreachable, api.NodeUnknown}
 var deviceStates = []string{api.DeviceDisabled, api.DeviceStarting, api.DeviceOK, api.DeviceMissing}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready,
-		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern} {
+		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern,
+		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts} {
 		ch <- d
 	}
 }
@@ -123,7 +132,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if p := s.Display.LED.Pattern; p != "" {
 		gauge(ch, ledPattern, 1, p)
 	}
+	c.collectDHCP(ch, s)
 	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
 	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)
 	counter(ch, reloadsFailed, float64(s.Config.ReloadsFailed))
+}
+
+func (c *collector) collectDHCP(ch chan<- prometheus.Metric, s *api.Status) {
+	dh := s.DHCP
+	for _, st := range dhcpStates {
+		gauge(ch, dhcpState, b2f(dh.State == st), st)
+	}
+	gauge(ch, dhcpLeases, float64(len(dh.Leases)))
+	for _, k := range []struct {
+		kind string
+		n    int64
+	}{{"received", dh.Packets.Received}, {"offers", dh.Packets.Offers}, {"acks", dh.Packets.Acks}, {"naks", dh.Packets.Naks}} {
+		counter(ch, dhcpPackets, float64(k.n), k.kind)
+	}
+	reasons := make([]string, 0, len(dh.Packets.Dropped))
+	for r := range dh.Packets.Dropped {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		counter(ch, dhcpDropped, float64(dh.Packets.Dropped[r]), r)
+	}
+	if b := s.Bridge; b != nil && b.Exists {
+		gauge(ch, bridgePorts, float64(len(b.Ports)), b.Name)
+	}
 }
