@@ -180,6 +180,22 @@ func (tp *topo) startDaemon(t *testing.T, cfg string, env ...string) *daemonProc
 	return d
 }
 
+// logged reports whether the daemon's log contains s, waiting up to 2 s:
+// the log arrives through a pipe, after the status that reports the same
+// event may already have been seen.
+func (d *daemonProc) logged(s string) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if strings.Contains(d.log.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // stop sends SIGTERM and waits for the daemon to exit.
 func (d *daemonProc) stop(t *testing.T) {
 	t.Helper()
@@ -354,7 +370,7 @@ func TestE2ERepairsFlushWithin2s(t *testing.T) {
 			if s.NAT.State != api.NATOK {
 				t.Errorf("NAT state after repair: %+v", s.NAT)
 			}
-			if !strings.Contains(d.log.String(), "restored") {
+			if !d.logged("restored") {
 				t.Errorf("the repair was not logged:\n%s", d.log.String())
 			}
 			out, _, _ := run(t, tp.head, "nat", "status", "--config", tp.config(t, fmt.Sprintf("iptables = %q\n", backend)))
