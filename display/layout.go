@@ -77,8 +77,14 @@ func healthLine(s Status) string {
 	case StateStopped:
 		return "headnode stopped"
 	case StateOK:
+		// Healthy with NAT not ok can only mean NAT is not ours to run
+		// ([network] nat = false); say so rather than "NAT ok".
+		nat := "NAT ok"
+		if s.NAT != "" && s.NAT != "ok" {
+			nat = "NAT off"
+		}
 		if len(s.Nodes) == 0 {
-			return "NAT ok"
+			return nat
 		}
 		up := 0
 		for _, n := range s.Nodes {
@@ -86,7 +92,7 @@ func healthLine(s Status) string {
 				up++
 			}
 		}
-		return fmt.Sprintf("%d/%d up  NAT ok", up, len(s.Nodes))
+		return fmt.Sprintf("%d/%d up  %s", up, len(s.Nodes), nat)
 	}
 	if len(s.Health.Reasons) > 0 {
 		return s.Health.Reasons[0]

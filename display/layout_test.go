@@ -38,6 +38,8 @@ func TestLayout(t *testing.T) {
 	nodes.Nodes[2].State = NodeOff
 	bare := ok4()
 	bare.Nodes, bare.Hostname, bare.HasTemp = nil, "", false
+	natOff := ok4()
+	natOff.NAT = "disabled"
 	for _, tc := range []struct {
 		name       string
 		s          Status
@@ -47,6 +49,7 @@ func TestLayout(t *testing.T) {
 		{"ok 16x2", ok4(), 16, 2, [][]string{{"192.168.1.194", "4/4 up  NAT ok"}}},
 		{"ok 20x4", ok4(), 20, 4, [][]string{{"192.168.1.194", "4/4 up  NAT ok", "cluster-head", "NAT ok  48°C"}}},
 		{"no nodes known", bare, 16, 4, [][]string{{"192.168.1.194", "NAT ok", "NAT ok"}}},
+		{"NAT not ours", natOff, 16, 2, [][]string{{"192.168.1.194", "4/4 up  NAT off"}}},
 		{"a node off", nodes, 16, 2, [][]string{{"192.168.1.194", "3/4 up  NAT ok"}}},
 		{"no carrier", noLink, 16, 2, [][]string{{"no uplink", "uplink eth1 down"}}},
 		{"no address", dhcp, 16, 2, [][]string{{"waiting for DHCP", "waiting for DHCP"}}},

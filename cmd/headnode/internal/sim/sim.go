@@ -1,78 +1,199 @@
-// Package sim runs the whole daemon without any hardware: in a sandbox of
-// network namespaces (the user's network, the head node, one namespace per
-// cluster node) it starts `headnode daemon` on the head and shows live what
-// the daemon does: the uplink address, NAT, and whether each node reaches
-// the outside.
+// Package sim runs the whole daemon on emulated hardware and shows what a
+// user of the real thing would see: the LCD, the status LED and the node
+// table, live in the terminal, and the status page in a browser.
+//
+// Run as root it also builds a sandbox of network namespaces: the user's
+// network, the head node, and one namespace per cluster node whose network
+// link follows the node's emulated power, the way a ClusterHAT's Pi Zero
+// appears as a USB network interface only once it has booted. So `headnode
+// off p2` really takes p2 off the network, and the status, LCD and LED
+// react. Without root it says what it leaves out and runs the rest.
 package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/web"
 	"github.com/headnode/headnode/netcfg/sandbox"
 )
 
-// Options configures a simulation.
+// Options configures a simulation. The machine keys are those of the
+// configuration's [hardware.sim] table.
 type Options struct {
-	Nodes    int           // cluster nodes, p1..pN
+	Board    string // clusterhat | clusterctrl | clusterhat+clusterctrl | none
+	Revision string // ClusterHAT revision, e.g. "2.5"
+	CTRL     []string
+	LCDSize  string
+	PinMap   string
+	LED      string
+
 	Duration time.Duration // 0: until interrupted
-	Out      io.Writer
+	// Listen is where the status page is served on this machine.
+	Listen string
+	// Name prefixes the network namespaces (several sims can run).
+	Name string
+	// BootDelay is how long an emulated node takes from power-on to its
+	// network link appearing.
+	BootDelay time.Duration
+
+	Out io.Writer
 	// Binary is the headnode executable to run as the daemon.
 	Binary string
 }
 
-// Addresses of the sandbox. The "internet" is a server in the uplink
-// namespace; nothing leaves the machine.
-const (
-	uplinkGateway = "10.99.0.1"
-	headUplink    = "10.99.0.2/24"
-	internetAddr  = "10.99.0.1:8080"
-	clusterPrefix = "192.168.50."
-)
-
-// Run builds the sandbox, runs the daemon in it and reports until ctx ends
-// or the duration passes. It removes everything it created on the way out.
+// Run runs the simulation until ctx ends or the duration passes, and
+// removes everything it created on the way out.
 func Run(ctx context.Context, o Options) error {
-	if err := sandbox.Check(); err != nil {
-		return fmt.Errorf("sim builds network namespaces and %v; run it with sudo", err)
-	}
-	if o.Nodes < 1 || o.Nodes > 32 {
-		return fmt.Errorf("--nodes %d is out of range: use 1-32", o.Nodes)
-	}
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
-	sb, err := build(o.Nodes)
-	if err != nil {
-		return err
-	}
-	defer sb.close()
-
 	dir, err := os.MkdirTemp("", "headnode-sim")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := filepath.Join(dir, "config.toml")
-	sock := filepath.Join(dir, "control.sock")
-	text := fmt.Sprintf(`# written by headnode sim
-[network]
+
+	root := sandbox.Check() == nil
+	var sb *sandboxNet
+	if root {
+		if sb, err = buildSandbox(o.Name, dir); err != nil {
+			return err
+		}
+		defer sb.close()
+	} else {
+		fmt.Fprintf(o.Out, "headnode sim: %v, so there is no network sandbox: NAT, DHCP and the nodes' network are left out\n", sandbox.Check())
+		fmt.Fprintf(o.Out, "  and the emulated nodes count as up while powered. Run it with sudo for everything.\n\n")
+	}
+
+	cfg, sock, err := writeConfig(dir, o, sb)
+	if err != nil {
+		return err
+	}
+	daemon, logPath, err := startDaemon(dir, o.Binary, cfg, sb)
+	if err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	defer func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			daemon.Process.Kill()
+		}
+	}()
+
+	client := api.NewClient(sock)
+	var latest atomic.Pointer[api.Status]
+	latest.Store(&api.Status{Health: api.Health{State: api.HealthStarting}})
+	changed := make(chan struct{}, 1)
+	go follow(ctx, client, &latest, changed)
+
+	page, err := servePage(o.Listen, func() *api.Status { return latest.Load() })
+	if err != nil {
+		fmt.Fprintf(o.Out, "headnode sim: no status page on %s: %v\n", o.Listen, err)
+	} else {
+		defer page.Close()
+	}
+
+	v := &view{out: o.Out, tty: isTerminal(o.Out), socket: sock, log: logPath, self: o.Binary}
+	if page != nil {
+		v.page = "http://" + page.Addr().String() + "/"
+	}
+	if sb != nil {
+		v.sandbox = sb.prefix
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		s := latest.Load()
+		var nodes []nodeView
+		if sb != nil {
+			nodes = sb.follow(ctx, s, o.BootDelay)
+		}
+		v.draw(s, nodes)
+		select {
+		case <-ctx.Done():
+			v.bye()
+			return nil
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			return fmt.Errorf("the daemon exited (%v); its log:\n%s", err, b)
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// writeConfig writes the daemon's configuration for the simulated machine.
+func writeConfig(dir string, o Options, sb *sandboxNet) (path, socket string, err error) {
+	socket = filepath.Join(dir, "control.sock")
+	ctrl := make([]string, len(o.CTRL))
+	for i, c := range o.CTRL {
+		ctrl[i] = fmt.Sprintf("%q", c)
+	}
+	var network string
+	if sb != nil {
+		network = fmt.Sprintf(`[network]
 cluster_interface = "br0"
 cluster_address = "%s1/24"
 uplink_interface = "eth1"
 
+[bridge]
+enabled = true
+
+[dhcp]
+# Nothing else serves DHCP in the sandbox.
+probe = "0s"
+
+[power]
+# Quick enough to watch: nodes answer within seconds of power-on.
+stagger = "1s"
+probe_interval = "500ms"
+boot_grace = "15s"
+down_after = "2s"
+
+[http]
+listen = ["127.0.0.1:9180"]
+`, clusterPrefix)
+	} else {
+		uplink := defaultRouteInterface()
+		network = fmt.Sprintf(`[network]
+# No sandbox: follow this machine's own uplink, touch nothing.
+cluster_interface = "lo"
+cluster_address = ""
+uplink_interface = %q
+nat = false
+
+[dhcp]
+enabled = false
+
+[power]
+probe = "none"
+stagger = "1s"
+
+[http]
+listen = []
+`, uplink)
+	}
+	text := fmt.Sprintf(`# written by headnode sim
+%s
 [control]
 socket = %q
 
@@ -81,172 +202,104 @@ state_dir = %q
 
 [hardware]
 backend = "sim"
-`, clusterPrefix, sock, filepath.Join(dir, "state"))
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		return err
+i2c_trace = %q
+hid_trace = %q
+
+[hardware.sim]
+board = %q
+revision = %q
+ctrl = [%s]
+lcd_size = %q
+lcd_pinmap = %q
+led = %q
+
+[lcd]
+size = %q
+`, network, socket, filepath.Join(dir, "state"), filepath.Join(dir, "i2c.jsonl"), filepath.Join(dir, "hid.jsonl"),
+		o.Board, o.Revision, strings.Join(ctrl, ", "), o.LCDSize, o.PinMap, o.LED, o.LCDSize)
+	path = filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		return "", "", err
 	}
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	// Check it the way the daemon will, so a bad flag is one clear line.
+	out, err := exec.Command(o.Binary, "config", "check", "--config", path).CombinedOutput()
 	if err != nil {
-		return err
+		return "", "", errors.New(strings.TrimSpace(strings.ReplaceAll(string(out), path+":", "sim flags:")))
 	}
-	defer logf.Close()
-	d := sb.head.Command(o.Binary, "daemon", "--config", cfg)
-	d.Stdout, d.Stderr = logf, logf
-	if err := d.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- d.Wait() }()
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			d.Process.Kill()
-		}
-	}()
+	return path, socket, nil
+}
 
-	fmt.Fprintf(o.Out, "headnode sim: head node with %d cluster nodes in network namespaces %s-*\n", o.Nodes, sb.prefix)
-	fmt.Fprintf(o.Out, "  the user's network: 10.99.0.0/24 (gateway %s); the cluster: %s0/24 on br0\n", uplinkGateway, clusterPrefix)
-	fmt.Fprintf(o.Out, "  try: sudo %s status --socket %s\n", o.Binary, sock)
-	fmt.Fprintf(o.Out, "  daemon log: %s (removed on exit); Ctrl-C stops\n\n", logf.Name())
-
-	stopInternet, err := sb.serveInternet()
+// startDaemon runs `headnode daemon`, inside the head namespace when there
+// is a sandbox. Its log goes to a file the view points at.
+func startDaemon(dir, binary, cfg string, sb *sandboxNet) (*exec.Cmd, string, error) {
+	logPath := filepath.Join(dir, "daemon.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	defer stopInternet()
+	var cmd *exec.Cmd
+	if sb != nil {
+		cmd = sb.head.Command(binary, "daemon", "--config", cfg)
+	} else {
+		cmd = exec.Command(binary, "daemon", "--config", cfg)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, "", err
+	}
+	logf.Close() // the child holds its own descriptor
+	return cmd, logPath, nil
+}
 
-	client := api.NewClient(sock)
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	last := ""
-	for {
+// follow keeps latest up to date from the daemon's status stream, and
+// reconnects while the daemon starts or restarts.
+func follow(ctx context.Context, c *api.Client, latest *atomic.Pointer[api.Status], changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		c.Watch(ctx, func(s *api.Status) bool {
+			latest.Store(s)
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+			return true
+		})
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(o.Out, "stopping")
-			return nil
-		case err := <-exited:
-			b, _ := os.ReadFile(logf.Name())
-			return fmt.Errorf("the daemon exited (%v):\n%s", err, b)
-		case <-tick.C:
-		}
-		s, err := client.Status(ctx)
-		if err != nil {
-			continue
-		}
-		line := sb.report(s)
-		if line != last {
-			fmt.Fprintf(o.Out, "%s  %s\n", time.Now().Format("15:04:05"), line)
-			last = line
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-type sandboxNet struct {
-	prefix   string
-	uplink   *sandbox.NS
-	head     *sandbox.NS
-	nodes    []*sandbox.NS
-	internet net.Listener
-}
-
-func build(n int) (*sandboxNet, error) {
-	sb := &sandboxNet{prefix: "hnsim"}
-	var err error
-	fail := func(e error) (*sandboxNet, error) { sb.close(); return nil, e }
-	if sb.uplink, err = sandbox.New(sb.prefix + "-uplink"); err != nil {
-		return fail(err)
+// servePage serves the daemon's read-only status page on this machine
+// (the daemon's own listener is inside the sandbox).
+func servePage(addr string, current func() *api.Status) (net.Listener, error) {
+	if addr == "" {
+		return nil, errors.New("turned off")
 	}
-	if sb.head, err = sandbox.New(sb.prefix + "-head"); err != nil {
-		return fail(err)
-	}
-	steps := []error{
-		sandbox.Veth(sb.head, "eth1", sb.uplink, "lan0"),
-		sb.uplink.AddAddr("lan0", uplinkGateway+"/24"),
-		sb.head.AddAddr("eth1", headUplink),
-		sb.head.DefaultRoute(uplinkGateway),
-		sb.head.Bridge("br0"),
-	}
-	for _, e := range steps {
-		if e != nil {
-			return fail(e)
-		}
-	}
-	for i := 1; i <= n; i++ {
-		ns, err := sandbox.New(fmt.Sprintf("%s-p%d", sb.prefix, i))
-		if err != nil {
-			return fail(err)
-		}
-		sb.nodes = append(sb.nodes, ns)
-		ifname := fmt.Sprintf("ethpi%d", i)
-		for _, e := range []error{
-			sandbox.Veth(sb.head, ifname, ns, "eth0"),
-			sb.head.Enslave(ifname, "br0"),
-			ns.AddAddr("eth0", fmt.Sprintf("%s%d/24", clusterPrefix, 10+i)),
-			ns.DefaultRoute(clusterPrefix + "1"),
-		} {
-			if e != nil {
-				return fail(e)
-			}
-		}
-	}
-	return sb, nil
-}
-
-func (sb *sandboxNet) close() {
-	for _, ns := range append([]*sandbox.NS{sb.uplink, sb.head}, sb.nodes...) {
-		if ns != nil {
-			ns.Close()
-		}
-	}
-}
-
-// serveInternet runs a TCP server in the uplink namespace that answers
-// with the address it sees the client as: for a node behind the head,
-// that is the head's uplink address.
-func (sb *sandboxNet) serveInternet() (func(), error) {
-	l, err := sb.uplink.Listen(internetAddr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
-	return func() { l.Close() }, nil
+	srv := &http.Server{Handler: web.Handler(current), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return l, nil
 }
 
-// report probes every node's way out and formats one status line.
-func (sb *sandboxNet) report(s *api.Status) string {
-	res := make([]string, len(sb.nodes))
-	var wg sync.WaitGroup
-	for i, ns := range sb.nodes {
-		wg.Go(func() {
-			c, err := ns.Dial(internetAddr, net.Dialer{Timeout: time.Second})
-			if err != nil {
-				res[i] = fmt.Sprintf("p%d: no way out", i+1)
-				return
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			b := make([]byte, 64)
-			k, _ := c.Read(b)
-			res[i] = fmt.Sprintf("p%d: out as %s", i+1, strings.TrimSpace(string(b[:k])))
-		})
+// defaultRouteInterface names the interface of this machine's default
+// route (the uplink the LCD shows without a sandbox), or "eth0".
+func defaultRouteInterface() string {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return "eth0"
 	}
-	wg.Wait()
-	uplink := s.Uplink.Address
-	if uplink == "" {
-		uplink = "none"
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == "00000000" {
+			return f[0]
+		}
 	}
-	return fmt.Sprintf("%s | uplink %s | NAT %s | %s", s.Health.State, uplink, s.NAT.State, strings.Join(res, ", "))
+	return "eth0"
 }
 
 // Self returns the path of the running executable, to start the daemon.
@@ -255,8 +308,5 @@ func Self() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := exec.LookPath(p); err != nil {
-		return "", err
-	}
-	return p, nil
+	return filepath.EvalSymlinks(p)
 }
