@@ -6,6 +6,7 @@
 #                         (needs root: the kernel tests use network namespaces)
 #   ./build.sh sim        build and run `headnode sim` (needs root)
 #   ./build.sh deps       install the Debian packages the tests need (root)
+#   ./build.sh footprint  the idle daemon's CPU and memory over 60 s, emulated hardware (root)
 #   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
 #   ./build.sh image [--deb FILE] IN.img[.xz] OUT.img
 #                         bake the package into a Raspberry Pi OS image (root)
@@ -367,10 +368,14 @@ case "${1:-build}" in
 		exec "$DIST/headnode-$HOST_OS-$HOST_ARCH" sim "$@"
 		;;
 	deps) deps ;;
+	footprint)
+		[ "$(id -u)" -eq 0 ] || die "footprint runs the daemon in network namespaces: sudo ./build.sh footprint"
+		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" | grep -E 'idle for|^(ok|FAIL|---)'
+		;;
 	deb) deb ;;
 	image)
 		shift
 		image "$@"
 		;;
-	*) die "unknown command \"$1\": use build, test, sim, deps, deb or image" ;;
+	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image or footprint" ;;
 esac
