@@ -345,3 +345,27 @@ func TestLightAbsentIsReportedNotFatal(t *testing.T) {
 	r.tick(2 * time.Second)
 	waitFor(t, "found", func() bool { return r.last().Found && r.last().Kind == "BlinkStick" })
 }
+
+// One NACK on the write that carries a new address must not leave the old
+// address on the glass until the next status or check: the keeper writes
+// again after a short delay (20 ms), far inside the 2 s check period.
+func TestScreenRetriesAFailedWriteSoon(t *testing.T) {
+	r := newScreenRig(t, 16, 2, true)
+	s := ok4()
+	r.screen.Show(s)
+	waitFor(t, "the screen", func() bool { return r.glass() == "192.168.1.194|4/4 up  NAT ok" })
+	var once sync.Once
+	r.bus.SetInject(func(uint16, []byte) error {
+		var err error
+		once.Do(func() { err = emu.ErrNACK })
+		return err
+	})
+	s.Uplink.IPv4 = "10.0.0.7/8"
+	r.screen.Show(s)
+	waitFor(t, "the failed write reported", func() bool { return !r.last().Found })
+	if r.glass() == "10.0.0.7|4/4 up  NAT ok" {
+		t.Fatal("the injected NACK did not stop the write; the test proves nothing")
+	}
+	r.advance(retryFirst)
+	waitFor(t, "the new address after the retry", func() bool { return r.glass() == "10.0.0.7|4/4 up  NAT ok" && r.last().Found })
+}

@@ -108,7 +108,20 @@ type screenRun struct {
 	nextCheck   time.Time
 	nextPage    time.Time
 	nextOpen    time.Time
+	// nextRetry is when to write again after a failed write (zero when
+	// the last write worked): soon, so that one NACK does not leave a new
+	// address off the glass until the next status change, then backing
+	// off while the backpack stays silent.
+	nextRetry time.Time
+	failures  int
 }
+
+// retryFirst and retryMax bound the delay before rewriting after a
+// failed write.
+const (
+	retryFirst = 20 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
 
 // Run keeps the LCD going until ctx ends; final, if not nil, is shown
 // last (the daemon's "stopped").
@@ -139,6 +152,9 @@ func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 			if len(r.pages) > 1 {
 				wait = earliest(wait, r.nextPage)
 			}
+			if !r.nextRetry.IsZero() {
+				wait = earliest(wait, r.nextRetry)
+			}
 		}
 		t := s.o.Clock.NewTimer(max(wait.Sub(now), 0))
 		select {
@@ -146,7 +162,7 @@ func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 			t.Stop()
 			if st, ok := final(); ok && r.dev != nil {
 				r.pages, r.page = Layout(st, s.o.Cols, s.o.Rows), 0
-				r.write(r.dev.Write(r.pages[0]))
+				r.write(now, r.dev.Write(r.pages[0]))
 			}
 			return
 		case <-s.wake:
@@ -185,27 +201,33 @@ func (r *screenRun) tick(now time.Time) {
 	if !now.Before(r.nextCheck) {
 		r.nextCheck = now.Add(r.o.Check)
 		if err := r.dev.Check(); err != nil && !errors.Is(err, lcd.ErrReset) {
-			r.write(err)
+			r.write(now, err)
 			return
 		}
 	}
 	if !now.Before(r.nextRefresh) {
 		r.nextRefresh = now.Add(r.o.Refresh)
 		if err := r.dev.Refresh(); err != nil {
-			r.write(err)
+			r.write(now, err)
 			return
 		}
 	}
 	if len(r.pages) > 0 {
-		r.write(r.dev.Write(r.pages[r.page%len(r.pages)]))
+		r.write(now, r.dev.Write(r.pages[r.page%len(r.pages)]))
 	}
 }
 
 // write records the outcome of a write. The driver re-initialises on its
 // next write after an error; while writes keep failing (unplugged), the
 // LCD is reported missing.
-func (r *screenRun) write(err error) {
+func (r *screenRun) write(now time.Time, err error) {
 	rep := ScreenReport{Found: true, Info: r.dev.Info()}
+	if err != nil {
+		r.failures++
+		r.nextRetry = now.Add(min(retryFirst<<min(r.failures-1, 16), retryMax))
+	} else {
+		r.failures, r.nextRetry = 0, time.Time{}
+	}
 	if err != nil {
 		rep.Found, rep.Err = false, err.Error()
 		rep.Rows = r.last.Rows

@@ -30,6 +30,8 @@ type Status struct {
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
 	DHCP    DHCP      `json:"dhcp"`
+	// Netlink counts recoveries of the interface watcher.
+	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge   `json:"bridge,omitempty"`
 	Power   Power     `json:"power"`
 	Display Display   `json:"display"`
@@ -110,6 +112,14 @@ type Link struct {
 	Since time.Time `json:"since,omitzero"`
 	// Changes counts address changes since the daemon started.
 	Changes int64 `json:"changes"`
+}
+
+// Netlink reports the interface watcher's health.
+type Netlink struct {
+	// Resubscribes counts netlink subscriptions that died (for example
+	// on a receive-buffer overflow during an event burst) and were
+	// renewed, with a full relist so no change was missed.
+	Resubscribes int64 `json:"resubscribes"`
 }
 
 // Changes is the answer to a state-changing request.

@@ -39,7 +39,10 @@ func (d *Daemon) serveControl(path string) (*http.Server, error) {
 	d.dhcpRoutes(mux)
 	d.powerRoutes(mux)
 	d.displayRoutes(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if d.hw.sim {
+		d.simRoutes(mux)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("control socket stopped", "err", err)

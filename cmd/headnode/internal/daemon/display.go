@@ -36,9 +36,10 @@ type displayState struct{}
 type displayHandles struct {
 	light atomic.Pointer[display.Light]
 
-	simOnce  sync.Once
-	simLCD   *hd44780.Module
-	simStick *blinkstick.Stick
+	simOnce sync.Once
+	// The emulated devices, published for the fault-injection routes.
+	simLCD   atomic.Pointer[hd44780.Module]
+	simStick atomic.Pointer[blinkstick.Stick]
 }
 
 func displayChanged(old, new *config.Config) bool {
@@ -214,11 +215,12 @@ func (d *Daemon) simDisplay(cfg *config.Config) (*hd44780.Module, *blinkstick.St
 		board, _ := hd44780.BoardByName(sim.LCDPinMap)
 		cols, rows := sim.LCDDimensions()
 		rom, _ := lcdrom.ByName(cfg.LCD.Charset)
-		h.simLCD = hd44780.New(board, &hd44780.Opts{Cols: cols, Rows: rows, ROM: rom})
-		bus.Attach(sim.LCDI2CAddress(), h.simLCD)
-		h.simStick = blinkstick.New(blinkstick.Kind(sim.LED), nil)
+		lcd := hd44780.New(board, &hd44780.Opts{Cols: cols, Rows: rows, ROM: rom})
+		bus.Attach(sim.LCDI2CAddress(), lcd)
+		h.simLCD.Store(lcd)
+		h.simStick.Store(blinkstick.New(blinkstick.Kind(sim.LED), nil))
 	})
-	return h.simLCD, h.simStick
+	return h.simLCD.Load(), h.simStick.Load()
 }
 
 // openLCD finds and initialises the LCD on its bus.

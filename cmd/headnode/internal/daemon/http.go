@@ -97,7 +97,7 @@ func (d *Daemon) serveHTTP(ctx context.Context, addr string, h http.Handler) {
 			continue
 		}
 		d.log.Info("serving the status page", "listen", addr)
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 		stop := context.AfterFunc(ctx, func() { srv.Close() })
 		err = srv.Serve(l)
 		stop()

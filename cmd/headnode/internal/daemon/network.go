@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,13 +45,23 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 	} else {
 		m = d.startNAT(ctx, &wg, cfg)
 	}
-	w, err := netcfg.NewWatcher(netcfg.WatchOptions{Log: d.log.With("part", "links")})
+	wo := netcfg.WatchOptions{Log: d.log.With("part", "links")}
+	// Test hook: the soak test shrinks the receive buffer so that event
+	// bursts overflow it and the recovery path runs.
+	if n, err := strconv.Atoi(os.Getenv("HEADNODE_NETLINK_RCVBUF")); err == nil && n > 0 {
+		wo.ReceiveBuffer = n
+	}
+	w, err := netcfg.NewWatcher(wo)
 	if err != nil {
 		d.log.Error("cannot watch interfaces", "err", err)
 	} else {
 		wg.Go(func() {
 			w.Run(ctx, func(links map[string]netcfg.LinkState) {
-				d.send(ctx, func(st *state) { d.applyLinks(st, links) })
+				resubscribes := w.Resubscribes()
+				d.send(ctx, func(st *state) {
+					d.applyLinks(st, links)
+					st.status.Netlink.Resubscribes = resubscribes
+				})
 			})
 			w.Close()
 		})

@@ -1,0 +1,16 @@
+package api
+
+// SimI2C is the body of POST /v1/sim/i2c: fault rates on an emulated bus.
+type SimI2C struct {
+	Bus int `json:"bus"`
+	// NACKRate and ErrorRate are fractions (0-1) of transactions that
+	// fail with a NACK or a bus error.
+	NACKRate  float64 `json:"nack_rate"`
+	ErrorRate float64 `json:"error_rate"`
+}
+
+// SimDevice is the body of POST /v1/sim/lcd (the backpack's power) and
+// POST /v1/sim/led (the stick plugged in or not).
+type SimDevice struct {
+	On bool `json:"on"`
+}
