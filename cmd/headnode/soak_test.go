@@ -318,7 +318,7 @@ func tail(s string, n int) string {
 }
 
 func rulesOf(t *testing.T, ns *sandbox.NS, ipt string) string {
-	out, err := ns.Run(ipt+"-save")
+	out, err := ns.Run(ipt + "-save")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,4 +728,3 @@ func metricValue(metrics, name string) float64 {
 	}
 	return 0
 }
-

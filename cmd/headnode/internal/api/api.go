@@ -32,9 +32,9 @@ type Status struct {
 	DHCP    DHCP      `json:"dhcp"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
-	Bridge  *Bridge   `json:"bridge,omitempty"`
-	Power   Power     `json:"power"`
-	Display Display   `json:"display"`
+	Bridge  *Bridge `json:"bridge,omitempty"`
+	Power   Power   `json:"power"`
+	Display Display `json:"display"`
 }
 
 // Health is the cluster's overall state, the one thing the LED shows.
