@@ -7,6 +7,7 @@
 #   ./build.sh sim        build and run `headnode sim` (needs root)
 #   ./build.sh deps       install the Debian packages the tests need (root)
 #   ./build.sh footprint  the idle daemon's CPU and memory over 60 s, emulated hardware (root)
+#   ./build.sh soak [DURATION [nft|legacy]]  the daemon under injected faults (default 30m, nft; root)
 #   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
 #   ./build.sh image [--deb FILE] IN.img[.xz] OUT.img
 #                         bake the package into a Raspberry Pi OS image (root)
@@ -355,6 +356,15 @@ run_tests() {
 	echo "build.sh: go test ./..." >&2
 	# Namespace tests fail instead of skipping when they cannot run.
 	HEADNODE_REQUIRE_NETNS=1 PATH=$PATH:/usr/sbin:/sbin go test -count=1 ./...
+	soak "${SOAK:-3m}" nft
+}
+
+# soak DURATION BACKEND runs the daemon under injected faults and prints the
+# table of faults and recovery times (cmd/headnode/soak_test.go).
+soak() {
+	echo "build.sh: soak test, $1 on iptables-$2" >&2
+	HEADNODE_REQUIRE_NETNS=1 PATH=$PATH:/usr/sbin:/sbin go test -count=1 -timeout 0 -run '^TestSoak$' -v ./cmd/headnode \
+		-soak="$1" -soak-backend="$2" ${SOAK_SEED:+-soak-seed="$SOAK_SEED"} ${SOAK_TABLE:+-soak-table="$SOAK_TABLE"}
 }
 
 case "${1:-build}" in
@@ -368,6 +378,10 @@ case "${1:-build}" in
 		exec "$DIST/headnode-$HOST_OS-$HOST_ARCH" sim "$@"
 		;;
 	deps) deps ;;
+	soak)
+		[ "$(id -u)" -eq 0 ] || die "soak runs the daemon in network namespaces: sudo ./build.sh soak"
+		soak "${2:-30m}" "${3:-nft}"
+		;;
 	footprint)
 		[ "$(id -u)" -eq 0 ] || die "footprint runs the daemon in network namespaces: sudo ./build.sh footprint"
 		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" | grep -E 'idle for|^(ok|FAIL|---)'
@@ -377,5 +391,5 @@ case "${1:-build}" in
 		shift
 		image "$@"
 		;;
-	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image or footprint" ;;
+	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image, footprint or soak" ;;
 esac

@@ -172,7 +172,7 @@ func (tp *topo) startDaemon(t *testing.T, cfg string, env ...string) *daemonProc
 			<-d.exited
 		}
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
+			t.Logf("daemon log (the last 200 lines):\n%s", tail(d.log.String(), 200))
 		}
 	})
 	d.client = api.NewClient(filepath.Join(tp.dir, "control.sock"))

@@ -485,7 +485,9 @@ func (r *soakRig) networkFaults(ctx context.Context, rnd func(lo, hi time.Durati
 			r.lcdMu.Unlock()
 			r.stats.recovered("LCD shows the new uplink address", d, ok)
 			if !ok {
-				r.stats.fail("LCD want %s: %+v", want, r.latest.Load().Display.LCD)
+				s := r.latest.Load()
+				out, _ := r.tp.head.Run("ip", "-4", "addr", "show", "eth1")
+				r.stats.fail("LCD want %s: %+v; status uplink %+v; netlink %+v; eth1:\n%s", want, s.Display.LCD, s.Uplink, s.Netlink, out)
 			}
 			r.recoverNAT(kind)
 		case 1:
