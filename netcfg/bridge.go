@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -137,7 +138,7 @@ func (b *Bridge) saveRecord(r bridgeRecord) error {
 	if err := os.MkdirAll(b.o.StateDir, 0o755); err != nil {
 		return err
 	}
-	return WriteFileAtomic(p, append(data, '\n'))
+	return renameio.WriteFile(p, append(data, '\n'), 0o644)
 }
 
 // Apply makes the bridge exist and be up, and puts every matching

@@ -128,35 +128,7 @@ func forwarding(t testing.TB, ns *sandbox.NS) string {
 	return strings.TrimSpace(out)
 }
 
-// dialFrom connects from ns to addr and returns the source address the
-// server saw, or an error.
-func dialFrom(ns *sandbox.NS, server *sandbox.NS, addr string, timeout time.Duration) (string, error) {
-	l, err := server.Listen(addr)
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	seen := make(chan string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-		c.Close()
-	}()
-	c, err := ns.Dial(addr, net.Dialer{Timeout: timeout})
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	select {
-	case s := <-seen:
-		return s, nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("connected but the server saw nothing")
-	}
-}
+var dialFrom = sandboxtest.SourceSeen
 
 func TestKernelApplyTwiceIsIdenticalAndClearRestores(t *testing.T) {
 	for _, backend := range backends {

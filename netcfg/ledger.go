@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/google/renameio/v2"
 )
 
 // Ledger records what headnode changed on the system, so that `nat clear`
@@ -42,8 +44,7 @@ func LoadLedger(dir string) (Ledger, error) {
 	return l, nil
 }
 
-// Save writes the ledger atomically (temporary file, fsync, rename), so a
-// power cut leaves either the old or the new record, never half of one.
+// Save writes the ledger to dir.
 func (l Ledger) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -52,29 +53,7 @@ func (l Ledger) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, ledgerFile), append(b, '\n'))
-}
-
-// WriteFileAtomic replaces path with data through a temporary file in the
-// same directory, fsynced before the rename: readers and a power cut see
-// the old content or the new, never a mix. Files the daemon keeps across
-// restarts (the ledger, DHCP leases) are written this way.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// Written atomically (a temporary file, fsync, rename), so a power cut
+	// leaves either the old or the new record, never half of one.
+	return renameio.WriteFile(filepath.Join(dir, ledgerFile), append(b, '\n'), 0o644)
 }

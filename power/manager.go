@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/headnode/headnode/power/board"
 	"github.com/headnode/headnode/power/clock"
 )
@@ -535,25 +537,11 @@ func (m *Manager) saveRequested() error {
 	return nil
 }
 
+// writeAtomic replaces path with data (temporary file, fsync, rename):
+// a power cut leaves the old or the new requests, never half a file.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".power-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return renameio.WriteFile(path, data, 0o644)
 }

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,35 +261,7 @@ func run(t *testing.T, ns *sandbox.NS, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-// dial connects from ns to addr in server and returns the source address
-// the server saw.
-func dial(from, server *sandbox.NS, addr string, timeout time.Duration) (string, error) {
-	l, err := server.Listen(addr)
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	seen := make(chan string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-		c.Close()
-	}()
-	c, err := from.Dial(addr, net.Dialer{Timeout: timeout})
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	select {
-	case s := <-seen:
-		return s, nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("connected, but the server saw nothing")
-	}
-}
+var dial = sandboxtest.SourceSeen
 
 var port = struct {
 	sync.Mutex

@@ -192,8 +192,12 @@ func TestSoak(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *soak)
 	defer cancel()
+	// The status is followed until the last fault's recovery has been
+	// measured, which can be after the soak's time is up.
+	followCtx, stopFollowing := context.WithCancel(context.Background())
+	defer stopFollowing()
+	go r.follow(followCtx)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.follow(ctx) })
 	base := r.resources()
 	t.Logf("baseline: %d goroutines, %.1f MB resident", base.goroutines, base.rssMB)
 	peak := base
@@ -310,6 +314,17 @@ NAT repairs counted by the daemon: %d
 	for _, f := range r.stats.fails {
 		t.Error(f)
 	}
+}
+
+// dumpDaemon makes the daemon print every goroutine's stack (SIGQUIT, as
+// systemd's watchdog does with SIGABRT) and saves its whole log next to
+// the soak table, for a failure that needs a post-mortem.
+func (r *soakRig) dumpDaemon() {
+	r.d.cmd.Process.Signal(syscall.SIGQUIT)
+	time.Sleep(time.Second)
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("headnode-soak-%d.log", os.Getpid()))
+	os.WriteFile(path, []byte(r.d.log.String()), 0o644)
+	r.stats.fail("the daemon's log and goroutine dump: %s", path)
 }
 
 func tail(s string, n int) string {
@@ -617,6 +632,7 @@ func (r *soakRig) deviceFaults(ctx context.Context, rnd func(lo, hi time.Duratio
 			r.stats.recovered(kind, d, ok)
 			if !ok {
 				r.stats.fail("LED after replugging: %+v", r.latest.Load().Display.LED)
+				r.dumpDaemon()
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/headnode/headnode/netcfg"
+	"github.com/google/renameio/v2"
 )
 
 // Lease is an address given (or offered) to one machine.
@@ -136,5 +136,5 @@ func saveLeases(path string, ls []Lease) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return netcfg.WriteFileAtomic(path, append(b, '\n'))
+	return renameio.WriteFile(path, append(b, '\n'), 0o644)
 }

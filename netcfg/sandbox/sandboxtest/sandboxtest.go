@@ -3,8 +3,11 @@
 package sandboxtest
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/headnode/headnode/netcfg/sandbox"
 )
@@ -22,5 +25,35 @@ func Need(t testing.TB) {
 			t.Fatalf("%v (and %s is set, so this is a failure, not a skip)", err, RequireEnv)
 		}
 		t.Skip(err)
+	}
+}
+
+// SourceSeen connects from one namespace to addr, served from another, and
+// returns the source address the server saw: behind a NAT, the NAT's.
+func SourceSeen(from, server *sandbox.NS, addr string, timeout time.Duration) (string, error) {
+	l, err := server.Listen(addr)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	seen := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	c, err := from.Dial(addr, net.Dialer{Timeout: timeout})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	select {
+	case s := <-seen:
+		return s, nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("connected, but the server saw nothing")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,19 +17,7 @@ import (
 )
 
 func httpChanged(old, new *config.Config) bool {
-	return !equalStrings(old.HTTP.Listen, new.HTTP.Listen) || old.Network.ClusterAddress != new.Network.ClusterAddress
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || old.Network.ClusterAddress != new.Network.ClusterAddress
 }
 
 // startHTTP serves the read-only status page, metrics and health check on
