@@ -33,6 +33,9 @@ type Stats struct {
 	Transactions int64
 	Written      int64 // bytes written by the master, address bytes excluded
 	Read         int64 // bytes read by the master
+	// Injected counts transactions failed on purpose (SetInject,
+	// SetNACKRate); NACKs from absent devices are not counted.
+	Injected int64
 }
 
 // Bus is an emulated I2C bus. It implements periph's i2c.Bus.
@@ -101,10 +104,12 @@ func (b *Bus) Tx(addr uint16, w, r []byte) error {
 	b.stats.Transactions++
 	if b.inject != nil {
 		if err := b.inject(addr, w); err != nil {
+			b.stats.Injected++
 			return err
 		}
 	}
 	if b.nackRate > 0 && b.rng.Float64() < b.nackRate {
+		b.stats.Injected++
 		return fmt.Errorf("%s: addr 0x%02x: %w", b.name, addr, ErrNACK)
 	}
 	d, ok := b.devs[addr]

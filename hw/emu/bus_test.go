@@ -61,4 +61,7 @@ func TestBusFaultInjection(t *testing.T) {
 	if nacks < 400 || nacks > 600 {
 		t.Errorf("%d of 1000 NACKed at rate 0.5", nacks)
 	}
+	if got := b.Stats().Injected; got != int64(nacks)+1 {
+		t.Errorf("%d injected faults counted, want %d", got, nacks+1)
+	}
 }

@@ -14,3 +14,10 @@ type SimI2C struct {
 type SimDevice struct {
 	On bool `json:"on"`
 }
+
+// SimI2CStats is the answer to GET /v1/sim/i2c?bus=N.
+type SimI2CStats struct {
+	Transactions int64 `json:"transactions"`
+	// Injected counts the transactions failed on purpose.
+	Injected int64 `json:"injected"`
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/hw/emu"
@@ -16,6 +17,7 @@ import (
 // only with [hardware] backend = "sim", and only on the control socket.
 //
 //	POST /v1/sim/i2c {"bus": 1, "nack_rate": 0.01, "error_rate": 0.005}
+//	GET  /v1/sim/i2c?bus=1           transactions and injected faults
 //	POST /v1/sim/lcd {"on": false}   the backpack loses power (true: back)
 //	POST /v1/sim/led {"on": false}   the stick is unplugged (true: replugged)
 func (d *Daemon) simRoutes(mux *http.ServeMux) {
@@ -46,6 +48,15 @@ func (d *Daemon) simRoutes(mux *http.ServeMux) {
 		}
 		d.log.Warn("emulated I2C faults", "bus", req.Bus, "nack_rate", req.NACKRate, "error_rate", req.ErrorRate)
 		writeJSON(w, http.StatusOK, req)
+	})
+	mux.HandleFunc("GET /v1/sim/i2c", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("bus"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bus %q is not a bus number; ask for /v1/sim/i2c?bus=1", r.URL.Query().Get("bus")))
+			return
+		}
+		st := d.hw.SimBus(n).Stats()
+		writeJSON(w, http.StatusOK, api.SimI2CStats{Transactions: st.Transactions, Injected: st.Injected})
 	})
 	mux.HandleFunc("POST /v1/sim/lcd", func(w http.ResponseWriter, r *http.Request) {
 		d.simSwitch(w, r, "LCD backpack power", func(on bool) error {
