@@ -76,7 +76,7 @@ func BenchmarkRepairLatency(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				// Stay under the repair rate limit (burst 10, then one
-				// per 5 s), which is there to stop a fight with another
+				// a second), which is there to stop a fight with another
 				// manager, not to slow a single repair.
 				time.Sleep(600 * time.Millisecond)
 				b.StartTimer()

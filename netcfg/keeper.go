@@ -94,9 +94,11 @@ func NewKeeper(m *Manager, o KeeperOptions) *Keeper {
 		m: m, o: o,
 		kick: make(chan struct{}, 1),
 		reqs: make(chan keeperRequest),
-		// Like Tailscale's rule repair: if another program keeps removing
-		// our rules, back off instead of fighting it at full speed.
-		lim: rate.NewLimiter(rate.Every(5*time.Second), 10),
+		// If another program keeps removing our rules, repair at most
+		// once a second after a burst of ten, instead of fighting it at
+		// full speed; once a second still keeps the 2 s repair promise.
+		// (Tailscale's ip rule repair waits up to 5 s, which would not.)
+		lim: rate.NewLimiter(rate.Every(time.Second), 10),
 	}
 }
 

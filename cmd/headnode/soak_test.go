@@ -90,13 +90,13 @@ func (s *soakStats) recovered(name string, d time.Duration, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ok {
-		s.fails = append(s.fails, fmt.Sprintf("%s: not recovered within %v", name, d.Round(time.Millisecond)))
+		s.fails = append(s.fails, fmt.Sprintf("%s %s: not recovered within %v", time.Now().Format("15:04:05.000"), name, d.Round(time.Millisecond)))
 		return
 	}
 	k.recovered++
 	k.worst = max(k.worst, d)
 	if k.limit > 0 && d > k.limit {
-		s.fails = append(s.fails, fmt.Sprintf("%s: recovered after %v, limit %v", name, d.Round(time.Millisecond), k.limit))
+		s.fails = append(s.fails, fmt.Sprintf("%s %s: recovered after %v, limit %v", time.Now().Format("15:04:05.000"), name, d.Round(time.Millisecond), k.limit))
 	}
 }
 
@@ -332,6 +332,11 @@ NAT repairs counted by the daemon: %d
 	for _, f := range r.stats.fails {
 		t.Error(f)
 	}
+	if t.Failed() {
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("headnode-soak-%d.log", os.Getpid()))
+		os.WriteFile(path, []byte(r.d.log.String()), 0o644)
+		t.Logf("the daemon's whole log: %s", path)
+	}
 }
 
 // dumpDaemon makes the daemon print every goroutine's stack (SIGQUIT, as
@@ -527,6 +532,12 @@ func (r *soakRig) networkFaults(ctx context.Context, rnd func(lo, hi time.Durati
 				r.head("ip", "addr", "del", fmt.Sprintf("10.99.0.%d/24", old), "dev", "eth1")
 				// promote_secondaries=0 took the new address with the old.
 				r.head("ip", "addr", "replace", fmt.Sprintf("10.99.0.%d/24", next), "dev", "eth1")
+				// A DHCP client announces its new address (ARP); without
+				// that, a "failed" neighbour entry the user's router kept
+				// from an earlier, short-lived use of the same address
+				// drops replies for seconds. Forget it, as the announcement
+				// would make the router do.
+				r.tp.outside.Run("ip", "neigh", "del", fmt.Sprintf("10.99.0.%d", next), "dev", "out0")
 				uplinkAddr.Store(next)
 				last = time.Now()
 			}

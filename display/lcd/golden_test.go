@@ -59,9 +59,10 @@ func TestGoldenTrace(t *testing.T) {
 	if err := pb.Close(); err != nil {
 		t.Error(err)
 	}
-	// Two to identify the chip, E low, four to initialise, one per row.
-	if len(ops) != 9 {
-		t.Errorf("%d transactions, want 9", len(ops))
+	// Two to identify the chip, E low, four to initialise, one read to
+	// see that the backpack was not reset since, one per row.
+	if len(ops) != 10 {
+		t.Errorf("%d transactions, want 10", len(ops))
 	}
 }
 

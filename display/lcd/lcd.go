@@ -345,23 +345,31 @@ func (d *Dev) SetBacklight(on bool) error {
 func (d *Dev) Check() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var r [1]byte
-	if d.pins.MCP23008 {
-		if err := d.dev.Tx([]byte{mcpIODIR}, r[:]); err != nil {
-			return d.fail(err)
-		}
-		if r[0] != 0x00 { // we make every pin an output; reset makes them inputs
-			return d.fail(ErrReset)
-		}
-		return nil
-	}
-	if err := d.dev.Tx(nil, r[:]); err != nil {
+	reset, err := d.wasReset()
+	if err != nil {
 		return d.fail(err)
 	}
-	if d.portSet && r[0]&d.pins.bit(d.pins.E) != 0 { // we always leave E low; reset sets every pin high
+	if reset {
 		return d.fail(ErrReset)
 	}
 	return nil
+}
+
+// wasReset reads the expander (one byte) and reports whether it is in its
+// power-on state rather than the state we left it in.
+func (d *Dev) wasReset() (bool, error) {
+	var r [1]byte
+	if d.pins.MCP23008 {
+		if err := d.dev.Tx([]byte{mcpIODIR}, r[:]); err != nil {
+			return false, err
+		}
+		return r[0] != 0x00, nil // we make every pin an output; reset makes them inputs
+	}
+	if err := d.dev.Tx(nil, r[:]); err != nil {
+		return false, err
+	}
+	// We always leave E low; reset sets every pin high.
+	return d.portSet && r[0]&d.pins.bit(d.pins.E) != 0, nil
 }
 
 // Halt blanks the screen and turns the backlight off.
@@ -400,6 +408,21 @@ func (d *Dev) fail(err error) error {
 // write brings the screen to want: initialising first if needed, then each
 // row that differs from shown.
 func (d *Dev) write() error {
+	// A backpack that lost power since the last write is back in its
+	// reset state, and the controller in 8-bit mode: written to as if
+	// nothing happened, it shows garbage that the periodic check can no
+	// longer see (our write left the port as we always leave it). One
+	// read before writing catches it.
+	if !d.needInit && d.changed() {
+		reset, err := d.wasReset()
+		if err != nil {
+			return d.fail(err)
+		}
+		if reset {
+			// As after any failure: a full power-up initialisation.
+			d.fail(ErrReset)
+		}
+	}
 	if d.needInit {
 		if err := d.fail(d.init()); err != nil {
 			return err
@@ -427,6 +450,16 @@ func (d *Dev) write() error {
 		d.shown[r] = append([]byte(nil), row...)
 	}
 	return nil
+}
+
+// changed reports whether any row differs from what the screen shows.
+func (d *Dev) changed() bool {
+	for r, row := range d.want {
+		if d.shown[r] == nil || string(d.shown[r]) != string(row) {
+			return true
+		}
+	}
+	return false
 }
 
 // rowOffset is the DDRAM address of the first character of row r: the
