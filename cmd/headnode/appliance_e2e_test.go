@@ -81,6 +81,30 @@ func (n *notifySocket) first(t *testing.T, s string) notifyMsg {
 	return notifyMsg{}
 }
 
+// readyAfterReloading says whether a READY=1 follows the RELOADING=1, as
+// systemd needs to end the reload.
+func readyAfterReloading(msgs []string) bool {
+	reloading := false
+	for _, m := range msgs {
+		reloading = reloading || strings.HasPrefix(m, "RELOADING=1")
+		if reloading && strings.HasPrefix(m, "READY=1") {
+			return true
+		}
+	}
+	return false
+}
+
+// waitCount waits up to 5 s until want messages contain s.
+func (n *notifySocket) waitCount(t *testing.T, s string, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if n.count(s) >= want {
+			return
+		}
+	}
+	t.Fatalf("not %d sd_notify messages with %q in 5 s; got %q", want, s, n.all())
+}
+
 func (n *notifySocket) count(s string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -155,8 +179,11 @@ func TestE2EReloadWithBrokenFileKeepsRunning(t *testing.T) {
 	if !d.logged("reload failed; keeping the running configuration") {
 		t.Errorf("log does not say the reload failed:\n%s", d.log.String())
 	}
-	if ns.count("RELOADING=1") != 1 {
-		t.Errorf("sd_notify messages: %q", ns.all())
+	// The datagrams arrive asynchronously: wait for the READY that ends
+	// the reload before counting.
+	ns.waitCount(t, "READY=1", 2)
+	if msgs := ns.all(); ns.count("RELOADING=1") != 1 || !readyAfterReloading(msgs) {
+		t.Errorf("sd_notify messages: %q", msgs)
 	}
 	// Still running on the old configuration: NAT works.
 	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.2" {
