@@ -148,6 +148,7 @@ deb_one() {
 	install -D -m 0644 systemd/udev/60-headnode-blinkstick.rules "$stage/usr/lib/udev/rules.d/60-headnode-blinkstick.rules"
 	install -D -m 0644 systemd/NetworkManager/headnode.conf "$stage/usr/lib/NetworkManager/conf.d/headnode.conf"
 	install -D -m 0644 systemd/tmpfiles.d/headnode.conf "$stage/usr/lib/tmpfiles.d/headnode.conf"
+	install -D -m 0644 systemd/sysusers.d/headnode.conf "$stage/usr/lib/sysusers.d/headnode.conf"
 	# What `headnode config default` prints (the binary embeds this file).
 	install -D -m 0644 cmd/headnode/internal/config/default.toml "$stage/etc/headnode/config.toml"
 	install -D -m 0644 README.md "$stage/usr/share/doc/headnode/README.md"

@@ -216,6 +216,10 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		if got := dpkgStatus(t, root); got != "install ok installed" {
 			t.Errorf("dpkg status of headnode in the image: %q", got)
 		}
+		// The control socket's group, in the image's /etc.
+		if g := systemGroup(t, root, "headnode"); g == "" {
+			t.Errorf("the image has no system group headnode")
+		}
 		// deb-systemd-helper's record: upgrades on the Pi keep an admin's
 		// `systemctl disable`.
 		if _, err := os.Stat(filepath.Join(root, "var/lib/systemd/deb-systemd-helper-enabled/headnode.service.dsh-also")); err != nil {

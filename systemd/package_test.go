@@ -26,6 +26,7 @@ var packaged = map[string]string{
 	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules": "systemd/udev/60-headnode-blinkstick.rules",
 	"usr/lib/NetworkManager/conf.d/headnode.conf":       "systemd/NetworkManager/headnode.conf",
 	"usr/lib/tmpfiles.d/headnode.conf":                  "systemd/tmpfiles.d/headnode.conf",
+	"usr/lib/sysusers.d/headnode.conf":                  "systemd/sysusers.d/headnode.conf",
 	"etc/headnode/config.toml":                          "cmd/headnode/internal/config/default.toml",
 	"usr/share/doc/headnode/README.md":                  "README.md",
 	"usr/share/doc/headnode/copyright":                  "LICENSE",

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -68,7 +69,7 @@ func dpkgStatus(t *testing.T, root string) string {
 // run, so a script that forgot DPKG_ROOT would call the host's systemctl
 // (a stand-in here) and fail the test.
 func testOfflineLifecycle(t *testing.T, deb string) {
-	need(t, true, "unshare", "dpkg", "dpkg-query", "deb-systemd-helper")
+	need(t, true, "unshare", "dpkg", "dpkg-query", "deb-systemd-helper", "systemd-sysusers")
 	root := t.TempDir()
 	fakeRootfs(t, root, "arm64", true)
 	fakes, log := fakeCommands(t, liveCommands...)
@@ -88,6 +89,9 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	}
 	if target, err := os.Readlink(wants); err != nil || target != "/usr/lib/systemd/system/headnode.service" {
 		t.Errorf("after install: headnode.service not enabled: %q %v", target, err)
+	}
+	if g := systemGroup(t, root, "headnode"); g == "" {
+		t.Errorf("after install: no system group headnode in the root's /etc/group")
 	}
 	// What a daemon run leaves behind.
 	if err := os.MkdirAll(filepath.Join(root, "var/lib/headnode"), 0o755); err != nil {
@@ -124,8 +128,8 @@ func testLiveScripts(t *testing.T, deb string) {
 	need(t, true, "unshare", "dpkg-deb")
 	ctrl := t.TempDir()
 	run(t, nil, "dpkg-deb", "-e", deb, ctrl)
-	fakes, log := fakeCommands(t, append([]string{"deb-systemd-helper"}, liveCommands...)...)
-	enable := []string{"deb-systemd-helper --quiet was-enabled headnode.service", "deb-systemd-helper enable headnode.service"}
+	fakes, log := fakeCommands(t, append([]string{"deb-systemd-helper", "systemd-sysusers"}, liveCommands...)...)
+	enable := []string{"deb-systemd-helper --quiet was-enabled headnode.service", "deb-systemd-helper enable headnode.service", "systemd-sysusers headnode.conf"}
 	apply := []string{
 		"systemctl --system daemon-reload",
 		"deb-systemd-invoke restart systemd-sysctl.service",
@@ -170,4 +174,23 @@ func subsequence(got, want []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// systemGroup returns root's /etc/group line for a system group named name
+// (GID below 1000), or "".
+func systemGroup(t *testing.T, root, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "etc/group"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 4 && f[0] == name {
+			if gid, err := strconv.Atoi(f[2]); err == nil && gid > 0 && gid < 1000 {
+				return line
+			}
+		}
+	}
+	return ""
 }

@@ -4,7 +4,10 @@ package i2cbus
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -27,9 +30,16 @@ func Open(n int) (i2c.BusCloser, error) {
 	if err := initOnce(); err != nil {
 		return nil, fmt.Errorf("i2c: periph init: %w", err)
 	}
+	const enable = "enable I2C with dtparam=i2c_arm=on in config.txt and load i2c-dev"
+	// periph's own message for a missing bus asks whether Init was called,
+	// which misleads a user: name the missing device instead.
+	dev := fmt.Sprintf("/dev/i2c-%d", n)
+	if _, err := os.Stat(dev); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("i2c bus %d not available: %s does not exist; %s", n, dev, enable)
+	}
 	b, err := i2creg.Open(fmt.Sprint(n))
 	if err != nil {
-		return nil, fmt.Errorf("i2c bus %d (/dev/i2c-%d) not available: %v; enable I2C with dtparam=i2c_arm=on in config.txt and load i2c-dev", n, n, err)
+		return nil, fmt.Errorf("i2c bus %d (%s) not available: %v; %s", n, dev, err, enable)
 	}
 	return b, nil
 }

@@ -85,3 +85,13 @@ func TestOpenMissingBusSaysHowToEnable(t *testing.T) {
 		t.Errorf("error %q does not say how to enable I2C", err)
 	}
 }
+
+// TestOpenMissingBusSaysHowToEnableIt: no /dev/i2c-N is one line naming the
+// device and how to turn I2C on.
+func TestOpenMissingBusSaysHowToEnableIt(t *testing.T) {
+	_, err := Open(97)
+	want := "i2c bus 97 not available: /dev/i2c-97 does not exist; enable I2C with dtparam=i2c_arm=on in config.txt and load i2c-dev"
+	if err == nil || err.Error() != want {
+		t.Errorf("Open(97): %v\nwant: %s", err, want)
+	}
+}

@@ -209,7 +209,7 @@ func (c *Client) dialError(err error) error {
 		return fmt.Errorf("%w (no control socket at %s)", ErrDaemonNotRunning, c.socket)
 	}
 	if errors.Is(err, syscall.EACCES) {
-		return fmt.Errorf("cannot open the control socket %s: permission denied (run as root or with sudo)", c.socket)
+		return fmt.Errorf("cannot open the control socket %s: permission denied (run as root, or as a member of the socket's group: sudo adduser $USER headnode, then log in again)", c.socket)
 	}
 	return err
 }

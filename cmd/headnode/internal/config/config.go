@@ -89,7 +89,7 @@ func Default() *Config {
 		Power:    defaultPower(),
 		LCD:      defaultLCD(),
 		LED:      defaultLED(),
-		Control:  Control{Socket: "/run/headnode/control.sock"},
+		Control:  Control{Socket: "/run/headnode/control.sock", Group: "headnode"},
 		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}},
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},

@@ -126,6 +126,9 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 		{"[http]\nlisten = [\n  \"127.0.0.1:9180\",\n  \"localhost\",\n]\n", []string{
 			`c.toml:4: http.listen[1]: "localhost" is not an address:port, e.g. "127.0.0.1:9180", "[::1]:9180" or "cluster:9180" (the cluster address)`,
 		}},
+		{"[control]\ngroup = \"wheel users\"\n", []string{
+			`c.toml:2: control.group: "wheel users" is not a group name (letters, digits, '_', '-', '.', not starting with '-'), e.g. "headnode", or "" for root only`,
+		}},
 		{"[led]\nenabled = \"yes\"\n", []string{`c.toml:2: led.enabled: expected true or false, got a TOML string`}},
 		{"[network\n", []string{`c.toml:1: expected ']' to close table name`}},
 	} {

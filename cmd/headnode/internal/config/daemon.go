@@ -9,6 +9,9 @@ import (
 // Control configures the local control socket used by the CLI.
 type Control struct {
 	Socket string `toml:"socket"`
+	// Group may use the socket besides root (it can change power and
+	// NAT); "" keeps it root's alone.
+	Group string `toml:"group"`
 }
 
 // HTTP configures the read-only network listener.
@@ -52,6 +55,9 @@ func (c *Config) validateDaemon(bad badFunc) {
 	if c.Control.Socket == "" || !strings.HasPrefix(c.Control.Socket, "/") {
 		bad("control.socket", "%q is not an absolute path, e.g. \"/run/headnode/control.sock\"", c.Control.Socket)
 	}
+	if g := c.Control.Group; g != "" && !validGroupName(g) {
+		bad("control.group", "%q is not a group name (letters, digits, '_', '-', '.', not starting with '-'), e.g. \"headnode\", or \"\" for root only", g)
+	}
 	for i, l := range c.HTTP.Listen {
 		if !validListen(l) {
 			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\", \"[::1]:9180\" or \"cluster:9180\" (the cluster address)", l)
@@ -65,4 +71,19 @@ func (c *Config) validateDaemon(bad badFunc) {
 	if c.Daemon.StateDir == "" || !strings.HasPrefix(c.Daemon.StateDir, "/") {
 		bad("daemon.state_dir", "%q is not an absolute path, e.g. \"/var/lib/headnode\"", c.Daemon.StateDir)
 	}
+}
+
+// validGroupName accepts what useradd/groupadd accept on Debian by default,
+// which is also what /etc/group can hold.
+func validGroupName(g string) bool {
+	if len(g) > 32 || g[0] == '-' {
+		return false
+	}
+	for _, r := range g {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

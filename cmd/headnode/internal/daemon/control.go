@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
@@ -16,9 +18,10 @@ import (
 )
 
 // serveControl serves the control API on a unix socket. The socket is the
-// only way to change state: its file mode (0660, root's directory) is the
-// authentication. The network listener only ever gets read-only handlers.
-func (d *Daemon) serveControl(path string) (*http.Server, error) {
+// only way to change state: its owner and mode (root and group, 0660) are
+// the authentication. The network listener only ever gets read-only
+// handlers.
+func (d *Daemon) serveControl(path, group string) (*http.Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -33,6 +36,7 @@ func (d *Daemon) serveControl(path string) (*http.Server, error) {
 		l.Close()
 		return nil, err
 	}
+	d.shareSocket(path, group)
 	mux := http.NewServeMux()
 	d.readOnlyRoutes(mux)
 	d.networkRoutes(mux)
@@ -49,6 +53,27 @@ func (d *Daemon) serveControl(path string) (*http.Server, error) {
 		}
 	}()
 	return srv, nil
+}
+
+// shareSocket gives the socket to group, so its members can use the CLI
+// without sudo. Without the group the socket stays root's: safe, and said
+// once in the log.
+func (d *Daemon) shareSocket(path, group string) {
+	if group == "" {
+		return
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		d.log.Warn("control socket is for root only: its group does not exist (the package creates it)", "group", group, "err", err)
+		return
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err == nil {
+		err = os.Chown(path, -1, gid)
+	}
+	if err != nil {
+		d.log.Warn("control socket is for root only: cannot give it to its group", "group", group, "err", err)
+	}
 }
 
 // removeStaleSocket deletes a socket file left by a daemon that died, but

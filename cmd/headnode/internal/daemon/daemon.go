@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	srv, err := d.serveControl(cfg.Control.Socket)
+	srv, err := d.serveControl(cfg.Control.Socket, cfg.Control.Group)
 	if err != nil {
 		// The CLI cannot reach us, but NAT matters more: say so and go on.
 		d.log.Error("control socket unavailable; the CLI cannot reach this daemon", "socket", cfg.Control.Socket, "err", err)

@@ -196,6 +196,8 @@ listen = []
 %s
 [control]
 socket = %q
+# The simulator's socket is for whoever started it.
+group = ""
 
 [daemon]
 state_dir = %q
