@@ -337,6 +337,31 @@ func TestLightModes(t *testing.T) {
 	}
 }
 
+// A reload shows one blue breath on LED 0 (node LEDs keep their state),
+// then the health after the reload: here a broken file, failed class 1.
+func TestLightShowsAReloadForOneBreath(t *testing.T) {
+	r := newLightRig(t, false)
+	s := blinkstick.New(blinkstick.Square, nil)
+	r.fs.Plug(s)
+	r.tick(2 * time.Second)
+	r.light.Show(ok4())
+	r.until(t, "ok", func() bool { return r.last().Pattern == "ok" && s.LEDs()[0] == rgb(Green) })
+
+	r.light.Reloading()
+	st := ok4()
+	st.Health = Health{State: StateFailed, Class: 1, Reasons: []string{"config invalid: c.toml:2: ..."}}
+	r.light.Show(st)
+	r.until(t, "the reload's breath", func() bool {
+		c := s.LEDs()[0]
+		return r.last().Pattern == "starting" && c.B > 0 && c.R == 0 && c.G == 0
+	})
+	if got := s.LEDs()[1]; got != rgb(Green) {
+		t.Errorf("node LED during the reload: %v, want green", got)
+	}
+	r.tick(BreathePeriod)
+	r.until(t, "failed after the breath", func() bool { return r.last().Pattern == "failed-1" })
+}
+
 func TestLightAbsentIsReportedNotFatal(t *testing.T) {
 	r := newLightRig(t, true)
 	r.light.Show(ok4())

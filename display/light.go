@@ -60,6 +60,7 @@ type Light struct {
 	status      Status
 	mode        string
 	identifyEnd time.Time
+	reloadEnd   time.Time
 	dev         led.Device
 	lost        error
 	err         string // why there is no light
@@ -131,6 +132,17 @@ func (l *Light) SetMode(mode string) error {
 	return nil
 }
 
+// Reloading shows the starting pattern (blue, breathing) for one breath.
+// A reload takes milliseconds; the breath tells the user who ran
+// `systemctl reload` that it arrived. The health after it shows next.
+func (l *Light) Reloading() {
+	l.mu.Lock()
+	l.reloadEnd = l.o.Clock.Now().Add(BreathePeriod)
+	l.mu.Unlock()
+	l.apply()
+	l.poke()
+}
+
 // patternsLocked is what every LED should play now.
 func (l *Light) patternsLocked(n int) []led.Pattern {
 	st := l.status
@@ -142,6 +154,8 @@ func (l *Light) patternsLocked(n int) []led.Pattern {
 		return l.legend.Patterns(l.legend.Identify(), nil, n)
 	case l.mode == ModeStopped || st.Health.State == StateStopped:
 		return l.legend.Patterns(l.legend.Stopped(), nil, n)
+	case l.o.Clock.Now().Before(l.reloadEnd):
+		return l.legend.Patterns(l.legend.Starting(), st.Nodes, n)
 	}
 	return l.legend.Patterns(l.legend.Cluster(st.Health), st.Nodes, n)
 }
@@ -193,7 +207,7 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 			l.scan()
 			nextScan = now.Add(l.o.Rescan)
 		}
-		l.apply() // identify may have ended
+		l.apply() // identify or the reload's breath may have ended
 		wait := time.Hour
 		if l.device() == nil {
 			wait = nextScan.Sub(now)
@@ -201,6 +215,9 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 		l.mu.Lock()
 		if l.mode == ModeIdentify {
 			wait = min(wait, l.identifyEnd.Sub(now))
+		}
+		if now.Before(l.reloadEnd) {
+			wait = min(wait, l.reloadEnd.Sub(now))
 		}
 		l.mu.Unlock()
 		if !now.Before(nextReport) {

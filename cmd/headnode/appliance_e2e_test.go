@@ -484,6 +484,9 @@ func TestE2EApplianceOnEmulatedHardware(t *testing.T) {
 	if n := nodeOf(s, "p1"); n.Powered == nil || !*n.Powered {
 		t.Errorf("p1 lost power on a failed reload: %+v", n)
 	}
+	// The LED shows the reload (one blue breath), then the broken file.
+	d.waitFor(t, "the LED breathing blue for the reload", func(s *api.Status) bool { return s.Display.LED.Pattern == "starting" })
+	d.waitFor(t, "the LED blinking failed class 1", func(s *api.Status) bool { return s.Display.LED.Pattern == "failed-1" })
 	must(t, tp.inside.Up("in0"))
 	must(t, tp.inside.DefaultRoute("192.168.50.1"))
 	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.7" {

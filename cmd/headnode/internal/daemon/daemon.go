@@ -305,6 +305,9 @@ func (st *state) statusLine() string {
 // whose configuration changed are restarted; the others keep running.
 func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []func()) {
 	d.opts.Notifier.Reloading()
+	if light := d.display.light.Load(); light != nil {
+		light.Reloading()
+	}
 	defer func() { d.opts.Notifier.Ready(st.statusLine()) }()
 	path := d.opts.ConfigPath
 	cfg, err := config.Load(path)
