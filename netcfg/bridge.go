@@ -52,13 +52,7 @@ type Bridge struct {
 
 // NewBridge opens netlink in the namespace.
 func NewBridge(o BridgeOptions) (*Bridge, error) {
-	var h *netlink.Handle
-	var err error
-	if o.Namespace != nil {
-		h, err = netlink.NewHandleAt(*o.Namespace)
-	} else {
-		h, err = netlink.NewHandle()
-	}
+	h, err := newHandle(o.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}

@@ -63,11 +63,8 @@ func NewManager(o Options) (*Manager, error) {
 		if m.thread, err = newNSThread(*o.Namespace); err != nil {
 			return nil, fmt.Errorf("enter network namespace: %w", err)
 		}
-		m.h, err = netlink.NewHandleAt(*o.Namespace)
-	} else {
-		m.h, err = netlink.NewHandle()
 	}
-	if err != nil {
+	if m.h, err = newHandle(o.Namespace); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}

@@ -4,7 +4,17 @@ import (
 	"errors"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
+
+// newHandle opens netlink in ns, or in the calling thread's namespace when
+// ns is nil (the daemon's normal case; tests and sim pass one).
+func newHandle(ns *netns.NsHandle) (*netlink.Handle, error) {
+	if ns != nil {
+		return netlink.NewHandleAt(*ns)
+	}
+	return netlink.NewHandle()
+}
 
 // dumpRetries bounds retries of a netlink dump that the kernel interrupted
 // because the data changed under it (NLM_F_DUMP_INTR). netlink v1.3.1

@@ -46,13 +46,7 @@ type WatchOptions struct {
 
 // NewWatcher returns a watcher for the given namespace.
 func NewWatcher(o WatchOptions) (*Watcher, error) {
-	var h *netlink.Handle
-	var err error
-	if o.Namespace != nil {
-		h, err = netlink.NewHandleAt(*o.Namespace)
-	} else {
-		h, err = netlink.NewHandle()
-	}
+	h, err := newHandle(o.Namespace)
 	if err != nil {
 		return nil, err
 	}

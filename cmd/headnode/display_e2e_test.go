@@ -103,15 +103,7 @@ led = "nano"
 	})
 	<-watching
 	changed := time.Now()
-	if err := tp.head.AddAddr("eth1", "10.99.0.7/24"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tp.head.DelAddr("eth1", "10.99.0.2/24"); err != nil {
-		t.Fatal(err)
-	}
-	if out, _ := tp.head.Run("ip", "-4", "addr", "show", "eth1"); !strings.Contains(out, "10.99.0.7") {
-		tp.head.AddAddr("eth1", "10.99.0.7/24")
-	}
+	tp.renumberUplink(t)
 	select {
 	case at := <-got:
 		// Includes the emulated bus time of the row (about 6 ms at

@@ -129,32 +129,15 @@ enabled = false
 type daemonProc struct {
 	cmd    *exec.Cmd
 	client *api.Client
-	log    *syncBuffer
+	log    *sandboxtest.Output
 	exited chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startDaemon runs `headnode daemon` in head and waits until its status
 // says ready. env is added to the daemon's environment.
 func (tp *topo) startDaemon(t *testing.T, cfg string, env ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{log: &syncBuffer{}, exited: make(chan struct{})}
+	d := &daemonProc{log: &sandboxtest.Output{}, exited: make(chan struct{})}
 	d.cmd = tp.head.Command(binary, "daemon", "--config", cfg)
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
@@ -439,19 +422,7 @@ func TestE2EUplinkAddressChange(t *testing.T) {
 	})
 	<-watching
 	changed := time.Now()
-	if err := tp.head.AddAddr("eth1", "10.99.0.7/24"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tp.head.DelAddr("eth1", "10.99.0.2/24"); err != nil {
-		t.Fatal(err)
-	}
-	// promote_secondaries=0: deleting the old primary took the new
-	// address with it, as a DHCP client's renumbering does; it re-adds.
-	if out, _ := tp.head.Run("ip", "-4", "addr", "show", "eth1"); !strings.Contains(out, "10.99.0.7") {
-		if err := tp.head.AddAddr("eth1", "10.99.0.7/24"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tp.renumberUplink(t)
 	select {
 	case at := <-got:
 		lat := at.Sub(changed)
@@ -468,6 +439,20 @@ func TestE2EUplinkAddressChange(t *testing.T) {
 	}
 	if src != "10.99.0.7" {
 		t.Errorf("outside saw %s, want the new address 10.99.0.7", src)
+	}
+}
+
+// renumberUplink moves the head's uplink from 10.99.0.2/24 to
+// 10.99.0.7/24, as a DHCP client does: the new address first, then the old
+// one deleted.
+func (tp *topo) renumberUplink(t *testing.T) {
+	t.Helper()
+	must(t, tp.head.AddAddr("eth1", "10.99.0.7/24"))
+	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
+	// promote_secondaries=0: deleting the old primary took the new
+	// address with it, as a DHCP client's renumbering does; it re-adds.
+	if out, _ := tp.head.Run("ip", "-4", "addr", "show", "eth1"); !strings.Contains(out, "10.99.0.7") {
+		must(t, tp.head.AddAddr("eth1", "10.99.0.7/24"))
 	}
 }
 
@@ -677,7 +662,7 @@ func TestE2EMissingIPTables(t *testing.T) {
 		t.Errorf("nat apply without iptables: exit %d, stderr %q; want exit 1 and %q", code, stderr.String(), want)
 	}
 
-	d := &daemonProc{log: &syncBuffer{}, exited: make(chan struct{})}
+	d := &daemonProc{log: &sandboxtest.Output{}, exited: make(chan struct{})}
 	d.cmd = hide("daemon", "--config", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

@@ -20,7 +20,7 @@ import (
 // reads what it draws.
 func TestE2ESim(t *testing.T) {
 	sandboxtest.Need(t)
-	out := &syncBuffer{}
+	out := &sandboxtest.Output{}
 	name := fmt.Sprintf("hs%d", os.Getpid()%100000)
 	cmd := exec.Command(binary, "sim", "--duration", "40s", "--name", name, "--boot", "300ms", "--listen", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = out, out

@@ -434,16 +434,7 @@ func (r *soakRig) outsideServer() {
 	}
 	r.outside = l
 	r.t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
+	go sandbox.ServeSourceAddress(l)
 }
 
 // natWorks connects from the node to the outside until it works or limit
@@ -504,6 +495,13 @@ func (r *soakRig) networkFaults(ctx context.Context, rnd func(lo, hi time.Durati
 			return true
 		}
 	}
+	flapLink := func(kind, link string) {
+		r.stats.injected(kind, natRecoveryLimit, "NAT works after the link is up")
+		r.head("ip", "link", "set", link, "down")
+		sleep(rnd(200*time.Millisecond, 3*time.Second))
+		r.head("ip", "link", "set", link, "up")
+		r.recoverNAT(kind)
+	}
 	ipt := r.ipt
 	for ctx.Err() == nil {
 		if !sleep(rnd(300*time.Millisecond, 2*time.Second)) {
@@ -553,19 +551,9 @@ func (r *soakRig) networkFaults(ctx context.Context, rnd func(lo, hi time.Durati
 			}
 			r.recoverNATSince(kind, last)
 		case 1:
-			const kind = "uplink link down/up"
-			r.stats.injected(kind, natRecoveryLimit, "NAT works after the link is up")
-			r.head("ip", "link", "set", "eth1", "down")
-			sleep(rnd(200*time.Millisecond, 3*time.Second))
-			r.head("ip", "link", "set", "eth1", "up")
-			r.recoverNAT(kind)
+			flapLink("uplink link down/up", "eth1")
 		case 2:
-			const kind = "cluster link down/up"
-			r.stats.injected(kind, natRecoveryLimit, "NAT works after the link is up")
-			r.head("ip", "link", "set", "eth0", "down")
-			sleep(rnd(200*time.Millisecond, 3*time.Second))
-			r.head("ip", "link", "set", "eth0", "up")
-			r.recoverNAT(kind)
+			flapLink("cluster link down/up", "eth0")
 		case 3:
 			const kind = "rules flushed (-F, -t nat -F)"
 			r.stats.injected(kind, natRecoveryLimit, "NAT works after the flush")

@@ -3,6 +3,7 @@ package led
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,7 +215,7 @@ func (s *BlinkStick) Show(frame []RGB) error {
 			}
 		}
 	default:
-		if s.last == nil || !equal(want, s.last) {
+		if s.last == nil || !slices.Equal(want, s.last) {
 			b := make([]byte, 2+3*(8<<(s.frameID-6)))
 			b[0] = s.frameID
 			for i, c := range want {
@@ -229,18 +230,6 @@ func (s *BlinkStick) Show(frame []RGB) error {
 	}
 	s.last = want
 	return nil
-}
-
-func equal(a, b []RGB) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // LEDs implements Device.

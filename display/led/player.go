@@ -101,7 +101,7 @@ func (p *Player) Step() time.Duration {
 	p.mu.Lock()
 	dev := p.dev
 	frame, next := p.frameLocked(now)
-	changed := p.written == nil || !equal(frame, p.written)
+	changed := p.written == nil || !slices.Equal(frame, p.written)
 	p.mu.Unlock()
 	if dev == nil || !changed {
 		return next

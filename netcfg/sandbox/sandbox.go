@@ -226,6 +226,20 @@ func (n *NS) Listen(addr string) (net.Listener, error) {
 	return l, err
 }
 
+// ServeSourceAddress answers every connection on l with the IPv4 address
+// it came from and a newline, until l is closed: the "internet" side of a
+// sandbox, which shows whether a connection was NATed.
+func ServeSourceAddress(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+		c.Close()
+	}
+}
+
 // Dial connects to addr from inside the namespace. The socket stays in the
 // namespace it was created in, so the connection can be used from any
 // goroutine afterwards.

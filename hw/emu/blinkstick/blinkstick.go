@@ -15,6 +15,7 @@ package blinkstick
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -265,22 +266,10 @@ func (s *Stick) SetFeature(b []byte) error {
 			before = nil
 		}
 	}
-	if !equal(before, s.leds) {
+	if !slices.Equal(before, s.leds) {
 		s.history = append(s.history, Change{At: s.now(), LEDs: append([]RGB(nil), s.leds...)})
 	}
 	return nil
-}
-
-func equal(a, b []RGB) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // GetFeature implements hidraw.Feature: b[0] names the report; the answer

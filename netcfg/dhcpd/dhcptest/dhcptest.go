@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,7 +157,7 @@ func Dhclient(ns *sandbox.NS, iface string, o Options) (Lease, error) {
 	os.Remove(out)
 	cmd := ns.Command("dhclient", "-4", "-1", "-d", "-v", "-cf", conf, "-lf", filepath.Join(o.Dir, "dhclient.leases"),
 		"-pf", filepath.Join(o.Dir, "dhclient.pid"), "-sf", sh, iface)
-	var log syncBuffer
+	var log sandboxtest.Output
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		return Lease{}, err
@@ -207,7 +206,7 @@ func Udhcpd(ns *sandbox.NS, iface, serverAddr, start, end, dir string) (stop fun
 	}
 	os.WriteFile(filepath.Join(dir, "udhcpd.leases"), nil, 0o644)
 	cmd := ns.Command("busybox", "udhcpd", "-f", "-a", "100", conf)
-	var log syncBuffer
+	var log sandboxtest.Output
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -262,22 +261,4 @@ func maskBits(dotted string) (int, bool) {
 	}
 	ones, bits := net.IPMask(ip).Size()
 	return ones, bits == 32
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,9 +3,11 @@
 package sandboxtest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +58,23 @@ func SourceSeen(from, server *sandbox.NS, addr string, timeout time.Duration) (s
 	case <-time.After(timeout):
 		return "", fmt.Errorf("connected, but the server saw nothing")
 	}
+}
+
+// Output collects a process's output while it runs: the process writes
+// from its own goroutines while the test reads.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }

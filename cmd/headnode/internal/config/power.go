@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,7 +130,7 @@ var (
 
 func (c *Config) validateSimBoard(bad badFunc) {
 	s := &c.Hardware.Sim
-	if !contains(simBoards, s.Board) {
+	if !slices.Contains(simBoards, s.Board) {
 		bad("hardware.sim.board", "%q is not valid; use %s", s.Board, quoteList(simBoards))
 	}
 	if _, _, err := power.ParseHATVersion(s.Revision); err != nil {
@@ -142,19 +143,10 @@ func (c *Config) validateSimBoard(bad badFunc) {
 		bad("hardware.sim.ctrl", "%d boards is too many; use at most 8", len(s.CTRL))
 	}
 	for i, v := range s.CTRL {
-		if !contains(simCTRL, v) {
+		if !slices.Contains(simCTRL, v) {
 			bad(fmt.Sprintf("hardware.sim.ctrl[%d]", i), "%q is not valid; use %s", v, quoteList(simCTRL))
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteList(list []string) string {

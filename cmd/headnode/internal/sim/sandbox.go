@@ -76,16 +76,7 @@ func buildSandbox(prefix, dir string) (*sandboxNet, error) {
 	if err != nil {
 		return fail(err)
 	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
+	go sandbox.ServeSourceAddress(l)
 	sb.stop = func() { l.Close() }
 	return sb, nil
 }
