@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/change"
 )
 
 // serveControl serves the control API on a unix socket. The socket is the
@@ -183,7 +183,7 @@ func (d *Daemon) handleNATClear(w http.ResponseWriter, r *http.Request) {
 
 var errNoKeeper = errors.New("NAT is unavailable in this daemon (see `headnode status`)")
 
-func changeTexts(cs []netcfg.Change) []string {
+func changeTexts(cs []change.Change) []string {
 	out := make([]string, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, c.Text)

@@ -17,8 +17,10 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/bridge"
+	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	"github.com/headnode/headnode/netcfg/links"
 )
 
 // The dhcp part: the cluster's network services. The DHCP server for the
@@ -40,7 +42,7 @@ type dhcpHandles struct {
 }
 
 type bridgeRunner struct {
-	b    *netcfg.Bridge
+	b    *bridge.Bridge
 	kick chan struct{}
 }
 
@@ -85,11 +87,11 @@ func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop fun
 // not, it removes a bridge an earlier configuration created.
 func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config, log *slog.Logger) (closeBridge func()) {
 	bc := cfg.Bridge
-	o := netcfg.BridgeOptions{StateDir: cfg.Daemon.StateDir}
+	o := bridge.Options{StateDir: cfg.Daemon.StateDir}
 	if bc.Enabled {
 		o.Name, o.Ports = bc.Name, bc.Ports
 	}
-	b, err := netcfg.NewBridge(o)
+	b, err := bridge.New(o)
 	if err != nil {
 		log.Error("cannot manage the bridge", "err", err)
 		if bc.Enabled {
@@ -112,7 +114,7 @@ func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *confi
 	r := &bridgeRunner{b: b, kick: make(chan struct{}, 1)}
 	d.dhcp.bridge.Store(r)
 	wg.Go(func() {
-		b.Keep(ctx, r.kick, bridgeRecheck, func(changes []netcfg.Change, err error) {
+		b.Keep(ctx, r.kick, bridgeRecheck, func(changes []change.Change, err error) {
 			for _, c := range changes {
 				log.Info("bridge", "change", c.Text)
 			}
@@ -314,7 +316,7 @@ func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}
 // dhcpOnLinks is called on the loop with every interface snapshot: it
 // tells the DHCP service about the cluster interface, shows which node is
 // on which bridge port, and has the bridge take in new gadget interfaces.
-func (d *Daemon) dhcpOnLinks(st *state, links map[string]netcfg.LinkState) {
+func (d *Daemon) dhcpOnLinks(st *state, links map[string]links.State) {
 	if svc := d.dhcp.svc.Load(); svc != nil {
 		name := st.cfg.Network.ClusterInterface
 		head, _ := st.cfg.Network.ClusterPrefix()
@@ -338,7 +340,7 @@ func (d *Daemon) dhcpOnLinks(st *state, links map[string]netcfg.LinkState) {
 	stray := !br.Exists
 	for _, l := range links {
 		if br.Exists && l.Master == br.Index {
-			node, _ := netcfg.GadgetNode(l.Name)
+			node, _ := bridge.GadgetNode(l.Name)
 			v.Ports = append(v.Ports, api.BridgePort{Interface: l.Name, Node: node, Up: l.Up, Carrier: l.Carrier})
 		}
 		if r != nil && r.b.IsPort(l.Name) && (l.Master != br.Index || !l.Up) {

@@ -21,7 +21,7 @@ import (
 	"github.com/headnode/headnode/hw/detect"
 	"github.com/headnode/headnode/hw/emu/boards"
 	"github.com/headnode/headnode/hw/gpio"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/power"
 	"github.com/headnode/headnode/power/clusterctrl"
 	"github.com/headnode/headnode/power/clusterhat"
@@ -323,12 +323,12 @@ func (st *state) powerHealth(h *health) {
 // powerOnLinks is called on the loop with every interface snapshot:
 // ClusterHAT gadget nodes have a USB network link, ethpiN (ethupiN when
 // USB-booted), whose carrier shows the node's gadget is running.
-func (d *Daemon) powerOnLinks(st *state, links map[string]netcfg.LinkState) {
+func (d *Daemon) powerOnLinks(st *state, links map[string]links.State) {
 	st.applyPowerLinks(links)
 	st.updatePower()
 }
 
-func (st *state) applyPowerLinks(links map[string]netcfg.LinkState) {
+func (st *state) applyPowerLinks(links map[string]links.State) {
 	now := time.Now()
 	for _, nd := range st.power.nodes {
 		num := strings.TrimPrefix(nd.name, "p")

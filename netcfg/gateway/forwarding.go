@@ -1,4 +1,10 @@
-package netcfg
+// Package gateway makes the head node the cluster's IPv4 gateway at the IP
+// layer: IPv4 forwarding on (the net.ipv4.ip_forward sysctl, described in
+// the kernel's Documentation/networking/ip-sysctl.rst) and the gateway
+// address on the cluster interface. Each operation says what it changed, so
+// that the caller can record it and undo exactly that later; the firewall
+// rules are package firewall's, and the composition of both is package nat.
+package gateway
 
 import (
 	"bytes"
@@ -67,13 +73,14 @@ func (f Forwarding) Disable() error {
 }
 
 // otherForwarders are interface name prefixes of programs that need
-// forwarding for themselves: when one exists, `nat clear` leaves
-// ip_forward on even though we turned it on.
+// forwarding for themselves (Docker, Kubernetes CNI plugins, Tailscale,
+// libvirt, LXC/LXD, WireGuard, tun devices): when one exists, `nat clear`
+// leaves ip_forward on even though we turned it on.
 var otherForwarders = []string{"docker", "br-", "cni", "flannel", "cali", "kube-", "tailscale", "virbr", "lxcbr", "lxdbr", "wg", "tun"}
 
-// otherForwarder returns the name of an interface belonging to another
-// forwarding user, or "".
-func otherForwarder(names []string) string {
+// OtherForwarder returns the first of names (interface names) that belongs
+// to another program that needs forwarding, or "".
+func OtherForwarder(names []string) string {
 	for _, n := range names {
 		for _, p := range otherForwarders {
 			if strings.HasPrefix(n, p) {

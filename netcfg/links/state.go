@@ -1,16 +1,23 @@
-package netcfg
+// Package links reports the state of the head node's network interfaces:
+// whether each exists, is up and has carrier, which bridge it is in, and its
+// usable addresses. Read and ReadAll take one snapshot; a Watcher follows
+// every change through netlink (the rtnetlink multicast groups
+// RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR, see
+// rtnetlink(7)) and publishes the whole set each time.
+package links
 
 import (
 	"net"
 	"net/netip"
 	"slices"
 
+	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// LinkState is what the daemon needs to know about one interface.
-type LinkState struct {
+// State is what the daemon needs to know about one interface.
+type State struct {
 	Name    string `json:"name"`
 	Index   int    `json:"index,omitempty"`
 	Exists  bool   `json:"exists"`
@@ -26,7 +33,7 @@ type LinkState struct {
 }
 
 // Address returns the interface's primary IPv4 address, if any.
-func (l LinkState) Address() (netip.Prefix, bool) {
+func (l State) Address() (netip.Prefix, bool) {
 	if len(l.IPv4) == 0 {
 		return netip.Prefix{}, false
 	}
@@ -34,17 +41,17 @@ func (l LinkState) Address() (netip.Prefix, bool) {
 }
 
 // Equal reports whether two states would look the same to a user. Lease
-// lifetimes are deliberately not part of LinkState: a DHCP renewal re-adds
+// lifetimes are deliberately not part of State: a DHCP renewal re-adds
 // the same address with a fresh lifetime, and that is not a change.
-func (l LinkState) Equal(o LinkState) bool {
+func (l State) Equal(o State) bool {
 	return l.Name == o.Name && l.Index == o.Index && l.Exists == o.Exists &&
 		l.Up == o.Up && l.Carrier == o.Carrier && l.Master == o.Master &&
 		slices.Equal(l.IPv4, o.IPv4) && slices.Equal(l.IPv6, o.IPv6)
 }
 
-func linkStateOf(l netlink.Link, addrs []netlink.Addr) LinkState {
+func stateOf(l netlink.Link, addrs []netlink.Addr) State {
 	a := l.Attrs()
-	st := LinkState{
+	st := State{
 		Name:    a.Name,
 		Index:   a.Index,
 		Exists:  true,
@@ -93,27 +100,27 @@ func usableAddr(ad netlink.Addr) (netip.Prefix, bool) {
 	return netip.PrefixFrom(ip, ones), true
 }
 
-// readLink returns the current state of one interface; a missing interface
+// Read returns the current state of one interface; a missing interface
 // is a state (Exists false), not an error.
-func readLink(h *netlink.Handle, name string) (LinkState, error) {
-	l, err := linkByName(h, name)
+func Read(h *netlink.Handle, name string) (State, error) {
+	l, err := netlinksafe.LinkByName(h, name)
 	if err != nil || l == nil {
-		return LinkState{Name: name}, err
+		return State{Name: name}, err
 	}
-	addrs, err := addrList(h, l, netlink.FAMILY_ALL)
+	addrs, err := netlinksafe.AddrList(h, l, netlink.FAMILY_ALL)
 	if err != nil {
-		return LinkState{Name: name}, err
+		return State{Name: name}, err
 	}
-	return linkStateOf(l, addrs), nil
+	return stateOf(l, addrs), nil
 }
 
-// readAllLinks returns the state of every interface, keyed by name.
-func readAllLinks(h *netlink.Handle) (map[string]LinkState, error) {
-	links, err := linkList(h)
+// ReadAll returns the state of every interface, keyed by name.
+func ReadAll(h *netlink.Handle) (map[string]State, error) {
+	links, err := netlinksafe.LinkList(h)
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := addrList(h, nil, netlink.FAMILY_ALL)
+	addrs, err := netlinksafe.AddrList(h, nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +128,9 @@ func readAllLinks(h *netlink.Handle) (map[string]LinkState, error) {
 	for _, a := range addrs {
 		byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], a)
 	}
-	out := make(map[string]LinkState, len(links))
+	out := make(map[string]State, len(links))
 	for _, l := range links {
-		out[l.Attrs().Name] = linkStateOf(l, byIndex[l.Attrs().Index])
+		out[l.Attrs().Name] = stateOf(l, byIndex[l.Attrs().Index])
 	}
 	return out, nil
 }

@@ -1,16 +1,32 @@
-package netcfg
+package nat
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sort"
 
+	"github.com/headnode/headnode/netcfg/change"
+	"github.com/headnode/headnode/netcfg/firewall"
+	"github.com/headnode/headnode/netcfg/gateway"
+	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
+
+// Firewall is what the Manager needs from a firewall backend: make our
+// chains match a spec (idempotent; with everything in place it only reads,
+// so it doubles as the tamper check), report how far they do, and remove
+// everything of ours. *firewall.IPTablesRunner, which runs the iptables
+// program, is the backend there is.
+type Firewall interface {
+	Apply(firewall.Spec) ([]change.Change, error)
+	Check(firewall.Spec) (firewall.Status, error)
+	Clear() ([]change.Change, error)
+}
+
+var _ Firewall = (*firewall.IPTablesRunner)(nil)
 
 // Options says what the cluster network looks like.
 type Options struct {
@@ -29,9 +45,6 @@ type Options struct {
 	// Namespace, when set, is the network namespace to manage instead of
 	// the process's own (tests and the simulator).
 	Namespace *netns.NsHandle
-	// IPT replaces the iptables runner (tests); Backend then names it.
-	IPT     IPTables
-	Backend Backend
 }
 
 // Manager applies and removes the head node's network setup: IPv4
@@ -39,37 +52,34 @@ type Options struct {
 // Clear is its inverse and touches only what the ledger says we changed.
 type Manager struct {
 	opts    Options
-	ipt     IPTables
-	backend Backend
-	nat     *NAT
-	fwd     Forwarding
+	fw      Firewall
+	backend firewall.Backend
+	fwd     gateway.Forwarding
 	h       *netlink.Handle
 	thread  *nsThread // nil: work in the caller's namespace
 }
 
-// NewManager opens iptables and netlink. It fails with ErrNoIPTables when
-// iptables is not installed.
+// NewManager opens iptables and netlink. It fails with
+// firewall.ErrNoIPTables when iptables is not installed.
 func NewManager(o Options) (*Manager, error) {
-	m := &Manager{opts: o, ipt: o.IPT, backend: o.Backend, fwd: Forwarding{ProcSys: o.ProcSys}}
-	if m.ipt == nil {
-		ipt, backend, err := OpenIPTables(o.IPTables)
-		if err != nil {
-			return nil, err
-		}
-		m.ipt, m.backend = ipt, backend
+	m := &Manager{opts: o, fwd: gateway.Forwarding{ProcSys: o.ProcSys}}
+	ipt, backend, err := firewall.OpenIPTables(o.IPTables)
+	if err != nil {
+		return nil, err
 	}
-	var err error
+	m.backend = backend
 	if o.Namespace != nil {
 		if m.thread, err = newNSThread(*o.Namespace); err != nil {
 			return nil, fmt.Errorf("enter network namespace: %w", err)
 		}
 	}
-	if m.h, err = newHandle(o.Namespace); err != nil {
+	if m.h, err = netlinksafe.Open(o.Namespace); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	m.nat = NewNAT(m.ipt)
-	m.nat.FlushConntrack = func(p netip.Prefix) error { return flushConntrack(m.h, p) }
+	fw := firewall.NewIPTablesRunner(ipt)
+	fw.FlushConntrack = m.flushConntrack
+	m.fw = fw
 	return m, nil
 }
 
@@ -92,22 +102,18 @@ func (m *Manager) do(f func()) {
 	m.thread.do(f)
 }
 
-// Namespace returns the managed namespace, nil for the process's own.
-func (m *Manager) Namespace() *netns.NsHandle { return m.opts.Namespace }
+// flushConntrack deletes the conntrack entries from subnet in the managed
+// namespace.
+func (m *Manager) flushConntrack(subnet netip.Prefix) error {
+	return firewall.FlushConntrack(m.h, subnet)
+}
 
 // Backend reports the iptables backend in use.
-func (m *Manager) Backend() Backend { return m.backend }
-
-// IPTables returns the runner, for counting executions.
-func (m *Manager) IPTables() IPTables { return m.ipt }
-
-// SetFlushConntrack replaces the conntrack flush (tests, and namespaces the
-// process is not in).
-func (m *Manager) SetFlushConntrack(f func(netip.Prefix) error) { m.nat.FlushConntrack = f }
+func (m *Manager) Backend() firewall.Backend { return m.backend }
 
 // Result says what Apply did and what it is still waiting for.
 type Result struct {
-	Changes []Change
+	Changes []change.Change
 	// Waiting lists what could not be done yet and why, in words: a
 	// missing interface is a normal state at boot, not an error.
 	Waiting []string
@@ -138,10 +144,10 @@ func (m *Manager) apply() (Result, error) {
 	}
 	if changed {
 		led.ForwardingChanged = true
-		res.Changes = append(res.Changes, Change{Kind: ChangeForwarding, Text: "enabled IPv4 forwarding"})
+		res.Changes = append(res.Changes, change.Change{Kind: change.Forwarding, Text: "enabled IPv4 forwarding"})
 	}
 
-	cluster, err := readLink(m.h, m.opts.ClusterInterface)
+	cluster, err := links.Read(m.h, m.opts.ClusterInterface)
 	if err != nil {
 		return res, fmt.Errorf("read %s: %w", m.opts.ClusterInterface, err)
 	}
@@ -164,7 +170,7 @@ func (m *Manager) apply() (Result, error) {
 	}
 	if subnet.IsValid() {
 		res.Subnet = subnet
-		changes, err := m.nat.Apply(NATSpec{ClusterInterface: m.opts.ClusterInterface, UplinkInterface: m.opts.UplinkInterface, Subnet: subnet})
+		changes, err := m.fw.Apply(m.spec(subnet))
 		res.Changes = append(res.Changes, changes...)
 		if err != nil {
 			return res, err
@@ -179,78 +185,40 @@ func (m *Manager) apply() (Result, error) {
 	return res, nil
 }
 
-// ensureClusterAddress puts the configured address on the cluster
-// interface and brings the interface up. If an earlier configuration had
-// us add a different address there, that one is removed.
-func (m *Manager) ensureClusterAddress(led *Ledger) ([]Change, error) {
-	var changes []Change
-	link, err := linkByName(m.h, m.opts.ClusterInterface)
-	if err != nil || link == nil {
-		return nil, err
-	}
-	want := m.opts.ClusterAddress
-	addrs, err := addrList(m.h, link, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, err
-	}
-	present := false
-	for _, a := range addrs {
-		p, ok := prefixOf(a)
-		if !ok {
-			continue
-		}
-		if p == want {
-			present = true
-			continue
-		}
-		if led.AddressAdded == p.String() && led.AddressInterface == m.opts.ClusterInterface {
-			if err := m.h.AddrDel(link, &a); err != nil {
-				return changes, fmt.Errorf("remove old cluster address %s from %s: %w", p, m.opts.ClusterInterface, err)
-			}
-			changes = append(changes, Change{Kind: ChangeAddress, Text: fmt.Sprintf("removed %s from %s (no longer configured)", p, m.opts.ClusterInterface)})
-			led.AddressAdded, led.AddressInterface = "", ""
-		}
-	}
-	if !present {
-		a := &netlink.Addr{IPNet: &net.IPNet{IP: want.Addr().AsSlice(), Mask: net.CIDRMask(want.Bits(), 32)}}
-		if err := m.h.AddrReplace(link, a); err != nil {
-			return changes, fmt.Errorf("add %s to %s: %w", want, m.opts.ClusterInterface, err)
-		}
-		led.AddressAdded, led.AddressInterface = want.String(), m.opts.ClusterInterface
-		changes = append(changes, Change{Kind: ChangeAddress, Text: fmt.Sprintf("added %s to %s", want, m.opts.ClusterInterface)})
-	}
-	if link.Attrs().Flags&net.FlagUp == 0 {
-		if err := m.h.LinkSetUp(link); err != nil {
-			return changes, fmt.Errorf("set %s up: %w", m.opts.ClusterInterface, err)
-		}
-		changes = append(changes, Change{Kind: ChangeAddress, Text: fmt.Sprintf("set %s up", m.opts.ClusterInterface)})
-	}
-	return changes, nil
+func (m *Manager) spec(subnet netip.Prefix) firewall.Spec {
+	return firewall.Spec{ClusterInterface: m.opts.ClusterInterface, UplinkInterface: m.opts.UplinkInterface, Subnet: subnet}
 }
 
-func prefixOf(a netlink.Addr) (netip.Prefix, bool) {
-	if a.IPNet == nil {
-		return netip.Prefix{}, false
+// ensureClusterAddress puts the configured address on the cluster
+// interface and brings the interface up. If an earlier configuration had
+// us add a different address there, that one is removed. The ledger
+// follows what was done.
+func (m *Manager) ensureClusterAddress(led *Ledger) ([]change.Change, error) {
+	var ours netip.Prefix
+	if led.AddressInterface == m.opts.ClusterInterface {
+		ours, _ = netip.ParsePrefix(led.AddressAdded)
 	}
-	ip, ok := netip.AddrFromSlice(a.IP)
-	if !ok {
-		return netip.Prefix{}, false
+	r, err := gateway.EnsureAddress(m.h, m.opts.ClusterInterface, m.opts.ClusterAddress, ours)
+	if r.RemovedOld {
+		led.AddressAdded, led.AddressInterface = "", ""
 	}
-	ones, _ := a.Mask.Size()
-	return netip.PrefixFrom(ip.Unmap(), ones), true
+	if r.Added {
+		led.AddressAdded, led.AddressInterface = m.opts.ClusterAddress.String(), m.opts.ClusterInterface
+	}
+	return r.Changes, err
 }
 
 // Status is a read-only report of the network setup.
 type Status struct {
-	Backend      Backend   `json:"backend"`
-	Forwarding   bool      `json:"forwarding"`
-	Rules        NATStatus `json:"rules"`
-	RulesPresent bool      `json:"rules_present"`
-	Subnet       string    `json:"subnet,omitempty"`
-	Cluster      LinkState `json:"cluster"`
-	Uplink       LinkState `json:"uplink"`
-	Cleared      bool      `json:"cleared"`
-	Waiting      []string  `json:"waiting,omitempty"`
+	Backend      firewall.Backend `json:"backend"`
+	Forwarding   bool             `json:"forwarding"`
+	Rules        firewall.Status  `json:"rules"`
+	RulesPresent bool             `json:"rules_present"`
+	Subnet       string           `json:"subnet,omitempty"`
+	Cluster      links.State      `json:"cluster"`
+	Uplink       links.State      `json:"uplink"`
+	Cleared      bool             `json:"cleared"`
+	Waiting      []string         `json:"waiting,omitempty"`
 }
 
 // Status reads the current state without changing anything.
@@ -268,13 +236,13 @@ func (m *Manager) status() (Status, error) {
 	}
 	led, _ := LoadLedger(m.opts.StateDir)
 	st.Cleared = led.Cleared
-	if st.Cluster, err = readLink(m.h, m.opts.ClusterInterface); err != nil {
+	if st.Cluster, err = links.Read(m.h, m.opts.ClusterInterface); err != nil {
 		errs = append(errs, err)
 	}
-	if st.Uplink, err = readLink(m.h, m.opts.UplinkInterface); err != nil {
+	if st.Uplink, err = links.Read(m.h, m.opts.UplinkInterface); err != nil {
 		errs = append(errs, err)
 	}
-	for _, l := range []LinkState{st.Cluster, st.Uplink} {
+	for _, l := range []links.State{st.Cluster, st.Uplink} {
 		if !l.Exists {
 			st.Waiting = append(st.Waiting, fmt.Sprintf("interface %s does not exist yet", l.Name))
 		}
@@ -287,7 +255,7 @@ func (m *Manager) status() (Status, error) {
 	}
 	if subnet.IsValid() {
 		st.Subnet = subnet.String()
-		st.Rules, err = m.nat.Check(NATSpec{ClusterInterface: m.opts.ClusterInterface, UplinkInterface: m.opts.UplinkInterface, Subnet: subnet})
+		st.Rules, err = m.fw.Check(m.spec(subnet))
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -300,18 +268,18 @@ func (m *Manager) status() (Status, error) {
 // the cluster address, and IPv4 forwarding unless another program (Docker,
 // k3s, Tailscale, ...) uses it. The ledger then records "cleared", which
 // keeps the daemon from re-applying until `nat apply`.
-func (m *Manager) Clear() (changes []Change, err error) {
+func (m *Manager) Clear() (changes []change.Change, err error) {
 	m.do(func() { changes, err = m.clear() })
 	return changes, err
 }
 
-func (m *Manager) clear() ([]Change, error) {
+func (m *Manager) clear() ([]change.Change, error) {
 	led, lerr := LoadLedger(m.opts.StateDir)
 	var errs []error
 	if lerr != nil {
 		errs = append(errs, lerr)
 	}
-	changes, err := m.nat.Clear()
+	changes, err := m.fw.Clear()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -321,41 +289,35 @@ func (m *Manager) clear() ([]Change, error) {
 			if !subnet.IsValid() {
 				subnet = p.Masked()
 			}
-			link, err := linkByName(m.h, led.AddressInterface)
+			ch, err := gateway.RemoveAddress(m.h, led.AddressInterface, p)
+			changes = append(changes, ch...)
 			if err != nil {
 				errs = append(errs, err)
-			} else if link != nil {
-				a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}
-				if err := m.h.AddrDel(link, a); err != nil && !isNoSuchAddress(err) {
-					errs = append(errs, fmt.Errorf("remove %s from %s: %w", p, led.AddressInterface, err))
-				} else if err == nil {
-					changes = append(changes, Change{Kind: ChangeAddress, Text: fmt.Sprintf("removed %s from %s", p, led.AddressInterface)})
-				}
 			}
 		}
 		led.AddressAdded, led.AddressInterface = "", ""
 	}
-	if subnet.IsValid() && m.nat.FlushConntrack != nil {
-		if err := m.nat.FlushConntrack(subnet); err == nil {
-			changes = append(changes, Change{Kind: ChangeConntrack, Text: "flushed conntrack entries from " + subnet.String()})
+	if subnet.IsValid() {
+		if err := m.flushConntrack(subnet); err == nil {
+			changes = append(changes, change.Change{Kind: change.Conntrack, Text: "flushed conntrack entries from " + subnet.String()})
 		}
 	}
 	if led.ForwardingChanged {
-		links, err := linkList(m.h)
+		ls, err := netlinksafe.LinkList(m.h)
 		var names []string
-		for _, l := range links {
+		for _, l := range ls {
 			names = append(names, l.Attrs().Name)
 		}
 		sort.Strings(names)
 		if err != nil {
 			errs = append(errs, err)
-		} else if other := otherForwarder(names); other != "" {
-			changes = append(changes, Change{Kind: ChangeForwarding, Text: fmt.Sprintf("left IPv4 forwarding on: %s (another program) needs it", other)})
+		} else if other := gateway.OtherForwarder(names); other != "" {
+			changes = append(changes, change.Change{Kind: change.Forwarding, Text: fmt.Sprintf("left IPv4 forwarding on: %s (another program) needs it", other)})
 			led.ForwardingChanged = false
 		} else if err := m.fwd.Disable(); err != nil {
 			errs = append(errs, err)
 		} else {
-			changes = append(changes, Change{Kind: ChangeForwarding, Text: "disabled IPv4 forwarding (we had enabled it)"})
+			changes = append(changes, change.Change{Kind: change.Forwarding, Text: "disabled IPv4 forwarding (we had enabled it)"})
 			led.ForwardingChanged = false
 		}
 	}
@@ -365,5 +327,3 @@ func (m *Manager) clear() ([]Change, error) {
 	}
 	return changes, errors.Join(errs...)
 }
-
-func isNoSuchAddress(err error) bool { return errors.Is(err, unix.EADDRNOTAVAIL) }

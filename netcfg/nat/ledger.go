@@ -1,4 +1,4 @@
-package netcfg
+package nat
 
 import (
 	"encoding/json"
@@ -26,6 +26,8 @@ type Ledger struct {
 	Cleared bool `json:"cleared,omitempty"`
 }
 
+// ledgerFile keeps the name it had when all of this was one package, so
+// that an upgrade still finds what an older version changed.
 const ledgerFile = "netcfg.json"
 
 // LoadLedger reads the ledger from dir; a missing file is an empty ledger.

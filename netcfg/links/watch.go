@@ -1,4 +1,4 @@
-package netcfg
+package links
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -46,7 +47,7 @@ type WatchOptions struct {
 
 // NewWatcher returns a watcher for the given namespace.
 func NewWatcher(o WatchOptions) (*Watcher, error) {
-	h, err := newHandle(o.Namespace)
+	h, err := netlinksafe.Open(o.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +75,10 @@ const watchRcvBuf = 4 << 20
 
 // Run watches until ctx is done, calling publish (from Run's goroutine)
 // with the full set of interfaces every time any of them changes.
-func (w *Watcher) Run(ctx context.Context, publish func(map[string]LinkState)) {
-	var last map[string]LinkState
+func (w *Watcher) Run(ctx context.Context, publish func(map[string]State)) {
+	var last map[string]State
 	relist := func() {
-		links, err := readAllLinks(w.h)
+		links, err := ReadAll(w.h)
 		if err != nil {
 			w.log.Warn("listing interfaces failed", "err", err)
 			return
@@ -205,7 +206,7 @@ func drain(s *subscription) bool {
 	}
 }
 
-func sameLinks(a, b map[string]LinkState) bool {
+func sameLinks(a, b map[string]State) bool {
 	if a == nil || len(a) != len(b) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package netcfg
+package firewall
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchNFTables calls changed whenever any nftables object (table, chain,
+// WatchNFTables calls changed whenever any nftables object (table, chain,
 // rule) changes in the namespace: the kernel multicasts every nf_tables
 // transaction to the NFNLGRP_NFTABLES group, including those made by
 // iptables-nft, `nft flush ruleset` and other programs. Read-only commands
 // send nothing. A lost subscription (for instance ENOBUFS after a huge
 // burst) is also reported as a change, since events were missed.
 //
-// This only covers the nf_tables backend; iptables-legacy changes are found
-// by the Keeper's periodic check.
-func watchNFTables(ctx context.Context, ns *netns.NsHandle, log *slog.Logger, changed func()) {
+// It runs until ctx is done. This only covers the nf_tables kernel
+// interface; iptables-legacy changes are found by nat.Keeper's periodic
+// check.
+func WatchNFTables(ctx context.Context, ns *netns.NsHandle, log *slog.Logger, changed func()) {
 	target := netns.None()
 	if ns != nil {
 		target = *ns

@@ -1,4 +1,18 @@
-package netcfg
+// Package bridge keeps the cluster bridge of a ClusterHAT head node: each
+// Pi Zero appears on the head as a USB gadget network interface once it has
+// booted, and has to be a port of the bridge that holds the cluster address
+// to reach anything. Bridge creates the bridge, takes the ports in as they
+// appear, and undoes exactly what it did, from a record kept in the state
+// directory.
+//
+// The interface names are the ones the ClusterHAT images give the gadget
+// links, from burtyb/clusterhat-image: the udev rules
+// (files/etc/udev/rules.d/90-clusterctrl.rules, commit 08a2e615) name the
+// link ethpi<serial> for a node booted from its SD card and ethupi<serial>
+// for one booted over USB, and the node's gadget setup
+// (files/usr/sbin/composite-clusterctrl, commit 09710ffe) writes the node
+// number as the gadget's serial number: ethpi3 is node p3.
+package bridge
 
 import (
 	"context"
@@ -17,12 +31,14 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+	"github.com/headnode/headnode/netcfg/change"
+	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
-// BridgeOptions configures a Bridge.
-type BridgeOptions struct {
+// Options configures a Bridge.
+type Options struct {
 	// Name of the bridge, e.g. "br0". Empty for a Bridge that only
 	// removes what an earlier one recorded.
 	Name string
@@ -46,13 +62,13 @@ type BridgeOptions struct {
 // is idempotent. Remove undoes exactly what Apply did: ports it added are
 // released, and the bridge is deleted if Apply created it in this boot.
 type Bridge struct {
-	o BridgeOptions
+	o Options
 	h *netlink.Handle
 }
 
-// NewBridge opens netlink in the namespace.
-func NewBridge(o BridgeOptions) (*Bridge, error) {
-	h, err := newHandle(o.Namespace)
+// New opens netlink in the namespace.
+func New(o Options) (*Bridge, error) {
+	h, err := netlinksafe.Open(o.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
@@ -138,7 +154,7 @@ func (b *Bridge) saveRecord(r bridgeRecord) error {
 // Apply makes the bridge exist and be up, and puts every matching
 // interface (brought up too) into it. Interfaces already in another bridge
 // or bond are left where they are and named in the error.
-func (b *Bridge) Apply() ([]Change, error) {
+func (b *Bridge) Apply() ([]change.Change, error) {
 	rec, err := b.loadRecord()
 	if err != nil || rec.Name != b.o.Name {
 		// Unreadable, or for another bridge name: start a new record. The
@@ -148,8 +164,8 @@ func (b *Bridge) Apply() ([]Change, error) {
 	before := rec
 	before.Added = slices.Clone(rec.Added)
 	rec.Name = b.o.Name
-	var changes []Change
-	br, err := linkByName(b.h, b.o.Name)
+	var changes []change.Change
+	br, err := netlinksafe.LinkByName(b.h, b.o.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -161,19 +177,19 @@ func (b *Bridge) Apply() ([]Change, error) {
 		if err := b.h.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
 			return nil, fmt.Errorf("create bridge %s: %w", b.o.Name, err)
 		}
-		if br, err = linkByName(b.h, b.o.Name); err != nil || br == nil {
+		if br, err = netlinksafe.LinkByName(b.h, b.o.Name); err != nil || br == nil {
 			return nil, fmt.Errorf("bridge %s vanished after creation: %v", b.o.Name, err)
 		}
 		rec.Created, rec.Index, rec.BootID, rec.Added = true, br.Attrs().Index, bootID(), nil
-		changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("created bridge %s", b.o.Name)})
+		changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("created bridge %s", b.o.Name)})
 	}
 	if br.Attrs().Flags&net.FlagUp == 0 {
 		if err := b.h.LinkSetUp(br); err != nil {
 			return changes, fmt.Errorf("set %s up: %w", b.o.Name, err)
 		}
-		changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("set %s up", b.o.Name)})
+		changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("set %s up", b.o.Name)})
 	}
-	links, err := linkList(b.h)
+	links, err := netlinksafe.LinkList(b.h)
 	if err != nil {
 		return changes, err
 	}
@@ -198,7 +214,7 @@ func (b *Bridge) Apply() ([]Change, error) {
 			if !slices.Contains(rec.Added, a.Name) {
 				rec.Added = append(rec.Added, a.Name)
 			}
-			changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("added %s to %s", what, b.o.Name)})
+			changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("added %s to %s", what, b.o.Name)})
 		default:
 			elsewhere = append(elsewhere, a.Name)
 			continue
@@ -207,7 +223,7 @@ func (b *Bridge) Apply() ([]Change, error) {
 			if err := b.h.LinkSetUp(l); err != nil {
 				return changes, fmt.Errorf("set %s up: %w", a.Name, err)
 			}
-			changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("set %s up", what)})
+			changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("set %s up", what)})
 		}
 	}
 	// Ports that went away (a node powered off) leave the record; they
@@ -232,7 +248,7 @@ func sameRecord(a, b bridgeRecord) bool {
 // created it (in this boot, and it is still the same interface), else the
 // ports Apply added are taken out of it. Interfaces stay up. Without a
 // record it does nothing.
-func (b *Bridge) Remove() ([]Change, error) {
+func (b *Bridge) Remove() ([]change.Change, error) {
 	rec, err := b.loadRecord()
 	if err != nil {
 		return nil, err
@@ -240,8 +256,8 @@ func (b *Bridge) Remove() ([]Change, error) {
 	if rec.Name == "" {
 		return nil, nil
 	}
-	var changes []Change
-	br, err := linkByName(b.h, rec.Name)
+	var changes []change.Change
+	br, err := netlinksafe.LinkByName(b.h, rec.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -251,10 +267,10 @@ func (b *Bridge) Remove() ([]Change, error) {
 		if err := b.h.LinkDel(br); err != nil {
 			return nil, fmt.Errorf("delete bridge %s: %w", rec.Name, err)
 		}
-		changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("deleted bridge %s", rec.Name)})
+		changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("deleted bridge %s", rec.Name)})
 	default:
 		for _, name := range rec.Added {
-			l, err := linkByName(b.h, name)
+			l, err := netlinksafe.LinkByName(b.h, name)
 			if err != nil {
 				return changes, err
 			}
@@ -264,7 +280,7 @@ func (b *Bridge) Remove() ([]Change, error) {
 			if err := b.h.LinkSetNoMaster(l); err != nil {
 				return changes, fmt.Errorf("take %s out of %s: %w", name, rec.Name, err)
 			}
-			changes = append(changes, Change{Kind: ChangeBridge, Text: fmt.Sprintf("took %s out of %s", name, rec.Name)})
+			changes = append(changes, change.Change{Kind: change.Bridge, Text: fmt.Sprintf("took %s out of %s", name, rec.Name)})
 		}
 	}
 	return changes, b.saveRecord(bridgeRecord{})
@@ -272,7 +288,7 @@ func (b *Bridge) Remove() ([]Change, error) {
 
 // Keep applies at once, then on every kick and every interval, until ctx
 // ends, reporting each outcome.
-func (b *Bridge) Keep(ctx context.Context, kick <-chan struct{}, every time.Duration, report func([]Change, error)) {
+func (b *Bridge) Keep(ctx context.Context, kick <-chan struct{}, every time.Duration, report func([]change.Change, error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

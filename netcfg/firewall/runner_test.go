@@ -1,48 +1,33 @@
-package netcfg
+package firewall
 
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/headnode/headnode/netcfg/change"
 )
 
-var testSpec = NATSpec{ClusterInterface: "eth0", UplinkInterface: "eth1", Subnet: netip.MustParsePrefix("192.168.50.0/24")}
+var testSpec = Spec{ClusterInterface: "eth0", UplinkInterface: "eth1", Subnet: netip.MustParsePrefix("192.168.50.0/24")}
 
 // goldenRules is what our rules look like in `iptables -S` on a system
-// where nothing else is installed. The kernel tests check the same lines
-// against real iptables (nft and legacy).
-const goldenRules = `*filter
--P INPUT ACCEPT
--P FORWARD ACCEPT
--P OUTPUT ACCEPT
--N HEADNODE-FWD
--A FORWARD -m comment --comment headnode -j HEADNODE-FWD
--A HEADNODE-FWD -s 192.168.50.0/24 -i eth0 -o eth1 -m comment --comment headnode -j ACCEPT
--A HEADNODE-FWD -d 192.168.50.0/24 -i eth1 -o eth0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment headnode -j ACCEPT
--A HEADNODE-FWD -i eth1 -o eth0 -m comment --comment headnode -j DROP
-*nat
--P PREROUTING ACCEPT
--P INPUT ACCEPT
--P OUTPUT ACCEPT
--P POSTROUTING ACCEPT
--N HEADNODE-POSTRT
--A POSTROUTING -m comment --comment headnode -j HEADNODE-POSTRT
--A HEADNODE-POSTRT -s 192.168.50.0/24 -o eth1 -m comment --comment headnode -j MASQUERADE
-*mangle
--P PREROUTING ACCEPT
--P INPUT ACCEPT
--P FORWARD ACCEPT
--P OUTPUT ACCEPT
--P POSTROUTING ACCEPT
-`
+// where nothing else is installed, for testSpec. The kernel tests (package
+// nat) check the same file against real iptables (nft and legacy).
+var goldenRules = func() string {
+	b, err := os.ReadFile("testdata/rules.golden")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	flushed := 0
 	n.FlushConntrack = func(p netip.Prefix) error {
 		if p != testSpec.Subnet {
@@ -85,8 +70,8 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 }
 
 func TestApplyRepairsFlushedTables(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	n.FlushConntrack = func(netip.Prefix) error { return nil }
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
@@ -105,11 +90,11 @@ func TestApplyRepairsFlushedTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kinds []ChangeKind
+	var kinds []change.Kind
 	for _, c := range changes {
 		kinds = append(kinds, c.Kind)
 	}
-	if !slices.Contains(kinds, ChangeRules) || !slices.Contains(kinds, ChangeConntrack) {
+	if !slices.Contains(kinds, change.Rules) || !slices.Contains(kinds, change.Conntrack) {
 		t.Errorf("repair changes %v lack a rules change or the conntrack flush", changes)
 	}
 	want := strings.Replace(goldenRules, "-P FORWARD ACCEPT\n-P OUTPUT", "-P FORWARD DROP\n-P OUTPUT", 1)
@@ -122,8 +107,8 @@ func TestApplyRepairsFlushedTables(t *testing.T) {
 }
 
 func TestApplyRepairsDeletedChain(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +133,7 @@ func TestApplyRepairsDeletedChain(t *testing.T) {
 // iptables versions differ in how they print a rule. Apply must converge
 // on whatever this iptables prints instead of rewriting forever.
 func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
-	f := NewFakeIPTables()
+	f := newFakeIPTables()
 	f.Canonical = func(spec []string) []string {
 		// Print the comment match last, after the target.
 		var rest, comment []string
@@ -162,13 +147,13 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 		}
 		return append(rest, comment...)
 	}
-	n := NewNAT(f)
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
 	// A daemon restart loses the learned spelling: the first check
 	// rewrites once, then it is stable.
-	n = NewNAT(f)
+	n = NewIPTablesRunner(f)
 	for i := range 3 {
 		changes, err := n.Apply(testSpec)
 		if err != nil {
@@ -181,8 +166,8 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 }
 
 func TestApplyRemovesDuplicateJumps(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +188,7 @@ func TestApplyRemovesDuplicateJumps(t *testing.T) {
 
 // dockerLike sets up what Docker leaves behind: FORWARD policy DROP and
 // its own chains jumped to first.
-func dockerLike(t *testing.T, f *FakeIPTables) {
+func dockerLike(t *testing.T, f *fakeIPTables) {
 	t.Helper()
 	f.SetPolicy("filter", "FORWARD", "DROP")
 	for _, c := range []string{"DOCKER-USER", "DOCKER-FORWARD"} {
@@ -225,10 +210,10 @@ func must(t *testing.T, err error) {
 }
 
 func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
-	f := NewFakeIPTables()
+	f := newFakeIPTables()
 	dockerLike(t, f)
 	baseline := f.Save()
-	n := NewNAT(f)
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -263,10 +248,10 @@ func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
 }
 
 func TestClearRestoresBaselineExactly(t *testing.T) {
-	f := NewFakeIPTables()
+	f := newFakeIPTables()
 	dockerLike(t, f)
 	baseline := f.Save()
-	n := NewNAT(f)
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +266,8 @@ func TestClearRestoresBaselineExactly(t *testing.T) {
 }
 
 func TestApplyFollowsSpecChanges(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -302,14 +287,14 @@ func TestApplyFollowsSpecChanges(t *testing.T) {
 }
 
 func TestApplyReportsIPTablesFailure(t *testing.T) {
-	f := NewFakeIPTables()
+	f := newFakeIPTables()
 	f.Fail = func(op, table, chain string) error {
 		if op == "append" && table == "nat" {
 			return errors.New("iptables: Couldn't load target `MASQUERADE'")
 		}
 		return nil
 	}
-	n := NewNAT(f)
+	n := NewIPTablesRunner(f)
 	_, err := n.Apply(testSpec)
 	if err == nil || !strings.Contains(err.Error(), "MASQUERADE") {
 		t.Fatalf("apply error = %v, want the iptables failure", err)
@@ -324,8 +309,8 @@ func TestApplyReportsIPTablesFailure(t *testing.T) {
 }
 
 func TestApplyRejectsIncompleteSpec(t *testing.T) {
-	n := NewNAT(NewFakeIPTables())
-	if _, err := n.Apply(NATSpec{ClusterInterface: "eth0", UplinkInterface: "eth1"}); err == nil {
+	n := NewIPTablesRunner(newFakeIPTables())
+	if _, err := n.Apply(Spec{ClusterInterface: "eth0", UplinkInterface: "eth1"}); err == nil {
 		t.Error("apply without a subnet succeeded")
 	}
 }
@@ -334,8 +319,8 @@ func TestApplyRejectsIncompleteSpec(t *testing.T) {
 // rule that differs only in its interfaces. Chains are compared by listing
 // instead; a rule with the wrong interface is found and rewritten.
 func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
-	f := NewFakeIPTables()
-	n := NewNAT(f)
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}

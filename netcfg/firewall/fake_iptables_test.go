@@ -1,4 +1,4 @@
-package netcfg
+package firewall
 
 import (
 	"fmt"
@@ -7,12 +7,13 @@ import (
 	"sync"
 )
 
-// FakeIPTables is an in-memory iptables with the semantics netcfg relies on:
-// built-in chains with policies, user chains that must exist before a jump to
-// them, -X refused for referenced or non-empty chains, listings in `-S`
-// format. Tests of other packages use it where no network namespace is
-// available; netcfg's own kernel tests use the real binary.
-type FakeIPTables struct {
+// fakeIPTables is an in-memory iptables with the semantics IPTablesRunner
+// relies on: built-in chains with policies, user chains that must exist
+// before a jump to them, -X refused for referenced or non-empty chains,
+// listings in `-S` format, and errors worded as iptables words them. The
+// kernel tests (package nat) check the same golden rules against the real
+// iptables, nft and legacy.
+type fakeIPTables struct {
 	mu     sync.Mutex
 	tables map[string]*fakeTable
 	// Canonical, when set, rewrites a rule spec the way a particular
@@ -35,9 +36,9 @@ type fakeChain struct {
 	rules  []string
 }
 
+// fakeError carries the message iptables prints for the same failure.
 type fakeError struct {
-	msg      string
-	notExist bool
+	msg string
 }
 
 func (e *fakeError) Error() string { return e.msg }
@@ -48,9 +49,9 @@ var builtinChains = map[string][]string{
 	"mangle": {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
 }
 
-// NewFakeIPTables returns a fake with empty built-in chains, policy ACCEPT.
-func NewFakeIPTables() *FakeIPTables {
-	f := &FakeIPTables{tables: map[string]*fakeTable{}}
+// newFakeIPTables returns a fake with empty built-in chains, policy ACCEPT.
+func newFakeIPTables() *fakeIPTables {
+	f := &fakeIPTables{tables: map[string]*fakeTable{}}
 	for name, chains := range builtinChains {
 		t := &fakeTable{chains: map[string]*fakeChain{}}
 		for _, c := range chains {
@@ -63,13 +64,13 @@ func NewFakeIPTables() *FakeIPTables {
 }
 
 // Execs counts calls, as CountingIPTables counts processes.
-func (f *FakeIPTables) Execs() int {
+func (f *fakeIPTables) Execs() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.execs
 }
 
-func (f *FakeIPTables) enter(op, table, chain string) (*fakeTable, error) {
+func (f *fakeIPTables) enter(op, table, chain string) (*fakeTable, error) {
 	f.execs++
 	if f.Fail != nil {
 		if err := f.Fail(op, table, chain); err != nil {
@@ -78,16 +79,16 @@ func (f *FakeIPTables) enter(op, table, chain string) (*fakeTable, error) {
 	}
 	t, ok := f.tables[table]
 	if !ok {
-		return nil, &fakeError{msg: fmt.Sprintf("can't initialize iptables table `%s': Table does not exist", table), notExist: true}
+		return nil, &fakeError{msg: fmt.Sprintf("can't initialize iptables table `%s': Table does not exist", table)}
 	}
 	return t, nil
 }
 
 func noChain(chain string) error {
-	return &fakeError{msg: fmt.Sprintf("iptables: No chain/target/match by that name (%s).", chain), notExist: true}
+	return &fakeError{msg: fmt.Sprintf("iptables: No chain/target/match by that name (%s).", chain)}
 }
 
-func (f *FakeIPTables) List(table, chain string) ([]string, error) {
+func (f *fakeIPTables) List(table, chain string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("list", table, chain)
@@ -114,7 +115,7 @@ func (c *fakeChain) listing(name string) []string {
 	return out
 }
 
-func (f *FakeIPTables) ListChains(table string) ([]string, error) {
+func (f *fakeIPTables) ListChains(table string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("listchains", table, "")
@@ -124,7 +125,7 @@ func (f *FakeIPTables) ListChains(table string) ([]string, error) {
 	return slices.Clone(t.order), nil
 }
 
-func (f *FakeIPTables) NewChain(table, chain string) error {
+func (f *fakeIPTables) NewChain(table, chain string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("newchain", table, chain)
@@ -139,7 +140,7 @@ func (f *FakeIPTables) NewChain(table, chain string) error {
 	return nil
 }
 
-func (f *FakeIPTables) ClearChain(table, chain string) error {
+func (f *fakeIPTables) ClearChain(table, chain string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("clearchain", table, chain)
@@ -155,7 +156,7 @@ func (f *FakeIPTables) ClearChain(table, chain string) error {
 	return nil
 }
 
-func (f *FakeIPTables) DeleteChain(table, chain string) error {
+func (f *fakeIPTables) DeleteChain(table, chain string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("deletechain", table, chain)
@@ -184,17 +185,7 @@ func (f *FakeIPTables) DeleteChain(table, chain string) error {
 	return nil
 }
 
-func jumpTarget(rule string) string {
-	f := strings.Fields(rule)
-	for i := 0; i+1 < len(f); i++ {
-		if f[i] == "-j" || f[i] == "-g" {
-			return f[i+1]
-		}
-	}
-	return ""
-}
-
-func (f *FakeIPTables) rule(t *fakeTable, spec []string) (string, error) {
+func (f *fakeIPTables) rule(t *fakeTable, spec []string) (string, error) {
 	if f.Canonical != nil {
 		spec = f.Canonical(spec)
 	}
@@ -204,14 +195,14 @@ func (f *FakeIPTables) rule(t *fakeTable, spec []string) (string, error) {
 		case "ACCEPT", "DROP", "RETURN", "REJECT", "MASQUERADE", "SNAT", "DNAT", "LOG", "TCPMSS", "MARK":
 		default:
 			if _, ok := t.chains[target]; !ok {
-				return "", &fakeError{msg: fmt.Sprintf("iptables v1.8.9 (nf_tables): Chain '%s' does not exist", target), notExist: true}
+				return "", &fakeError{msg: fmt.Sprintf("iptables v1.8.9 (nf_tables): Chain '%s' does not exist", target)}
 			}
 		}
 	}
 	return r, nil
 }
 
-func (f *FakeIPTables) Append(table, chain string, spec ...string) error {
+func (f *fakeIPTables) Append(table, chain string, spec ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("append", table, chain)
@@ -230,7 +221,7 @@ func (f *FakeIPTables) Append(table, chain string, spec ...string) error {
 	return nil
 }
 
-func (f *FakeIPTables) Insert(table, chain string, pos int, spec ...string) error {
+func (f *fakeIPTables) Insert(table, chain string, pos int, spec ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("insert", table, chain)
@@ -252,7 +243,7 @@ func (f *FakeIPTables) Insert(table, chain string, pos int, spec ...string) erro
 	return nil
 }
 
-func (f *FakeIPTables) DeleteById(table, chain string, id int) error {
+func (f *fakeIPTables) DeleteById(table, chain string, id int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, err := f.enter("deletebyid", table, chain)
@@ -264,7 +255,7 @@ func (f *FakeIPTables) DeleteById(table, chain string, id int) error {
 		return noChain(chain)
 	}
 	if id < 1 || id > len(c.rules) {
-		return &fakeError{msg: "iptables: Index of deletion too big.", notExist: true}
+		return &fakeError{msg: "iptables: Index of deletion too big."}
 	}
 	c.rules = slices.Delete(c.rules, id-1, id)
 	return nil
@@ -272,7 +263,7 @@ func (f *FakeIPTables) DeleteById(table, chain string, id int) error {
 
 // Flush empties every chain of table, as `iptables -t table -F` does; the
 // chains themselves stay.
-func (f *FakeIPTables) Flush(table string) {
+func (f *fakeIPTables) Flush(table string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.tables[table].chains {
@@ -281,7 +272,7 @@ func (f *FakeIPTables) Flush(table string) {
 }
 
 // SetPolicy sets a built-in chain's policy, as `iptables -P` does.
-func (f *FakeIPTables) SetPolicy(table, chain, policy string) {
+func (f *fakeIPTables) SetPolicy(table, chain, policy string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tables[table].chains[chain].policy = policy
@@ -290,7 +281,7 @@ func (f *FakeIPTables) SetPolicy(table, chain, policy string) {
 // Save returns every table in the format of `iptables -t TABLE -S`
 // (policies, then user chains, then rules chain by chain), each table
 // headed by "*TABLE", for golden comparisons with real iptables.
-func (f *FakeIPTables) Save() string {
+func (f *fakeIPTables) Save() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder

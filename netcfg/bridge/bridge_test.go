@@ -1,4 +1,4 @@
-package netcfg
+package bridge
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/sandbox"
 	"github.com/headnode/headnode/netcfg/sandbox/sandboxtest"
 	"github.com/vishvananda/netlink"
@@ -60,7 +61,7 @@ func (l *bridgeLab) plug(t *testing.T, name string) {
 func (l *bridgeLab) bridge(t *testing.T, dir string) *Bridge {
 	t.Helper()
 	h := l.head.Handle
-	b, err := NewBridge(BridgeOptions{Name: "br0", Ports: []string{"ethpi*", "ethupi*"}, StateDir: dir, Namespace: &h})
+	b, err := New(Options{Name: "br0", Ports: []string{"ethpi*", "ethupi*"}, StateDir: dir, Namespace: &h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func links(t *testing.T, ns *sandbox.NS) string {
 	return linkNoise.ReplaceAllString(out, "")
 }
 
-func texts(cs []Change) string {
+func texts(cs []change.Change) string {
 	var s []string
 	for _, c := range cs {
 		s = append(s, c.Text)

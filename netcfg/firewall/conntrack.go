@@ -1,4 +1,4 @@
-package netcfg
+package firewall
 
 import (
 	"net"
@@ -8,14 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// flushConntrack deletes the conntrack entries whose original source is in
+// FlushConntrack deletes the conntrack entries whose original source is in
 // subnet, in h's network namespace.
 //
 // Flows that started before our MASQUERADE rule existed keep their
 // un-NATed mapping while a nat hook is already registered (as on any host
 // running Docker); deleting the entries makes their next packet go through
 // NAT afresh. Connection tracking itself keeps working.
-func flushConntrack(h *netlink.Handle, subnet netip.Prefix) error {
+func FlushConntrack(h *netlink.Handle, subnet netip.Prefix) error {
 	f := &netlink.ConntrackFilter{}
 	ipnet := &net.IPNet{IP: subnet.Addr().AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}
 	if err := f.AddIPNet(netlink.ConntrackOrigSrcIP, ipnet); err != nil {

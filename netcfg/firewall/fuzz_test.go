@@ -1,4 +1,4 @@
-package netcfg
+package firewall
 
 import (
 	"strings"
@@ -44,8 +44,8 @@ func FuzzApplyOverForeignChain(f *testing.F) {
 	f.Add("-j HEADNODE-FWD")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, rules string) {
-		ipt := NewFakeIPTables()
-		n := NewNAT(ipt)
+		ipt := newFakeIPTables()
+		n := NewIPTablesRunner(ipt)
 		if _, err := n.Apply(testSpec); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package netcfg
+package nat
 
 // Tests against the real kernel and real iptables, in throwaway network
 // namespaces:
@@ -84,8 +84,20 @@ var backends = []string{"nft", "legacy"}
 
 func ipt(backend string) string { return "iptables-" + backend }
 
-// rulesS returns `iptables -S` of filter, nat and mangle, in FakeIPTables'
-// Save format.
+// goldenRules is package firewall's golden listing of our rules on a system
+// where nothing else is installed (for eth0, eth1 and 192.168.50.0/24, as
+// newTopo and manager set up); its unit tests check the same file against
+// their in-memory iptables.
+var goldenRules = func() string {
+	b, err := os.ReadFile("../firewall/testdata/rules.golden")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// rulesS returns `iptables -S` of filter, nat and mangle, in the format of
+// goldenRules: each table's listing headed by "*TABLE".
 func rulesS(t testing.TB, ns *sandbox.NS, backend string) string {
 	t.Helper()
 	var b strings.Builder
@@ -129,6 +141,13 @@ func forwarding(t testing.TB, ns *sandbox.NS) string {
 }
 
 var dialFrom = sandboxtest.SourceSeen
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestKernelApplyTwiceIsIdenticalAndClearRestores(t *testing.T) {
 	for _, backend := range backends {

@@ -1,4 +1,4 @@
-package netcfg
+package firewall
 
 import (
 	"errors"
@@ -11,9 +11,9 @@ import (
 	goipt "github.com/coreos/go-iptables/iptables"
 )
 
-// IPTables is the part of go-iptables' *iptables.IPTables that netcfg uses.
-// It is declared here, at the consumer, so that tests can substitute
-// FakeIPTables and benchmarks can count executions.
+// IPTables is the part of go-iptables' *iptables.IPTables that
+// IPTablesRunner uses. It is declared here, at the consumer, so that tests
+// can substitute an in-memory iptables and benchmarks can count executions.
 type IPTables interface {
 	List(table, chain string) ([]string, error)
 	ListChains(table string) ([]string, error)
@@ -145,7 +145,7 @@ func (c *CountingIPTables) NewChain(table, chain string) error {
 
 func (c *CountingIPTables) ClearChain(table, chain string) error {
 	// go-iptables' ClearChain runs -N and, when the chain exists (the only
-	// way netcfg calls it), -F.
+	// way IPTablesRunner calls it), -F.
 	c.execs.Add(2)
 	return c.IPTables.ClearChain(table, chain)
 }
@@ -170,22 +170,10 @@ func (c *CountingIPTables) DeleteById(table, chain string, id int) error {
 	return c.IPTables.DeleteById(table, chain, id)
 }
 
-// isNotExist reports whether err says a chain or rule does not exist.
-func isNotExist(err error) bool {
-	var e *goipt.Error
-	if errors.As(err, &e) {
-		return e.IsNotExist()
-	}
-	var f *fakeError
-	if errors.As(err, &f) {
-		return f.notExist
-	}
-	return false
-}
-
-// isLockBusy reports whether err is iptables giving up on the xtables lock
-// (exit 4, "resource problem"), which is worth retrying later.
-func isLockBusy(err error) bool {
+// IsLockBusy reports whether err is iptables giving up on the xtables lock
+// (exit status 4, RESOURCE_PROBLEM in iptables' include/xtables.h), which
+// is worth retrying later.
+func IsLockBusy(err error) bool {
 	var e *goipt.Error
 	if errors.As(err, &e) {
 		return e.ExitStatus() == 4 && strings.Contains(e.Error(), "xtables lock")

@@ -1,4 +1,4 @@
-package netcfg
+package nat
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/headnode/headnode/netcfg/change"
+	"github.com/headnode/headnode/netcfg/firewall"
 	"golang.org/x/time/rate"
 )
 
@@ -67,7 +69,7 @@ type keeperRequest struct {
 }
 
 type keeperReply struct {
-	changes []Change
+	changes []change.Change
 	result  Result
 	status  Status
 	err     error
@@ -77,7 +79,7 @@ type keeperReply struct {
 func NewKeeper(m *Manager, o KeeperOptions) *Keeper {
 	if o.Poll == 0 {
 		o.Poll = 30 * time.Second
-		if m.Backend() != BackendNFTables {
+		if m.Backend() != firewall.BackendNFTables {
 			o.Poll = time.Second
 		}
 	}
@@ -117,7 +119,7 @@ func (k *Keeper) Apply(ctx context.Context) (Result, error) {
 }
 
 // Clear removes everything and keeps it removed until Apply.
-func (k *Keeper) Clear(ctx context.Context) ([]Change, error) {
+func (k *Keeper) Clear(ctx context.Context) ([]change.Change, error) {
 	r, err := k.request(ctx, reqClear)
 	return r.changes, err
 }
@@ -146,8 +148,8 @@ func (k *Keeper) request(ctx context.Context, kind requestKind) (keeperReply, er
 
 // Run keeps the setup applied until ctx is done.
 func (k *Keeper) Run(ctx context.Context) {
-	if k.m.Backend() == BackendNFTables {
-		go watchNFTables(ctx, k.m.Namespace(), k.o.Log, k.Kick)
+	if k.m.Backend() == firewall.BackendNFTables {
+		go firewall.WatchNFTables(ctx, k.m.opts.Namespace, k.o.Log, k.Kick)
 	}
 	led, _ := LoadLedger(k.m.opts.StateDir)
 	cleared := led.Cleared
@@ -227,13 +229,13 @@ func (k *Keeper) check() (Result, error) {
 	rep := KeeperReport{At: time.Now(), Result: res, Err: err}
 	var fixed []string
 	for _, c := range res.Changes {
-		if c.Kind == ChangeRules || c.Kind == ChangeForwarding {
+		if c.Kind == change.Rules || c.Kind == change.Forwarding {
 			fixed = append(fixed, c.Text)
 		}
 	}
 	switch {
 	case err != nil:
-		if isLockBusy(err) {
+		if firewall.IsLockBusy(err) {
 			err = errors.New("the xtables lock is held by another program; will retry")
 			rep.Err = err
 		}
