@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,13 +65,20 @@ func newTopo(t testing.TB) *topo {
 
 func (tp *topo) manager(t testing.TB, backend string) *Manager {
 	t.Helper()
+	return tp.managerWith(t, backend, "192.168.50.1/24", t.TempDir())
+}
+
+// managerWith is manager with another cluster address or a state directory
+// shared with an earlier Manager.
+func (tp *topo) managerWith(t testing.TB, backend, clusterAddress, stateDir string) *Manager {
+	t.Helper()
 	ns := tp.head.Handle
 	m, err := NewManager(Options{
 		ClusterInterface: "eth0",
 		UplinkInterface:  "eth1",
-		ClusterAddress:   netip.MustParsePrefix("192.168.50.1/24"),
+		ClusterAddress:   netip.MustParsePrefix(clusterAddress),
 		IPTables:         backend,
-		StateDir:         t.TempDir(),
+		StateDir:         stateDir,
 		Namespace:        &ns,
 	})
 	if err != nil {
@@ -430,5 +438,57 @@ func TestKernelApplyWaitsForMissingInterfaces(t *testing.T) {
 	out, _ := head.Run("ip", "-4", "addr", "show", "eth0")
 	if !strings.Contains(out, "192.168.50.1/24") || !strings.Contains(out, "UP") {
 		t.Errorf("eth0 after apply:\n%s", out)
+	}
+}
+
+// A new cluster address replaces the one we added before, and only that
+// one: an address someone else put on the interface stays, through apply
+// and clear.
+func TestKernelApplyReplacesOnlyTheAddressItAdded(t *testing.T) {
+	tp := newTopo(t)
+	must(t, tp.head.AddAddr("eth0", "10.77.0.1/24")) // the user's
+	dir := t.TempDir()
+	open := func(addr string) *Manager { return tp.managerWith(t, "nft", addr, dir) }
+	addrs := func() string {
+		t.Helper()
+		out, err := tp.head.Run("ip", "-4", "-o", "addr", "show", "eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range strings.Fields(out) {
+			if _, err := netip.ParsePrefix(f); err == nil {
+				got = append(got, f)
+			}
+		}
+		return strings.Join(got, " ")
+	}
+	if _, err := open("192.168.50.1/24").Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := addrs(); got != "10.77.0.1/24 192.168.50.1/24" {
+		t.Fatalf("after the first apply eth0 has %s", got)
+	}
+	// The configuration changes to another subnet (a daemon restart).
+	m := open("192.168.60.1/24")
+	res, err := m.Apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, c := range res.Changes {
+		texts = append(texts, c.Text)
+	}
+	if !slices.Contains(texts, "removed 192.168.50.1/24 from eth0 (no longer configured)") || !slices.Contains(texts, "added 192.168.60.1/24 to eth0") {
+		t.Errorf("changes %q lack the removal of the old address or the new one", texts)
+	}
+	if got := addrs(); got != "10.77.0.1/24 192.168.60.1/24" {
+		t.Errorf("after the address changed eth0 has %s, want the user's and the new one", got)
+	}
+	if _, err := m.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	if got := addrs(); got != "10.77.0.1/24" {
+		t.Errorf("after clear eth0 has %s, want only the user's address", got)
 	}
 }

@@ -63,11 +63,10 @@ type Manager struct {
 // firewall.ErrNoIPTables when iptables is not installed.
 func NewManager(o Options) (*Manager, error) {
 	m := &Manager{opts: o, fwd: gateway.Forwarding{ProcSys: o.ProcSys}}
-	ipt, backend, err := firewall.OpenIPTables(o.IPTables)
-	if err != nil {
+	var err error
+	if m.fw, m.backend, err = openFirewall(o.IPTables, m.flushConntrack); err != nil {
 		return nil, err
 	}
-	m.backend = backend
 	if o.Namespace != nil {
 		if m.thread, err = newNSThread(*o.Namespace); err != nil {
 			return nil, fmt.Errorf("enter network namespace: %w", err)
@@ -77,10 +76,21 @@ func NewManager(o Options) (*Manager, error) {
 		m.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	fw := firewall.NewIPTablesRunner(ipt)
-	fw.FlushConntrack = m.flushConntrack
-	m.fw = fw
 	return m, nil
+}
+
+// openFirewall opens the firewall backend for the configured choice
+// ("auto", "nft", "legacy" or a path to an iptables program): today always
+// the iptables runner, so a missing iptables is firewall.ErrNoIPTables.
+// flush is called after the masquerade rule was (re)installed.
+func openFirewall(choice string, flush func(netip.Prefix) error) (Firewall, firewall.Backend, error) {
+	ipt, backend, err := firewall.OpenIPTables(choice)
+	if err != nil {
+		return nil, firewall.BackendUnknown, err
+	}
+	r := firewall.NewIPTablesRunner(ipt)
+	r.FlushConntrack = flush
+	return r, backend, nil
 }
 
 // Close releases the netlink handle and the namespace thread.
