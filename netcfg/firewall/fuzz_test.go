@@ -52,7 +52,7 @@ func FuzzApplyOverForeignChain(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, rules string) {
 		ipt := newFakeIPTables()
-		n := NewIPTablesRunner(ipt)
+		n := NewIPTablesRunner(ipt, BackendIPTablesNFT)
 		if _, err := n.Apply(testSpec); err != nil {
 			t.Fatal(err)
 		}

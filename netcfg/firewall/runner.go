@@ -19,7 +19,8 @@ import (
 // on a mutex; the daemon calls them from a single goroutine anyway
 // (nat.Keeper).
 type IPTablesRunner struct {
-	ipt IPTables
+	ipt     IPTables
+	backend Backend
 	// FlushConntrack deletes conntrack entries originating in subnet. It
 	// runs after the masquerade rule is (re)installed, so that flows that
 	// started before it (and would otherwise keep leaving un-NATed) are
@@ -40,11 +41,24 @@ type printed struct {
 	ours, listed []string
 }
 
-// NewIPTablesRunner returns a runner driving ipt, without conntrack
-// flushing.
-func NewIPTablesRunner(ipt IPTables) *IPTablesRunner {
-	return &IPTablesRunner{ipt: ipt, canonical: map[string]printed{}}
+// NewIPTablesRunner returns a runner driving ipt, which is the given
+// backend, without conntrack flushing.
+func NewIPTablesRunner(ipt IPTables, backend Backend) *IPTablesRunner {
+	return &IPTablesRunner{ipt: ipt, backend: backend, canonical: map[string]printed{}}
 }
+
+// OpenIPTablesRunner finds the iptables program for choice (see
+// OpenIPTables) and returns a runner for it.
+func OpenIPTablesRunner(choice string) (*IPTablesRunner, error) {
+	ipt, backend, err := OpenIPTables(choice)
+	if err != nil {
+		return nil, err
+	}
+	return NewIPTablesRunner(ipt, backend), nil
+}
+
+// Backend reports which iptables it is (nf_tables or legacy).
+func (n *IPTablesRunner) Backend() Backend { return n.backend }
 
 // IPTables is the iptables the runner drives.
 func (n *IPTablesRunner) IPTables() IPTables { return n.ipt }

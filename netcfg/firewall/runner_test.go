@@ -27,7 +27,7 @@ var goldenRules = func() string {
 
 func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	flushed := 0
 	n.FlushConntrack = func(p netip.Prefix) error {
 		if p != testSpec.Subnet {
@@ -71,7 +71,7 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 
 func TestApplyRepairsFlushedTables(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	n.FlushConntrack = func(netip.Prefix) error { return nil }
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestApplyRepairsFlushedTables(t *testing.T) {
 
 func TestApplyRepairsDeletedChain(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +147,13 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 		}
 		return append(rest, comment...)
 	}
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
 	// A daemon restart loses the learned spelling: the first check
 	// rewrites once, then it is stable.
-	n = NewIPTablesRunner(f)
+	n = NewIPTablesRunner(f, BackendIPTablesNFT)
 	for i := range 3 {
 		changes, err := n.Apply(testSpec)
 		if err != nil {
@@ -167,7 +167,7 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 
 func TestApplyRemovesDuplicateJumps(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
 	f := newFakeIPTables()
 	dockerLike(t, f)
 	baseline := f.Dump()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestClearRestoresBaselineExactly(t *testing.T) {
 	f := newFakeIPTables()
 	dockerLike(t, f)
 	baseline := f.Dump()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestClearRestoresBaselineExactly(t *testing.T) {
 // stays.
 func TestApplyFollowsSpecChanges(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestApplyReportsIPTablesFailure(t *testing.T) {
 		}
 		return nil
 	}
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	_, err := n.Apply(testSpec)
 	if err == nil || !strings.Contains(err.Error(), "MASQUERADE") {
 		t.Fatalf("apply error = %v, want the iptables failure", err)
@@ -317,7 +317,7 @@ func TestApplyReportsIPTablesFailure(t *testing.T) {
 }
 
 func TestApplyRejectsIncompleteSpec(t *testing.T) {
-	n := NewIPTablesRunner(newFakeIPTables())
+	n := NewIPTablesRunner(newFakeIPTables(), BackendIPTablesNFT)
 	if _, err := n.Apply(Spec{ClusterInterface: "eth0"}); err == nil {
 		t.Error("apply without a subnet succeeded")
 	}
@@ -331,7 +331,7 @@ func TestApplyRejectsIncompleteSpec(t *testing.T) {
 // instead; a rule with the wrong interface is found and rewritten.
 func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
 // there is no in between.
 func TestRepairIsOneTransaction(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestRepairIsOneTransaction(t *testing.T) {
 func TestForeignRuleRightAfterOurWriteIsNotLearned(t *testing.T) {
 	for _, restart := range []bool{false, true} {
 		f := newFakeIPTables()
-		n := NewIPTablesRunner(f)
+		n := NewIPTablesRunner(f, BackendIPTablesNFT)
 		if restart {
 			// Learned already; then our chain is tampered with and the
 			// daemon restarts, so the repair has to learn again.
@@ -403,7 +403,7 @@ func TestForeignRuleRightAfterOurWriteIsNotLearned(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Flush("filter")
-			n = NewIPTablesRunner(f)
+			n = NewIPTablesRunner(f, BackendIPTablesNFT)
 		}
 		once := false
 		f.AfterRestore = func() {
