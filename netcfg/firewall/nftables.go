@@ -65,11 +65,19 @@ func NewNFTablesRunner(ns *netns.NsHandle) *NFTablesRunner {
 // Backend reports BackendNetlink.
 func (n *NFTablesRunner) Backend() Backend { return BackendNetlink }
 
+// conn opens one netlink socket for a whole Apply, Check or Clear (close
+// it with CloseLasting): without AsLasting every call would open its own,
+// which in another namespace costs a thread switch into it each time.
 func (n *NFTablesRunner) conn() (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if n.ns != nil {
-		return nftables.New(nftables.WithNetNSFd(int(*n.ns)))
+		opts = append(opts, nftables.WithNetNSFd(int(*n.ns)))
 	}
-	return nftables.New()
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nftables netlink: %w", err)
+	}
+	return c, nil
 }
 
 var nftTable = &nftables.Table{Name: NFTTable, Family: nftables.TableFamilyIPv4}
@@ -217,8 +225,10 @@ func (n *NFTablesRunner) expected(chain string, spec Spec) []string {
 
 // Apply makes table ip headnode hold exactly our chains and rules. With
 // everything in place it only reads (three netlink dumps); otherwise it
-// replaces the table in one batch: add it (a no-op if it exists), delete
-// it with whatever is in it, add it again with our chains and rules.
+// writes in one batch: when only rules are wrong, it flushes and refills
+// those chains; else it replaces the table: add it (a no-op if it
+// exists), delete it with whatever is in it, add it again with our chains
+// and rules.
 func (n *NFTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
@@ -229,14 +239,17 @@ func (n *NFTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer c.CloseLasting()
 	st, err := n.read(c)
 	if err != nil {
 		return nil, err
 	}
 	var wrong []string
 	natChanged := false
+	allHooked := len(st.chains) == len(nftChains())
 	for _, ch := range nftChains() {
 		hooked, rules := n.chainOK(st, ch, spec)
+		allHooked = allHooked && hooked
 		if !hooked || !rules {
 			wrong = append(wrong, ch.Name)
 			natChanged = natChanged || ch.Name == NFTPostroutingChain
@@ -248,13 +261,23 @@ func (n *NFTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	if len(wrong) == 0 {
 		return nil, nil
 	}
-	c.AddTable(nftTable)
-	c.DelTable(nftTable)
-	c.AddTable(nftTable)
-	for _, ch := range nftChains() {
-		c.AddChain(ch)
-		for _, r := range spec.nftRules(ch.Name) {
-			c.AddRule(&nftables.Rule{Table: nftTable, Chain: ch, Exprs: r, UserData: nftComment})
+	if allHooked {
+		// Only rules are wrong: flush and refill those chains, which
+		// leaves the hooks registered (cheaper for the kernel than
+		// replacing the table, and just as atomic).
+		for _, ch := range nftChains() {
+			if slices.Contains(wrong, ch.Name) {
+				c.FlushChain(ch)
+				n.addRules(c, ch, spec)
+			}
+		}
+	} else {
+		c.AddTable(nftTable)
+		c.DelTable(nftTable)
+		c.AddTable(nftTable)
+		for _, ch := range nftChains() {
+			c.AddChain(ch)
+			n.addRules(c, ch, spec)
 		}
 	}
 	if err := c.Flush(); err != nil {
@@ -275,6 +298,12 @@ func (n *NFTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 		}
 	}
 	return changes, nil
+}
+
+func (n *NFTablesRunner) addRules(c *nftables.Conn, ch *nftables.Chain, spec Spec) {
+	for _, r := range spec.nftRules(ch.Name) {
+		c.AddRule(&nftables.Rule{Table: nftTable, Chain: ch, Exprs: r, UserData: nftComment})
+	}
 }
 
 // learn records how the kernel returns the rules just written, from a
@@ -321,6 +350,7 @@ func (n *NFTablesRunner) Check(spec Spec) (Status, error) {
 	if err != nil {
 		return s, err
 	}
+	defer c.CloseLasting()
 	st, err := n.read(c)
 	if err != nil {
 		return s, err
@@ -344,6 +374,7 @@ func (n *NFTablesRunner) Clear() ([]change.Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer c.CloseLasting()
 	c.DelTable(nftTable)
 	if err := c.Flush(); err != nil {
 		return nil, fmt.Errorf("delete table ip %s: %w", NFTTable, err)
@@ -364,6 +395,7 @@ func (n *NFTablesRunner) present() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	defer c.CloseLasting()
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return false, fmt.Errorf("list nftables tables: %w", err)
