@@ -59,6 +59,9 @@ type KeeperReport struct {
 	Repairs  int64
 	// Cleared: NAT is off by request (`nat clear`); nothing is applied.
 	Cleared bool
+	// Backend is the firewall backend in use after the check (the
+	// automatic choice moves when the iptables program appears).
+	Backend firewall.Backend
 }
 
 type requestKind int
@@ -255,7 +258,7 @@ func (k *Keeper) debounce(ctx context.Context) {
 func (k *Keeper) check() (Result, error) {
 	res, err := k.m.Apply()
 	k.lastRepaired = false
-	rep := KeeperReport{At: time.Now(), Result: res, Err: err}
+	rep := KeeperReport{At: time.Now(), Result: res, Err: err, Backend: k.m.Backend()}
 	var fixed []string
 	for _, c := range res.Changes {
 		if c.Kind == change.Rules || c.Kind == change.Forwarding {
