@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -100,13 +99,12 @@ func (a *autoFirewall) Apply(spec firewall.Spec) ([]change.Change, error) {
 	if err != nil || a.moved {
 		return changes, err
 	}
-	removed, err := a.nl.Clear()
+	// An error here means nf_tables cannot be reached (a kernel with
+	// x_tables only), so we never made a table there: nothing to move.
+	removed, _ := a.nl.Clear()
 	for _, c := range removed {
 		c.Text = fmt.Sprintf("%s (now on %s)", c.Text, a.ipt.Backend())
 		changes = append(changes, c)
-	}
-	if err != nil {
-		return changes, err
 	}
 	a.moved = true
 	return changes, nil
@@ -116,13 +114,14 @@ func (a *autoFirewall) Check(spec firewall.Spec) (firewall.Status, error) {
 	return a.current().Check(spec)
 }
 
-// Clear removes what we made with either backend.
+// Clear removes what we made with either backend. With the iptables
+// program in use, failing to reach nf_tables is no error (see Apply).
 func (a *autoFirewall) Clear() ([]change.Change, error) {
 	a.find()
 	changes, err := a.nl.Clear()
 	if a.ipt != nil {
 		c, ierr := a.ipt.Clear()
-		changes, err = append(changes, c...), errors.Join(err, ierr)
+		changes, err = append(changes, c...), ierr
 	}
 	return changes, err
 }

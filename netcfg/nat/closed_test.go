@@ -15,11 +15,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/headnode/headnode/netcfg/firewall"
 	"github.com/headnode/headnode/netcfg/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -325,5 +328,65 @@ func checkSide(t *testing.T, tp *topo, ns *sandbox.NS, addr string) {
 	}
 	if src, err := dialFrom(tp.outside, ns, net.JoinHostPort(addr, "8095"), 500*time.Millisecond); err == nil {
 		t.Errorf("a new connection from outside reached node %s (it saw %s)", addr, src)
+	}
+}
+
+// hookedIPTables is the real iptables with another program acting right
+// after each of our iptables-restore transactions, before the read-back.
+type hookedIPTables struct {
+	firewall.IPTables
+	after func()
+}
+
+func (h hookedIPTables) Restore(input string) error {
+	err := h.IPTables.Restore(input)
+	if err == nil {
+		h.after()
+	}
+	return err
+}
+
+// Another program adds a rule to our chain the moment after our rewrite
+// (before we read the chain back to learn how this iptables prints it).
+// The rule must not be learned as ours: the next check finds and removes
+// it, with real iptables.
+func TestKernelForeignRuleRightAfterOurWriteIsRepaired(t *testing.T) {
+	for _, backend := range []string{"nft", "legacy"} {
+		t.Run(backend, func(t *testing.T) {
+			tp := newTopo(t)
+			m := tp.manager(t, backend)
+			real := m.fw.(*firewall.IPTablesRunner)
+			inserted := 0
+			hooked := firewall.NewIPTablesRunner(hookedIPTables{real.IPTables(), func() {
+				if inserted == 0 {
+					inserted++
+					// On the Manager's thread, so in the head namespace.
+					if out, err := exec.Command(ipt(backend), "-A", "HEADNODE-FWD", "-s", "203.0.113.7/32", "-j", "ACCEPT").CombinedOutput(); err != nil {
+						t.Errorf("the foreign insert: %v %s", err, out)
+					}
+				}
+			}}, real.Backend())
+			m.fw = hooked
+			if _, err := m.Apply(); err != nil {
+				t.Fatal(err)
+			}
+			if inserted != 1 || !strings.Contains(save(t, tp.head, backend), "203.0.113.7") {
+				t.Fatalf("the foreign rule was not inserted (%d)", inserted)
+			}
+			st, err := m.Status()
+			if err != nil || st.RulesPresent {
+				t.Errorf("status accepts our chain with the foreign rule in it: %+v, %v", st.Rules, err)
+			}
+			res, err := m.Apply()
+			if err != nil || len(res.Changes) == 0 {
+				t.Fatalf("second apply did not repair: %v, %v", res.Changes, err)
+			}
+			if diff := cmp.Diff(goldenRules, ours(t, tp.head, backend)); diff != "" {
+				t.Errorf("after the repair (-golden +got):\n%s", diff)
+			}
+			if res, err := m.Apply(); err != nil || len(res.Changes) != 0 {
+				t.Errorf("third apply changed %v, %v", res.Changes, err)
+			}
+		})
 	}
 }
