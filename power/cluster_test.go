@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"periph.io/x/conn/v3/i2c"
@@ -96,26 +97,28 @@ func TestNumberingAcrossBoardsAsTheOfficialTool(t *testing.T) {
 // value; here both keep working, ordered by bus, with a warning naming
 // both buses.
 func TestDuplicateOrdersWork(t *testing.T) {
-	m := newMachine(t)
-	m.ctrl(t, 5, emuctrl.Triple, 20)
-	m.ctrl(t, 3, emuctrl.PHAT, 20)
-	c, problems := Detect(m.hardware(), detectOpts("auto"))
-	if len(problems) > 0 || c.Nodes() != 5 {
-		t.Fatalf("%d nodes, %v", c.Nodes(), problems)
-	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "buses 3 and 5 have the same order 20") {
-		t.Errorf("warnings %q", c.Warnings)
-	}
-	if c.Boards()[0].Info().Bus != 3 {
-		t.Error("not ordered by bus")
-	}
-	r := newMachineRig(t, c)
-	r.do(Request{Op: "on", Nodes: []int{2}})
-	r.clk.Advance(time.Second) // the stagger
-	r.do(Request{Op: "on", Nodes: []int{5}})
-	if !m.ctrls[3].Powered(2) || !m.ctrls[5].Powered(3) || m.ctrls[5].Powered(1) {
-		t.Error("p2 / p5 did not reach pHAT p2 / Triple p3")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		m := newMachine(t)
+		m.ctrl(t, 5, emuctrl.Triple, 20)
+		m.ctrl(t, 3, emuctrl.PHAT, 20)
+		c, problems := Detect(m.hardware(), detectOpts("auto"))
+		if len(problems) > 0 || c.Nodes() != 5 {
+			t.Fatalf("%d nodes, %v", c.Nodes(), problems)
+		}
+		if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "buses 3 and 5 have the same order 20") {
+			t.Errorf("warnings %q", c.Warnings)
+		}
+		if c.Boards()[0].Info().Bus != 3 {
+			t.Error("not ordered by bus")
+		}
+		r := newMachineRig(t, c)
+		r.do(Request{Op: "on", Nodes: []int{2}})
+		r.advance(time.Second) // the stagger
+		r.do(Request{Op: "on", Nodes: []int{5}})
+		if !m.ctrls[3].Powered(2) || !m.ctrls[5].Powered(3) || m.ctrls[5].Powered(1) {
+			t.Error("p2 / p5 did not reach pHAT p2 / Triple p3")
+		}
+	})
 }
 
 func TestDetectWhatIsThere(t *testing.T) {

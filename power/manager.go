@@ -14,7 +14,6 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/headnode/headnode/power/board"
-	"github.com/headnode/headnode/power/clock"
 )
 
 // Boot policies: what happens to nodes after the power controller itself
@@ -41,7 +40,6 @@ type Options struct {
 	StateFile string
 	// ReadInterval is how often the boards are read back.
 	ReadInterval time.Duration
-	Clock        clock.Clock
 	Log          *slog.Logger
 	// Report receives the state after every change and every read. It is
 	// called from the manager's goroutine and must not block for long.
@@ -127,9 +125,6 @@ type result struct {
 
 // NewManager returns a manager for c; Run starts it.
 func NewManager(c *Cluster, o Options) *Manager {
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -170,14 +165,14 @@ func (m *Manager) Run(ctx context.Context) {
 		m.readBoard(i)
 	}
 	m.report()
-	read := m.o.Clock.NewTimer(m.o.ReadInterval)
+	read := time.NewTimer(m.o.ReadInterval)
 	defer func() { read.Stop() }()
 	for {
-		var next clock.Timer
+		var next *time.Timer
 		var due <-chan time.Time
 		if len(m.queue) > 0 {
-			next = m.o.Clock.NewTimer(m.lastOn.Add(m.o.Stagger).Sub(m.o.Clock.Now()))
-			due = next.C()
+			next = time.NewTimer(m.lastOn.Add(m.o.Stagger).Sub(time.Now()))
+			due = next.C
 		}
 		select {
 		case <-ctx.Done():
@@ -190,11 +185,11 @@ func (m *Manager) Run(ctx context.Context) {
 			c.reply <- result{changes, err}
 		case <-due:
 			m.powerOnNext()
-		case <-read.C():
+		case <-read.C:
 			for i := range m.boards {
 				m.readBoard(i)
 			}
-			read = m.o.Clock.NewTimer(m.o.ReadInterval)
+			read = time.NewTimer(m.o.ReadInterval)
 		}
 		if next != nil {
 			next.Stop()
@@ -263,7 +258,7 @@ func (m *Manager) applyBoot(i int) {
 			off = append(off, n)
 		}
 	}
-	m.bootApplied = m.o.Clock.Now()
+	m.bootApplied = time.Now()
 	m.bootNote = fmt.Sprintf("%s booted: boot policy %q", b.Info().Model, m.o.Boot)
 	if len(on) > 0 {
 		m.bootNote += ", powering on " + names(on)
@@ -322,7 +317,7 @@ func (m *Manager) enqueue(ns []int) {
 		}
 		m.queue = append(m.queue, n)
 	}
-	if len(m.queue) > 0 && !m.o.Clock.Now().Before(m.lastOn.Add(m.o.Stagger)) {
+	if len(m.queue) > 0 && !time.Now().Before(m.lastOn.Add(m.o.Stagger)) {
 		m.powerOnNext()
 	}
 }
@@ -333,7 +328,7 @@ func (m *Manager) powerOnNext() {
 	}
 	n := m.queue[0]
 	m.queue = m.queue[1:]
-	m.lastOn = m.o.Clock.Now()
+	m.lastOn = time.Now()
 	if err := m.setPower(n, true); err != nil {
 		m.o.Log.Error("power on failed", "node", Name(n), "err", err)
 		return
@@ -393,7 +388,7 @@ func (m *Manager) on(ns []int) ([]string, error) {
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(m.o.Clock.Now()).Round(10*time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(time.Now()).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
 			changes = append(changes, Name(n)+": already on")
 		case on:
