@@ -87,8 +87,6 @@ type Opts struct {
 	Mode0 bool
 	// FlexLEDs is a Flex's LED count (0: 16).
 	FlexLEDs int
-	// Now stamps History; nil means time.Now.
-	Now func() time.Time
 }
 
 // Stick is an emulated BlinkStick. It implements hidraw.Feature.
@@ -101,7 +99,6 @@ type Stick struct {
 	mode      byte
 	info      [2][32]byte
 	unplugged bool
-	now       func() time.Time
 	history   []Change
 	reports   int
 }
@@ -115,7 +112,7 @@ func New(k Kind, o *Opts) *Stick {
 	if o == nil {
 		o = &Opts{}
 	}
-	s := &Stick{kind: k, serial: o.Serial, bcd: bcd, now: o.Now}
+	s := &Stick{kind: k, serial: o.Serial, bcd: bcd}
 	if s.serial == "" {
 		s.serial = fmt.Sprintf("BS000001-%d.0", major)
 	}
@@ -128,9 +125,6 @@ func New(k Kind, o *Opts) *Stick {
 	s.leds = make([]RGB, leds)
 	if leds > 1 && !o.Mode0 {
 		s.mode = 2
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	return s
 }
@@ -267,7 +261,7 @@ func (s *Stick) SetFeature(b []byte) error {
 		}
 	}
 	if !slices.Equal(before, s.leds) {
-		s.history = append(s.history, Change{At: s.now(), LEDs: append([]RGB(nil), s.leds...)})
+		s.history = append(s.history, Change{At: time.Now(), LEDs: append([]RGB(nil), s.leds...)})
 	}
 	return nil
 }
