@@ -27,9 +27,7 @@ type Options struct {
 	LeaseTime time.Duration
 	// LeaseFile keeps the leases across restarts; "" keeps them in memory.
 	LeaseFile string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	Log *slog.Logger
+	Log       *slog.Logger
 }
 
 // DefaultOpts holds the defaults for zero fields of Options.
@@ -60,9 +58,6 @@ func (o *Options) withDefaults() {
 	}
 	if !o.Router.IsValid() {
 		o.Router = o.Address.Addr()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

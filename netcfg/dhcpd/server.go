@@ -102,7 +102,7 @@ func New(o *Options) (*Server, error) {
 		s.byAddr[r.Addr] = r
 	}
 	saved, err := loadLeases(opts.LeaseFile)
-	now := opts.Now()
+	now := time.Now()
 	for _, l := range saved {
 		if len(l.MAC) != 6 || !IsHostAddr(s.subnet, l.Addr) || l.Addr == opts.Address.Addr() {
 			continue
@@ -141,7 +141,7 @@ func (s *Server) SetDNS(servers []netip.Addr) {
 // Leases returns the leases and offers that hold an address now, by
 // address.
 func (s *Server) Leases() []Lease {
-	now := s.o.Now()
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.leases.list(func(l *Lease) bool { return l.active(now) })
@@ -182,7 +182,7 @@ func (s *Server) Handle(pkt []byte) *Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Received++
-	r, reason := s.handle(pkt, s.o.Now())
+	r, reason := s.handle(pkt, time.Now())
 	if r == nil {
 		if reason != "" {
 			s.stats.Dropped[reason]++
