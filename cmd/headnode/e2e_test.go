@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building headnode: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := sandboxtest.Run(m) // and fail when a test left a process running
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -584,7 +584,7 @@ func TestE2EMissingInterfacesAreWaitedFor(t *testing.T) {
 		t.Errorf("nat status does not say what it waits for:\n%s", out)
 	}
 	tp.addLinks(t)
-	s, _ = d.waitFor(t, "the interfaces", func(s *api.Status) bool {
+	d.waitFor(t, "the interfaces", func(s *api.Status) bool {
 		return s.Uplink.Address == "10.99.0.2/24" && s.Cluster.Address == "192.168.50.1/24" && s.Health.State == api.HealthOK
 	})
 	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.2" {
