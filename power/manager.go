@@ -171,7 +171,7 @@ func (m *Manager) Run(ctx context.Context) {
 		var next *time.Timer
 		var due <-chan time.Time
 		if len(m.queue) > 0 {
-			next = time.NewTimer(m.lastOn.Add(m.o.Stagger).Sub(time.Now()))
+			next = time.NewTimer(time.Until(m.lastOn.Add(m.o.Stagger)))
 			due = next.C
 		}
 		select {
@@ -388,7 +388,7 @@ func (m *Manager) on(ns []int) ([]string, error) {
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(time.Now()).Round(10*time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), time.Until(at).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
 			changes = append(changes, Name(n)+": already on")
 		case on:
