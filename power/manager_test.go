@@ -52,9 +52,7 @@ func newMachineRig(t *testing.T, c *Cluster) *rig {
 // start runs a manager (a daemon start) with the given boot policy.
 func (r *rig) start(boot string) {
 	r.t.Helper()
-	o := clusterhat.DefaultOpts
-	o.Sleep = func(time.Duration) {}
-	hat, err := clusterhat.NewI2C(r.bus, 1, o)
+	hat, err := clusterhat.NewI2C(r.bus, 1, clusterhat.DefaultOpts)
 	if err != nil {
 		r.t.Fatal(err)
 	}

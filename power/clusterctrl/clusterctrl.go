@@ -76,13 +76,11 @@ type Opts struct {
 	// HubResetOff is how long `hub reset` keeps the hub off (HUB_CYCLE,
 	// in 10 ms units, at least 100 ms).
 	HubResetOff time.Duration
-	// Sleep waits; tests replace it.
-	Sleep func(time.Duration)
 }
 
 // DefaultOpts suits the firmware's USB polling (about 1 ms per
 // transaction).
-var DefaultOpts = Opts{Poll: time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Backoff: 2 * time.Millisecond, HubResetOff: time.Second, Sleep: time.Sleep}
+var DefaultOpts = Opts{Poll: time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Backoff: 2 * time.Millisecond, HubResetOff: time.Second}
 
 // Dev is one ClusterCTRL board.
 type Dev struct {
@@ -100,9 +98,6 @@ type Dev struct {
 // other than 0x02 (firmware before 2019 put CMD and STATUS elsewhere, and
 // commands written to the new places would be lost). Nothing is written.
 func New(bus i2c.Bus, busNum int, opts Opts) (*Dev, error) {
-	if opts.Sleep == nil {
-		opts.Sleep = time.Sleep
-	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultOpts.Timeout
 	}
@@ -168,7 +163,7 @@ func (d *Dev) write(reg, v byte) error {
 	pause := d.opts.Backoff
 	for try := 0; try <= d.opts.Retries; try++ {
 		if try > 0 {
-			d.opts.Sleep(pause)
+			time.Sleep(pause)
 			pause *= 2
 		}
 		if err = d.bus.Tx(Address, []byte{reg, v}, nil); err == nil {
@@ -191,7 +186,7 @@ func (d *Dev) waitIdle(deadline time.Time) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("ClusterCTRL on I2C bus %d: command 0x%02x still running after %s", d.busNum, b[0], d.opts.Timeout)
 		}
-		d.opts.Sleep(d.opts.Poll)
+		time.Sleep(d.opts.Poll)
 	}
 }
 
