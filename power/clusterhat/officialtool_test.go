@@ -128,7 +128,8 @@ func TestFirstInitWritesInTheOfficialToolsOrder(t *testing.T) {
 }
 
 // foldNodeWrites keeps only the last of consecutive output-register
-// writes that differ from the previous one in bits 0-3 alone. The tool
+// writes that differ from the previous one in bits 0-3 alone (or not at
+// all: a write of the value already latched changes nothing). The tool
 // switches P1-P4 with one read-modify-write each; the driver does the four
 // bits in one. Until the configuration register makes the pins outputs
 // nothing reaches a pin, so the two are the same to the board; every other
