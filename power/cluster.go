@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/headnode/headnode/power/board"
 )
@@ -115,9 +114,9 @@ func (c *Cluster) ParseNodes(names []string) ([]int, error) {
 	}
 	var out []int
 	for _, name := range names {
-		n, ok := ParseName(name)
-		if !ok {
-			return nil, inputErrorf("%q is not a node name: nodes are named p1, p2, ...; this board has %s", name, c.Range())
+		n, err := ParseName(name)
+		if err != nil {
+			return nil, inputErrorf("%v; this board has %s", err, c.Range())
 		}
 		if n > c.total {
 			return nil, inputErrorf("unknown node %q: this board has %s", name, c.Range())
@@ -128,22 +127,3 @@ func (c *Cluster) ParseNodes(names []string) ([]int, error) {
 	}
 	return out, nil
 }
-
-// ParseName parses "pN" (N >= 1).
-func ParseName(s string) (int, bool) {
-	rest, ok := strings.CutPrefix(s, "p")
-	if !ok || rest == "" || rest[0] == '0' || len(rest) > 4 {
-		return 0, false
-	}
-	n := 0
-	for _, r := range rest {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-		n = n*10 + int(r-'0')
-	}
-	return n, true
-}
-
-// Name returns "pN".
-func Name(n int) string { return fmt.Sprintf("p%d", n) }

@@ -514,7 +514,7 @@ func (m *Manager) loadRequested() {
 		return
 	}
 	for name, v := range f.Requested {
-		if n, ok := ParseName(name); ok {
+		if n, err := ParseName(name); err == nil {
 			m.requested[n] = v == "on"
 		}
 	}

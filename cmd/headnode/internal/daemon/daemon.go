@@ -22,6 +22,7 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/hw/machine"
 	"github.com/headnode/headnode/systemd"
 )
 
@@ -41,12 +42,11 @@ type event func(*state)
 
 // state is owned by the loop goroutine.
 type state struct {
-	cfg     *config.Config
-	status  api.Status
-	net     netState
-	power   powerState
-	display displayState
-	dhcp    dhcpState
+	cfg    *config.Config
+	status api.Status
+	net    netState
+	power  powerState
+	dhcp   dhcpState
 }
 
 // Daemon is a running headnode.
@@ -59,7 +59,7 @@ type Daemon struct {
 	watchMu   sync.Mutex
 	changed   chan struct{} // closed and replaced on every publish
 
-	hw      *hardware
+	hw      *machine.Machine
 	net     netHandles
 	power   powerHandles
 	display displayHandles
@@ -101,15 +101,23 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = systemd.NewLogger(os.Stderr, slog.LevelInfo)
 	}
 	d := &Daemon{opts: o, log: o.Log, events: make(chan event, 256), changed: make(chan struct{})}
-	// The hardware (and the emulated machine with backend = "sim") lives
-	// as long as the daemon: a reload must not reset emulated chips, just
-	// as it does not power-cycle real ones.
-	hwr, hwErrs := newHardware(cfg)
-	for _, err := range hwErrs {
+	i2cTrace, hidTrace, errs := openTraces(cfg.Hardware)
+	for _, err := range errs {
 		d.log.Error("hardware trace unavailable", "err", err)
 	}
-	d.hw = hwr
-	defer hwr.Close()
+	defer i2cTrace.Close()
+	defer hidTrace.Close()
+	// The machine, real or emulated as [hardware] backend says, lives as
+	// long as the daemon: a reload must not reset emulated chips, just as
+	// it does not power-cycle real ones. Every part takes its buses, lines
+	// and devices from it, so the I2C trace sees every transaction and the
+	// LCD and the ClusterHAT expander share bus 1, as on a real ClusterHAT
+	// with an LCD.
+	m, errs := machine.Open(machine.Options{Backend: cfg.Hardware.Backend, Sim: cfg.SimSpec(), I2CTrace: i2cTrace, HIDTrace: hidTrace})
+	for _, err := range errs {
+		d.log.Error("hardware unavailable", "err", err)
+	}
+	d.hw = m
 	now := time.Now()
 	st := &state{cfg: cfg}
 	st.status = api.Status{

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/netcfg"
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	"github.com/headnode/headnode/power"
 )
 
 // The dhcp part: the cluster's network services. The DHCP server for the
@@ -199,11 +199,6 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	var rs []dhcpd.Reservation
 	taken := map[netip.Addr]bool{head.Addr(): true}
 	named := map[string]bool{}
-	nodeNumber := func(name string) int {
-		n := 0
-		fmt.Sscanf(name, "p%d", &n)
-		return n
-	}
 	for _, s := range cfg.DHCP.Static {
 		mac, err := net.ParseMAC(s.MAC)
 		if err != nil {
@@ -211,8 +206,12 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		}
 		a, err := netip.ParseAddr(s.Address)
 		if s.Address == "" {
+			n, err := power.ParseName(s.Name)
+			if err != nil {
+				continue // validated at load
+			}
 			var ok bool
-			if a, ok = cfg.NodeAddress(nodeNumber(s.Name)); !ok {
+			if a, ok = cfg.NodeAddress(n); !ok {
 				continue
 			}
 		} else if err != nil {
@@ -227,7 +226,7 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	}
 	inPool := func(a netip.Addr) bool { return !a.Less(first) && !last.Less(a) }
 	reserve := func(n int) {
-		name := fmt.Sprintf("p%d", n)
+		name := power.Name(n)
 		a, ok := cfg.NodeAddress(n)
 		if named[name] || !ok || taken[a] || !dhcpd.IsHostAddr(head, a) || (inPool(a) && !listed[name]) {
 			return
@@ -236,7 +235,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		taken[a], named[name] = true, true
 	}
 	for _, nd := range cfg.Nodes {
-		reserve(nodeNumber(nd.Name))
+		if n, err := power.ParseName(nd.Name); err == nil {
+			reserve(n)
+		}
 	}
 	for n := 1; n <= maxNodes; n++ {
 		reserve(n)
@@ -288,7 +289,7 @@ func dhcpView(s dhcpd.Status, dc config.DHCP, head netip.Prefix, first, last net
 	}
 	for _, l := range s.Leases {
 		al := api.Lease{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname, Expires: l.Expires, Reserved: l.Reserved, Offered: l.Offered}
-		if l.Reserved && dhcpd.IsNodeName(l.Hostname) {
+		if _, err := power.ParseName(l.Hostname); l.Reserved && err == nil {
 			al.Node = l.Hostname
 		}
 		v.Leases = append(v.Leases, al)
@@ -308,8 +309,6 @@ func (st *state) dhcpHealth(h *health) {
 		h.degrade("bridge " + b.Name + ": " + b.Error)
 	}
 }
-
-func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}
 
 // dhcpOnLinks is called on the loop with every interface snapshot: it
 // tells the DHCP service about the cluster interface, shows which node is
