@@ -75,16 +75,17 @@ func (c *Cluster) Locate(n int) (b int, local int, ok bool) {
 }
 
 // Range describes the valid node names, e.g. "p1-p4".
-func (c *Cluster) Range() string { return nodeRange(1, c.total) }
+func (c *Cluster) Range() string { return NodeRange(1, c.total) }
 
-func nodeRange(first, n int) string {
+// NodeRange names n nodes from first on: "p5", "p1-p4"; "" for none.
+func NodeRange(first, n int) string {
 	switch n {
 	case 0:
 		return ""
 	case 1:
-		return fmt.Sprintf("p%d", first)
+		return Name(first)
 	}
-	return fmt.Sprintf("p%d-p%d", first, first+n-1)
+	return Name(first) + "-" + Name(first+n-1)
 }
 
 // InputError is a request that was refused as invalid; nothing changed.

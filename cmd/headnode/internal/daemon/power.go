@@ -218,7 +218,7 @@ func (st *state) updatePower() {
 	var models []string
 	for _, b := range ps.report.Boards {
 		pb := api.PowerBoard{Model: b.Info.Model, Kind: b.Info.Kind, Chip: b.Info.Chip, Bus: b.Info.Bus, Order: b.Info.Order, Firmware: b.Info.Firmware,
-			Nodes: nodeRange(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs}
+			Nodes: power.NodeRange(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs}
 		if b.Info.Address != 0 {
 			pb.Address = fmt.Sprintf("0x%02x", b.Info.Address)
 		}
@@ -253,13 +253,6 @@ func (st *state) updatePower() {
 		out.Nodes = append(out.Nodes, node)
 	}
 	st.status.Power = out
-}
-
-func nodeRange(first, n int) string {
-	if n == 1 {
-		return power.Name(first)
-	}
-	return power.Name(first) + "-" + power.Name(first+n-1)
 }
 
 func (st *state) powerHealth(h *health) {
