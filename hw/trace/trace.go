@@ -46,8 +46,8 @@ func (l *Log) Write(v any) {
 	_, _ = l.f.Write(b)
 }
 
-// Now returns the time to stamp an entry with, in UTC with nanoseconds as
-// design.md's format shows ("2026-11-22T10:00:00.123456789Z").
+// Now returns the time to stamp an entry with: RFC 3339 in UTC with
+// nanoseconds ("2026-11-22T10:00:00.123456789Z").
 func (l *Log) Now() string {
 	if l == nil {
 		return ""

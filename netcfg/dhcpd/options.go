@@ -103,7 +103,7 @@ func (o *Options) check() error {
 		if r.Addr == a.Addr() {
 			return fmt.Errorf("%s: %v is the server's own address", what, r.Addr)
 		}
-		if r.MAC == nil && !IsNodeName(r.Name) {
+		if r.MAC == nil && !isNodeName(r.Name) {
 			return fmt.Errorf("%s: a reservation without a MAC address needs a node name (pN)", what)
 		}
 		if r.MAC != nil {

@@ -1,14 +1,3 @@
-// Package clusterctrl drives the 8086 Consultancy ClusterCTRL boards
-// (Single, pHAT, Triple, A+6, Stack): an AVR behind USB that the
-// i2c-tiny-usb kernel driver turns into an I2C bus (/dev/ClusterCTRL-N) with
-// one emulated slave at 0x20.
-//
-// Reference: burtyb/ClusterCTRL src/main.c (firmware 1.8, register layout
-// 0x02) and the clusterctrl tool (/work/shared/docs/hardware-clusterhat.md
-// §4). Unlike the official tool this driver checks the register layout
-// version, waits for the firmware to finish each command (polling CMD
-// until it reads 0), checks STATUS, and retries writes the firmware NAKs
-// while it is busy.
 package clusterctrl
 
 import (
@@ -56,11 +45,10 @@ const Layout = 0x02
 
 // initMarker is written to the MODE register, which the firmware keeps in
 // RAM and never uses: it reads something else after the MCU restarts, which
-// is how a controller reboot is told from a daemon restart. Assumed (not
-// tested on hardware): MODE is cleared by an MCU reset like the rest of the
-// firmware's RAM. If it were not, the only effect is that the boot policy
-// is not applied after a board reset; node power is never cut because of
-// it.
+// is how a controller reboot is told from a daemon restart (see the
+// package documentation for why MODE is cleared by a reset). If it were
+// not, the only effect is that the boot policy is not applied after a
+// board reset; node power is never cut because of it.
 const initMarker = 0xA5
 
 // Opts configures the driver.

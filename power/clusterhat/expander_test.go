@@ -284,7 +284,7 @@ func TestNACKsAreRetried(t *testing.T) {
 var stamp = regexp.MustCompile(`"t":"[^"]*",`)
 
 // The first init of a ClusterHAT v2.5 on the wire, in the i2c_trace format
-// of design.md (timestamps removed). It also replays through periph's
+// (hw/i2cbus.Entry; timestamps removed). It also replays through periph's
 // i2ctest.Playback: the driver must make exactly these transactions.
 func TestInitGoldenTrace(t *testing.T) {
 	h := newHAT(t, expander.XRA1200P, 2, 5)

@@ -1,16 +1,3 @@
-// Package blinkstick emulates the BlinkStick family of USB RGB LEDs
-// (original, Pro, Square, Strip, Nano, Flex) at the level of HID feature
-// reports, as their firmware answers them, plus a fake sysfs tree so that
-// discovery and hot-plug can be tested without a kernel.
-//
-// The model follows the blinkstick-firmware sources and the vendor
-// libraries (lcd-and-led.md §4): report 1 sets LED 0 in RGB order; report
-// 5 sets one LED by index, RGB; reports 6-9 carry frames of 8/16/32/64
-// LEDs in GRB order and only reach LEDs past the first in mode 2 (WS2812),
-// which report 4 sets and which persists in EEPROM; report 0x81 is the
-// Flex's LED count. The original BlinkStick knows reports 1-3 only. A
-// report of the wrong length, or one the variant does not know, stalls the
-// control pipe (EPIPE); an unplugged stick answers ENODEV.
 package blinkstick
 
 import (

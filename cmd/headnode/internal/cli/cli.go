@@ -263,12 +263,6 @@ func (env *Env) client() (*api.Client, error) {
 	return api.NewClient(cfg.Control.Socket), nil
 }
 
-func notYet(name string) command {
-	return func(ctx context.Context, env *Env) error {
-		return fmt.Errorf("%q is not yet available in this version of headnode", name)
-	}
-}
-
 func runVersion(ctx context.Context, env *Env) error {
 	if _, _, err := flags(env.Args); err != nil {
 		return err

@@ -11,7 +11,8 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/firewall"
+	"github.com/headnode/headnode/netcfg/nat"
 )
 
 // runNAT works with or without a daemon: when one is running the request
@@ -81,9 +82,9 @@ func runNAT(ctx context.Context, env *Env) error {
 	}
 }
 
-func managerFor(cfg *config.Config) (*netcfg.Manager, error) {
+func managerFor(cfg *config.Config) (*nat.Manager, error) {
 	addr, _ := cfg.Network.ClusterPrefix()
-	return netcfg.NewManager(netcfg.Options{
+	return nat.NewManager(nat.Options{
 		ClusterInterface: cfg.Network.ClusterInterface,
 		UplinkInterface:  cfg.Network.UplinkInterface,
 		ClusterAddress:   addr,
@@ -165,7 +166,7 @@ func printNATStatus(out io.Writer, n api.NAT, s *api.Status) {
 	fmt.Fprintf(w, "state\t%s\n", state)
 	fmt.Fprintf(w, "backend\t%s\n", n.Backend)
 	fmt.Fprintf(w, "forwarding\t%s\n", onOff(n.Forwarding))
-	fmt.Fprintf(w, "rules\t%s\n", map[bool]string{true: "present (filter " + netcfg.FilterChain + ", nat " + netcfg.NATChain + ")", false: "not present"}[n.RulesPresent])
+	fmt.Fprintf(w, "rules\t%s\n", map[bool]string{true: "present (filter " + firewall.FilterChain + ", nat " + firewall.NATChain + ")", false: "not present"}[n.RulesPresent])
 	if n.Policy != "" {
 		fmt.Fprintf(w, "FORWARD policy\t%s\n", n.Policy)
 	}

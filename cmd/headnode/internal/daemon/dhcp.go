@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -17,8 +16,11 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/bridge"
+	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 // The dhcp part: the cluster's network services. The DHCP server for the
@@ -40,7 +42,7 @@ type dhcpHandles struct {
 }
 
 type bridgeRunner struct {
-	b    *netcfg.Bridge
+	b    *bridge.Bridge
 	kick chan struct{}
 }
 
@@ -85,11 +87,11 @@ func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop fun
 // not, it removes a bridge an earlier configuration created.
 func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config, log *slog.Logger) (closeBridge func()) {
 	bc := cfg.Bridge
-	o := netcfg.BridgeOptions{StateDir: cfg.Daemon.StateDir}
+	o := bridge.Options{StateDir: cfg.Daemon.StateDir}
 	if bc.Enabled {
 		o.Name, o.Ports = bc.Name, bc.Ports
 	}
-	b, err := netcfg.NewBridge(o)
+	b, err := bridge.New(o)
 	if err != nil {
 		log.Error("cannot manage the bridge", "err", err)
 		if bc.Enabled {
@@ -112,7 +114,7 @@ func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *confi
 	r := &bridgeRunner{b: b, kick: make(chan struct{}, 1)}
 	d.dhcp.bridge.Store(r)
 	wg.Go(func() {
-		b.Keep(ctx, r.kick, bridgeRecheck, func(changes []netcfg.Change, err error) {
+		b.Keep(ctx, r.kick, bridgeRecheck, func(changes []change.Change, err error) {
 			for _, c := range changes {
 				log.Info("bridge", "change", c.Text)
 			}
@@ -199,11 +201,6 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	var rs []dhcpd.Reservation
 	taken := map[netip.Addr]bool{head.Addr(): true}
 	named := map[string]bool{}
-	nodeNumber := func(name string) int {
-		n := 0
-		fmt.Sscanf(name, "p%d", &n)
-		return n
-	}
 	for _, s := range cfg.DHCP.Static {
 		mac, err := net.ParseMAC(s.MAC)
 		if err != nil {
@@ -211,8 +208,12 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		}
 		a, err := netip.ParseAddr(s.Address)
 		if s.Address == "" {
+			n, err := nodename.Parse(s.Name)
+			if err != nil {
+				continue // validated at load
+			}
 			var ok bool
-			if a, ok = cfg.NodeAddress(nodeNumber(s.Name)); !ok {
+			if a, ok = cfg.NodeAddress(n); !ok {
 				continue
 			}
 		} else if err != nil {
@@ -227,7 +228,7 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	}
 	inPool := func(a netip.Addr) bool { return !a.Less(first) && !last.Less(a) }
 	reserve := func(n int) {
-		name := fmt.Sprintf("p%d", n)
+		name := nodename.Name(n)
 		a, ok := cfg.NodeAddress(n)
 		if named[name] || !ok || taken[a] || !dhcpd.IsHostAddr(head, a) || (inPool(a) && !listed[name]) {
 			return
@@ -236,7 +237,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		taken[a], named[name] = true, true
 	}
 	for _, nd := range cfg.Nodes {
-		reserve(nodeNumber(nd.Name))
+		if n, err := nodename.Parse(nd.Name); err == nil {
+			reserve(n)
+		}
 	}
 	for n := 1; n <= maxNodes; n++ {
 		reserve(n)
@@ -288,7 +291,7 @@ func dhcpView(s dhcpd.Status, dc config.DHCP, head netip.Prefix, first, last net
 	}
 	for _, l := range s.Leases {
 		al := api.Lease{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname, Expires: l.Expires, Reserved: l.Reserved, Offered: l.Offered}
-		if l.Reserved && dhcpd.IsNodeName(l.Hostname) {
+		if _, err := nodename.Parse(l.Hostname); l.Reserved && err == nil {
 			al.Node = l.Hostname
 		}
 		v.Leases = append(v.Leases, al)
@@ -309,12 +312,10 @@ func (st *state) dhcpHealth(h *health) {
 	}
 }
 
-func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}
-
 // dhcpOnLinks is called on the loop with every interface snapshot: it
 // tells the DHCP service about the cluster interface, shows which node is
 // on which bridge port, and has the bridge take in new gadget interfaces.
-func (d *Daemon) dhcpOnLinks(st *state, links map[string]netcfg.LinkState) {
+func (d *Daemon) dhcpOnLinks(st *state, links map[string]links.State) {
 	if svc := d.dhcp.svc.Load(); svc != nil {
 		name := st.cfg.Network.ClusterInterface
 		head, _ := st.cfg.Network.ClusterPrefix()
@@ -338,7 +339,7 @@ func (d *Daemon) dhcpOnLinks(st *state, links map[string]netcfg.LinkState) {
 	stray := !br.Exists
 	for _, l := range links {
 		if br.Exists && l.Master == br.Index {
-			node, _ := netcfg.GadgetNode(l.Name)
+			node, _ := bridge.GadgetNode(l.Name)
 			v.Ports = append(v.Ports, api.BridgePort{Interface: l.Name, Node: node, Up: l.Up, Carrier: l.Carrier})
 		}
 		if r != nil && r.b.IsPort(l.Name) && (l.Master != br.Index || !l.Up) {

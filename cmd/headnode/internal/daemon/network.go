@@ -11,21 +11,22 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
-	"github.com/headnode/headnode/netcfg"
+	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/netcfg/nat"
 )
 
 // netState is the network part of the state (loop goroutine only).
 type netState struct {
-	report  *netcfg.KeeperReport // latest keeper report; nil before the first
-	openErr error                // NAT could not start at all (no iptables)
+	report  *nat.KeeperReport // latest keeper report; nil before the first
+	openErr error             // NAT could not start at all (no iptables)
 	// links is the latest state of every interface, for parts that follow
 	// interfaces other than the uplink and cluster (ethpiN gadget nodes).
-	links map[string]netcfg.LinkState
+	links map[string]links.State
 }
 
 // netHandles are what control handlers need from the running network part.
 type netHandles struct {
-	keeper atomic.Pointer[netcfg.Keeper]
+	keeper atomic.Pointer[nat.Keeper]
 }
 
 func networkChanged(old, new *config.Config) bool {
@@ -38,25 +39,25 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 	var wg sync.WaitGroup
 	n := cfg.Network
 	d.send(ctx, func(st *state) { st.resetNetwork() })
-	var m *netcfg.Manager
+	var m *nat.Manager
 	if !n.NAT {
 		d.log.Info("NAT is off in the configuration ([network] nat = false); only watching the interfaces")
 		d.send(ctx, func(st *state) { st.status.NAT.State = api.NATDisabled })
 	} else {
 		m = d.startNAT(ctx, &wg, cfg)
 	}
-	wo := netcfg.WatchOptions{Log: d.log.With("part", "links")}
+	wo := links.WatchOptions{Log: d.log.With("part", "links")}
 	// Test hook: the soak test shrinks the receive buffer so that event
 	// bursts overflow it and the recovery path runs.
 	if n, err := strconv.Atoi(os.Getenv("HEADNODE_NETLINK_RCVBUF")); err == nil && n > 0 {
 		wo.ReceiveBuffer = n
 	}
-	w, err := netcfg.NewWatcher(wo)
+	w, err := links.NewWatcher(wo)
 	if err != nil {
 		d.log.Error("cannot watch interfaces", "err", err)
 	} else {
 		wg.Go(func() {
-			w.Run(ctx, func(links map[string]netcfg.LinkState) {
+			w.Run(ctx, func(links map[string]links.State) {
 				resubscribes := w.Resubscribes()
 				d.send(ctx, func(st *state) {
 					d.applyLinks(st, links)
@@ -79,10 +80,10 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 // startNAT opens iptables and starts the keeper; a failure to open (no
 // iptables) is reported as NAT state. It returns the manager to close, or
 // nil.
-func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config) *netcfg.Manager {
+func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config) *nat.Manager {
 	n := cfg.Network
 	addr, _ := n.ClusterPrefix()
-	m, err := netcfg.NewManager(netcfg.Options{
+	m, err := nat.NewManager(nat.Options{
 		ClusterInterface: n.ClusterInterface,
 		UplinkInterface:  n.UplinkInterface,
 		ClusterAddress:   addr,
@@ -95,9 +96,9 @@ func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.C
 		d.send(ctx, func(st *state) { st.net.openErr = openErr; st.applyNAT() })
 		return nil
 	}
-	k := netcfg.NewKeeper(m, netcfg.KeeperOptions{
+	k := nat.NewKeeper(m, nat.KeeperOptions{
 		Log: d.log.With("part", "nat"),
-		Report: func(r netcfg.KeeperReport) {
+		Report: func(r nat.KeeperReport) {
 			d.send(ctx, func(st *state) { st.net.report = &r; st.applyNAT() })
 		},
 	})
@@ -122,7 +123,7 @@ func (st *state) networkSettled() bool {
 }
 
 // applyLinks folds a watcher snapshot into the state.
-func (d *Daemon) applyLinks(st *state, links map[string]netcfg.LinkState) {
+func (d *Daemon) applyLinks(st *state, links map[string]links.State) {
 	n := st.cfg.Network
 	up := linkView(links[n.UplinkInterface], n.UplinkInterface)
 	cl := linkView(links[n.ClusterInterface], n.ClusterInterface)
@@ -158,7 +159,7 @@ func orNone(s string) string {
 	return s
 }
 
-func linkView(l netcfg.LinkState, name string) api.Link {
+func linkView(l links.State, name string) api.Link {
 	v := api.Link{Interface: name, Exists: l.Exists, Up: l.Up, Carrier: l.Carrier}
 	if a, ok := l.Address(); ok {
 		v.Address = a.String()

@@ -1,0 +1,23 @@
+// Package netcfg holds the head node's network configuration, one job per
+// package:
+//
+//   - nat: the desired network state as one idempotent Apply (forwarding,
+//     the cluster address, the firewall), the ledger that lets Clear undo
+//     exactly what Apply changed, and the Keeper that repairs tampering;
+//   - firewall: our iptables chains and rules, the listing comparison, the
+//     iptables runner (the backend behind nat.Firewall), nf_tables change
+//     events and the conntrack flush;
+//   - gateway: IPv4 forwarding and the gateway address on the cluster
+//     interface;
+//   - links: the state of every interface, read once or followed through
+//     netlink;
+//   - bridge: the ClusterHAT bridge of the nodes' USB gadget links;
+//   - dhcpd: the nodes' DHCP server;
+//   - change: the record of what any of them changed;
+//   - netlinksafe: netlink handles in a namespace, with interrupted dumps
+//     retried and missing links as nil;
+//   - sandbox: network namespaces and veth pairs for tests and `headnode
+//     sim`.
+//
+// This package itself has no code.
+package netcfg

@@ -1,0 +1,26 @@
+package firewall
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// FlushConntrack deletes the conntrack entries whose original source is in
+// subnet, in h's network namespace.
+//
+// Flows that started before our MASQUERADE rule existed keep their
+// un-NATed mapping while a nat hook is already registered (as on any host
+// running Docker); deleting the entries makes their next packet go through
+// NAT afresh. Connection tracking itself keeps working.
+func FlushConntrack(h *netlink.Handle, subnet netip.Prefix) error {
+	f := &netlink.ConntrackFilter{}
+	ipnet := &net.IPNet{IP: subnet.Addr().AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}
+	if err := f.AddIPNet(netlink.ConntrackOrigSrcIP, ipnet); err != nil {
+		return err
+	}
+	_, err := h.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
+	return err
+}

@@ -1,0 +1,259 @@
+package nat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/headnode/headnode/netcfg/change"
+	"github.com/headnode/headnode/netcfg/firewall"
+	"golang.org/x/time/rate"
+)
+
+// Keeper keeps the network setup applied: it applies at start, re-checks
+// whenever the firewall changes (nftables events) or the cluster interface
+// changes (Kick), and at a fixed interval for what events cannot see
+// (iptables-legacy). All Manager calls happen on the Keeper's goroutine, so
+// apply, repair and clear never interleave.
+type Keeper struct {
+	m    *Manager
+	o    KeeperOptions
+	kick chan struct{}
+	reqs chan keeperRequest
+	lim  *rate.Limiter
+
+	installed    bool // a full apply succeeded at least once
+	repairs      int64
+	lastRepaired bool
+}
+
+// KeeperOptions configures a Keeper.
+type KeeperOptions struct {
+	// Poll is the periodic check interval. 0 picks 1 s for the legacy
+	// backend, which sends no change events, so that a flush is repaired
+	// within 2 s; and 30 s for nf_tables, where events do the work.
+	Poll time.Duration
+	// Debounce is how long to wait for a burst of firewall events to end
+	// before checking; 0 means 100 ms.
+	Debounce time.Duration
+	Log      *slog.Logger
+	// Report is called on the Keeper's goroutine after every check.
+	Report func(KeeperReport)
+}
+
+// KeeperReport is the outcome of one check.
+type KeeperReport struct {
+	At     time.Time
+	Result Result
+	Err    error
+	// Repaired: something we had installed was gone and is back.
+	Repaired bool
+	Repairs  int64
+	// Cleared: NAT is off by request (`nat clear`); nothing is applied.
+	Cleared bool
+}
+
+type requestKind int
+
+const (
+	reqApply requestKind = iota
+	reqClear
+	reqStatus
+)
+
+type keeperRequest struct {
+	kind  requestKind
+	reply chan keeperReply
+}
+
+type keeperReply struct {
+	changes []change.Change
+	result  Result
+	status  Status
+	err     error
+}
+
+// NewKeeper returns a Keeper for m.
+func NewKeeper(m *Manager, o KeeperOptions) *Keeper {
+	if o.Poll == 0 {
+		o.Poll = 30 * time.Second
+		if m.Backend() != firewall.BackendNFTables {
+			o.Poll = time.Second
+		}
+	}
+	if o.Debounce == 0 {
+		o.Debounce = 100 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Report == nil {
+		o.Report = func(KeeperReport) {}
+	}
+	return &Keeper{
+		m: m, o: o,
+		kick: make(chan struct{}, 1),
+		reqs: make(chan keeperRequest),
+		// If another program keeps removing our rules, repair at most
+		// once a second after a burst of ten, instead of fighting it at
+		// full speed; once a second still keeps the 2 s repair promise.
+		// (Tailscale's ip rule repair waits up to 5 s, which would not.)
+		lim: rate.NewLimiter(rate.Every(time.Second), 10),
+	}
+}
+
+// Kick asks for a check soon. It never blocks.
+func (k *Keeper) Kick() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Apply applies now, re-enabling NAT if it was cleared.
+func (k *Keeper) Apply(ctx context.Context) (Result, error) {
+	r, err := k.request(ctx, reqApply)
+	return r.result, err
+}
+
+// Clear removes everything and keeps it removed until Apply.
+func (k *Keeper) Clear(ctx context.Context) ([]change.Change, error) {
+	r, err := k.request(ctx, reqClear)
+	return r.changes, err
+}
+
+// Status reads the current state of the setup (see Manager.Status),
+// serialized with apply and repair.
+func (k *Keeper) Status(ctx context.Context) (Status, error) {
+	r, err := k.request(ctx, reqStatus)
+	return r.status, err
+}
+
+func (k *Keeper) request(ctx context.Context, kind requestKind) (keeperReply, error) {
+	req := keeperRequest{kind: kind, reply: make(chan keeperReply, 1)}
+	select {
+	case k.reqs <- req:
+	case <-ctx.Done():
+		return keeperReply{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r, r.err
+	case <-ctx.Done():
+		return keeperReply{}, ctx.Err()
+	}
+}
+
+// Run keeps the setup applied until ctx is done.
+func (k *Keeper) Run(ctx context.Context) {
+	if k.m.Backend() == firewall.BackendNFTables {
+		go firewall.WatchNFTables(ctx, k.m.opts.Namespace, k.o.Log, k.Kick)
+	}
+	led, _ := LoadLedger(k.m.opts.StateDir)
+	cleared := led.Cleared
+	if cleared {
+		k.o.Log.Warn("NAT is off: it was removed with `headnode nat clear`; `headnode nat apply` turns it back on")
+		k.o.Report(KeeperReport{At: time.Now(), Cleared: true})
+	} else {
+		k.check()
+	}
+	poll := time.NewTicker(k.o.Poll)
+	defer poll.Stop()
+	var notBefore time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-k.reqs:
+			var rep keeperReply
+			switch req.kind {
+			case reqClear:
+				rep.changes, rep.err = k.m.Clear()
+				for _, c := range rep.changes {
+					k.o.Log.Info("nat clear", "change", c.Text)
+				}
+				cleared, k.installed = true, false
+				k.o.Report(KeeperReport{At: time.Now(), Cleared: true, Err: rep.err, Repairs: k.repairs})
+			case reqApply:
+				cleared = false
+				rep.result, rep.err = k.check()
+			case reqStatus:
+				rep.status, rep.err = k.m.Status()
+			}
+			req.reply <- rep
+			continue
+		case <-poll.C:
+		case <-k.kick:
+			k.debounce(ctx)
+		}
+		if cleared {
+			continue
+		}
+		if now := time.Now(); now.Before(notBefore) {
+			// Rate limited: check again when allowed.
+			time.AfterFunc(notBefore.Sub(now), k.Kick)
+			continue
+		}
+		k.check()
+		if k.lastRepaired {
+			notBefore = time.Now().Add(k.lim.Reserve().Delay())
+		}
+	}
+}
+
+// debounce waits until firewall events have been quiet for Debounce (at
+// most five times that), so a burst of events costs one check.
+func (k *Keeper) debounce(ctx context.Context) {
+	deadline := time.After(5 * k.o.Debounce)
+	quiet := time.NewTimer(k.o.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-quiet.C:
+			return
+		case <-k.kick:
+			quiet.Reset(k.o.Debounce)
+		}
+	}
+}
+
+func (k *Keeper) check() (Result, error) {
+	res, err := k.m.Apply()
+	k.lastRepaired = false
+	rep := KeeperReport{At: time.Now(), Result: res, Err: err}
+	var fixed []string
+	for _, c := range res.Changes {
+		if c.Kind == change.Rules || c.Kind == change.Forwarding {
+			fixed = append(fixed, c.Text)
+		}
+	}
+	switch {
+	case err != nil:
+		if firewall.IsLockBusy(err) {
+			err = errors.New("the xtables lock is held by another program; will retry")
+			rep.Err = err
+		}
+		k.o.Log.Error("applying NAT failed", "err", err)
+	case len(fixed) > 0 && k.installed:
+		k.repairs++
+		k.lastRepaired = true
+		rep.Repaired = true
+		k.o.Log.Warn("firewall rules were changed by another program; restored", "restored", strings.Join(fixed, "; "), "repairs", k.repairs)
+	default:
+		for _, c := range res.Changes {
+			k.o.Log.Info("network setup", "change", c.Text)
+		}
+	}
+	if err == nil && res.Subnet.IsValid() {
+		k.installed = true
+	}
+	rep.Repairs = k.repairs
+	k.o.Report(rep)
+	return res, err
+}

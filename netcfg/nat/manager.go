@@ -1,0 +1,339 @@
+package nat
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/headnode/headnode/netcfg/change"
+	"github.com/headnode/headnode/netcfg/firewall"
+	"github.com/headnode/headnode/netcfg/gateway"
+	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/netcfg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Firewall is what the Manager needs from a firewall backend: make our
+// chains match a spec (idempotent; with everything in place it only reads,
+// so it doubles as the tamper check), report how far they do, and remove
+// everything of ours. *firewall.IPTablesRunner, which runs the iptables
+// program, is the backend there is.
+type Firewall interface {
+	Apply(firewall.Spec) ([]change.Change, error)
+	Check(firewall.Spec) (firewall.Status, error)
+	Clear() ([]change.Change, error)
+}
+
+var _ Firewall = (*firewall.IPTablesRunner)(nil)
+
+// Options says what the cluster network looks like.
+type Options struct {
+	ClusterInterface string
+	UplinkInterface  string
+	// ClusterAddress is put on the cluster interface (e.g. 192.168.50.1/24).
+	// The zero value leaves the interface alone; the NATed subnet is then
+	// whatever the interface's own address is in.
+	ClusterAddress netip.Prefix
+	// IPTables is the backend choice: "auto", "nft", "legacy" or a path.
+	IPTables string
+	// StateDir holds the ledger of what we changed.
+	StateDir string
+	// ProcSys overrides /proc/sys (tests).
+	ProcSys string
+	// Namespace, when set, is the network namespace to manage instead of
+	// the process's own (tests and the simulator).
+	Namespace *netns.NsHandle
+}
+
+// Manager applies and removes the head node's network setup: IPv4
+// forwarding, the cluster address and the NAT rules. Apply is idempotent;
+// Clear is its inverse and touches only what the ledger says we changed.
+type Manager struct {
+	opts    Options
+	fw      Firewall
+	backend firewall.Backend
+	fwd     gateway.Forwarding
+	h       *netlink.Handle
+	thread  *nsThread // nil: work in the caller's namespace
+}
+
+// NewManager opens iptables and netlink. It fails with
+// firewall.ErrNoIPTables when iptables is not installed.
+func NewManager(o Options) (*Manager, error) {
+	m := &Manager{opts: o, fwd: gateway.Forwarding{ProcSys: o.ProcSys}}
+	var err error
+	if m.fw, m.backend, err = openFirewall(o.IPTables, m.flushConntrack); err != nil {
+		return nil, err
+	}
+	if o.Namespace != nil {
+		if m.thread, err = newNSThread(*o.Namespace); err != nil {
+			return nil, fmt.Errorf("enter network namespace: %w", err)
+		}
+	}
+	if m.h, err = netlinksafe.Open(o.Namespace); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	return m, nil
+}
+
+// openFirewall opens the firewall backend for the configured choice
+// ("auto", "nft", "legacy" or a path to an iptables program): today always
+// the iptables runner, so a missing iptables is firewall.ErrNoIPTables.
+// flush is called after the masquerade rule was (re)installed.
+func openFirewall(choice string, flush func(netip.Prefix) error) (Firewall, firewall.Backend, error) {
+	ipt, backend, err := firewall.OpenIPTables(choice)
+	if err != nil {
+		return nil, firewall.BackendUnknown, err
+	}
+	r := firewall.NewIPTablesRunner(ipt)
+	r.FlushConntrack = flush
+	return r, backend, nil
+}
+
+// Close releases the netlink handle and the namespace thread.
+func (m *Manager) Close() {
+	if m.h != nil {
+		m.h.Close()
+	}
+	if m.thread != nil {
+		m.thread.close()
+	}
+}
+
+// do runs f in the managed namespace.
+func (m *Manager) do(f func()) {
+	if m.thread == nil {
+		f()
+		return
+	}
+	m.thread.do(f)
+}
+
+// flushConntrack deletes the conntrack entries from subnet in the managed
+// namespace.
+func (m *Manager) flushConntrack(subnet netip.Prefix) error {
+	return firewall.FlushConntrack(m.h, subnet)
+}
+
+// Backend reports the iptables backend in use.
+func (m *Manager) Backend() firewall.Backend { return m.backend }
+
+// Result says what Apply did and what it is still waiting for.
+type Result struct {
+	Changes []change.Change
+	// Waiting lists what could not be done yet and why, in words: a
+	// missing interface is a normal state at boot, not an error.
+	Waiting []string
+	// Subnet is the cluster subnet being NATed (invalid while waiting).
+	Subnet netip.Prefix
+}
+
+// Apply makes the system match Options. The ledger's "cleared" mark is
+// removed: an explicit apply re-enables NAT.
+func (m *Manager) Apply() (res Result, err error) {
+	m.do(func() { res, err = m.apply() })
+	return res, err
+}
+
+func (m *Manager) apply() (Result, error) {
+	var res Result
+	led, lerr := LoadLedger(m.opts.StateDir)
+	if lerr != nil {
+		// A damaged ledger must not stop NAT; we only lose the record of
+		// what to undo on clear, which we say.
+		res.Waiting = append(res.Waiting, fmt.Sprintf("state file unreadable, starting a new one: %v", lerr))
+	}
+	before := led
+
+	changed, err := m.fwd.Enable()
+	if err != nil {
+		return res, err
+	}
+	if changed {
+		led.ForwardingChanged = true
+		res.Changes = append(res.Changes, change.Change{Kind: change.Forwarding, Text: "enabled IPv4 forwarding"})
+	}
+
+	cluster, err := links.Read(m.h, m.opts.ClusterInterface)
+	if err != nil {
+		return res, fmt.Errorf("read %s: %w", m.opts.ClusterInterface, err)
+	}
+	subnet := m.opts.ClusterAddress.Masked()
+	if !cluster.Exists {
+		res.Waiting = append(res.Waiting, fmt.Sprintf("cluster interface %s does not exist yet", m.opts.ClusterInterface))
+	} else if m.opts.ClusterAddress.IsValid() {
+		ch, err := m.ensureClusterAddress(&led)
+		res.Changes = append(res.Changes, ch...)
+		if err != nil {
+			return res, err
+		}
+	}
+	if !subnet.IsValid() {
+		if a, ok := cluster.Address(); ok {
+			subnet = a.Masked()
+		} else if cluster.Exists {
+			res.Waiting = append(res.Waiting, fmt.Sprintf("cluster interface %s has no IPv4 address to take the subnet from", m.opts.ClusterInterface))
+		}
+	}
+	if subnet.IsValid() {
+		res.Subnet = subnet
+		changes, err := m.fw.Apply(m.spec(subnet))
+		res.Changes = append(res.Changes, changes...)
+		if err != nil {
+			return res, err
+		}
+	}
+	led.Cleared = false
+	if led != before || lerr != nil {
+		if err := led.Save(m.opts.StateDir); err != nil {
+			return res, fmt.Errorf("save state: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (m *Manager) spec(subnet netip.Prefix) firewall.Spec {
+	return firewall.Spec{ClusterInterface: m.opts.ClusterInterface, UplinkInterface: m.opts.UplinkInterface, Subnet: subnet}
+}
+
+// ensureClusterAddress puts the configured address on the cluster
+// interface and brings the interface up. If an earlier configuration had
+// us add a different address there, that one is removed. The ledger
+// follows what was done.
+func (m *Manager) ensureClusterAddress(led *Ledger) ([]change.Change, error) {
+	var ours netip.Prefix
+	if led.AddressInterface == m.opts.ClusterInterface {
+		ours, _ = netip.ParsePrefix(led.AddressAdded)
+	}
+	r, err := gateway.EnsureAddress(m.h, m.opts.ClusterInterface, m.opts.ClusterAddress, ours)
+	if r.RemovedOld {
+		led.AddressAdded, led.AddressInterface = "", ""
+	}
+	if r.Added {
+		led.AddressAdded, led.AddressInterface = m.opts.ClusterAddress.String(), m.opts.ClusterInterface
+	}
+	return r.Changes, err
+}
+
+// Status is a read-only report of the network setup.
+type Status struct {
+	Backend      firewall.Backend `json:"backend"`
+	Forwarding   bool             `json:"forwarding"`
+	Rules        firewall.Status  `json:"rules"`
+	RulesPresent bool             `json:"rules_present"`
+	Subnet       string           `json:"subnet,omitempty"`
+	Cluster      links.State      `json:"cluster"`
+	Uplink       links.State      `json:"uplink"`
+	Cleared      bool             `json:"cleared"`
+	Waiting      []string         `json:"waiting,omitempty"`
+}
+
+// Status reads the current state without changing anything.
+func (m *Manager) Status() (st Status, err error) {
+	m.do(func() { st, err = m.status() })
+	return st, err
+}
+
+func (m *Manager) status() (Status, error) {
+	st := Status{Backend: m.backend}
+	var errs []error
+	var err error
+	if st.Forwarding, err = m.fwd.Enabled(); err != nil {
+		errs = append(errs, err)
+	}
+	led, _ := LoadLedger(m.opts.StateDir)
+	st.Cleared = led.Cleared
+	if st.Cluster, err = links.Read(m.h, m.opts.ClusterInterface); err != nil {
+		errs = append(errs, err)
+	}
+	if st.Uplink, err = links.Read(m.h, m.opts.UplinkInterface); err != nil {
+		errs = append(errs, err)
+	}
+	for _, l := range []links.State{st.Cluster, st.Uplink} {
+		if !l.Exists {
+			st.Waiting = append(st.Waiting, fmt.Sprintf("interface %s does not exist yet", l.Name))
+		}
+	}
+	subnet := m.opts.ClusterAddress.Masked()
+	if !subnet.IsValid() {
+		if a, ok := st.Cluster.Address(); ok {
+			subnet = a.Masked()
+		}
+	}
+	if subnet.IsValid() {
+		st.Subnet = subnet.String()
+		st.Rules, err = m.fw.Check(m.spec(subnet))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		st.RulesPresent = st.Rules.Present()
+	}
+	return st, errors.Join(errs...)
+}
+
+// Clear removes everything the ledger says we added: our rules and chains,
+// the cluster address, and IPv4 forwarding unless another program (Docker,
+// k3s, Tailscale, ...) uses it. The ledger then records "cleared", which
+// keeps the daemon from re-applying until `nat apply`.
+func (m *Manager) Clear() (changes []change.Change, err error) {
+	m.do(func() { changes, err = m.clear() })
+	return changes, err
+}
+
+func (m *Manager) clear() ([]change.Change, error) {
+	led, lerr := LoadLedger(m.opts.StateDir)
+	var errs []error
+	if lerr != nil {
+		errs = append(errs, lerr)
+	}
+	changes, err := m.fw.Clear()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	subnet := m.opts.ClusterAddress.Masked()
+	if led.AddressAdded != "" {
+		if p, err := netip.ParsePrefix(led.AddressAdded); err == nil {
+			if !subnet.IsValid() {
+				subnet = p.Masked()
+			}
+			ch, err := gateway.RemoveAddress(m.h, led.AddressInterface, p)
+			changes = append(changes, ch...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		led.AddressAdded, led.AddressInterface = "", ""
+	}
+	if subnet.IsValid() {
+		if err := m.flushConntrack(subnet); err == nil {
+			changes = append(changes, change.Change{Kind: change.Conntrack, Text: "flushed conntrack entries from " + subnet.String()})
+		}
+	}
+	if led.ForwardingChanged {
+		ls, err := netlinksafe.LinkList(m.h)
+		var names []string
+		for _, l := range ls {
+			names = append(names, l.Attrs().Name)
+		}
+		sort.Strings(names)
+		if err != nil {
+			errs = append(errs, err)
+		} else if other := gateway.OtherForwarder(names); other != "" {
+			changes = append(changes, change.Change{Kind: change.Forwarding, Text: fmt.Sprintf("left IPv4 forwarding on: %s (another program) needs it", other)})
+			led.ForwardingChanged = false
+		} else if err := m.fwd.Disable(); err != nil {
+			errs = append(errs, err)
+		} else {
+			changes = append(changes, change.Change{Kind: change.Forwarding, Text: "disabled IPv4 forwarding (we had enabled it)"})
+			led.ForwardingChanged = false
+		}
+	}
+	led.Cleared = true
+	if err := led.Save(m.opts.StateDir); err != nil {
+		errs = append(errs, fmt.Errorf("save state: %w", err))
+	}
+	return changes, errors.Join(errs...)
+}
