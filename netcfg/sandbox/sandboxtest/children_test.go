@@ -2,8 +2,10 @@ package sandboxtest
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,5 +76,56 @@ func TestChildrenListsLiveChildrenOnly(t *testing.T) {
 	cmd.Wait()
 	if found() {
 		t.Error("a stopped child is still listed")
+	}
+}
+
+// Every package whose tests build namespaces (and so run commands in
+// them) checks for leftovers with Run: a new such package without the
+// TestMain fails here.
+func TestNamespacePackagesCheckForLeftovers(t *testing.T) {
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("no go.mod at %s: %v", root, err)
+	}
+	uses, checks := map[string]bool{}, map[string]bool{}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dir, src := filepath.Dir(path), string(b)
+		for _, call := range []string{"sandboxtest.Need(", "dhcptest.Need(", "probelab.New(", "sandbox.New("} {
+			if strings.Contains(src, call) {
+				uses[dir] = true
+			}
+		}
+		if strings.Contains(src, "sandboxtest.Run(m)") {
+			checks[dir] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uses) < 5 {
+		t.Fatalf("found only %d packages with namespace tests under %s: %v", len(uses), root, uses)
+	}
+	for dir := range uses {
+		if !checks[dir] {
+			rel, _ := filepath.Rel(root, dir)
+			t.Errorf("%s: its tests build namespaces but do not check for leftover processes; add\n\tfunc TestMain(m *testing.M) { os.Exit(sandboxtest.Run(m)) }", rel)
+		}
 	}
 }
