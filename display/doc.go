@@ -5,7 +5,7 @@
 // decides nothing about health itself: the daemon hands it a Status.
 //
 // Layout gives the LCD's rows for a Status and a panel size; Legend gives
-// the LED patterns (design.md's legend: pattern first, colour second,
+// the LED patterns (the README's legend: pattern first, colour second,
 // never faster than 2 Hz, a heartbeat so that a hung daemon shows). Screen
 // and Light keep the two devices going: they find them, show every new
 // Status as soon as it arrives, re-initialise the LCD periodically and

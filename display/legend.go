@@ -16,8 +16,8 @@ var (
 	White = led.RGB{R: 255, G: 255, B: 255}
 )
 
-// Timings of the legend (design.md). Nothing flashes faster than 2 Hz: the
-// fastest on/off cycle is 250 ms + 250 ms.
+// Timings of the legend (the README's LED table). Nothing flashes faster
+// than 2 Hz: the fastest on/off cycle is 250 ms + 250 ms.
 const (
 	HeartbeatPeriod = 5 * time.Second
 	HeartbeatDip    = 100 * time.Millisecond

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/headnode/headnode/display/led"
 	"github.com/headnode/headnode/hw/emu/blinkstick"
@@ -15,30 +14,35 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// timeline plays patterns on an emulated stick for d on a fake clock and
-// returns what the stick showed and when: "+0s #00ff00 #000000 ...".
+// timeline plays patterns on an emulated stick for d and returns what the
+// stick showed and when: "+0s #00ff00 #000000 ...". It runs in a synctest
+// bubble whose clock starts at t0, so every write is stamped at its edge.
 func timeline(t *testing.T, kind blinkstick.Kind, patterns []led.Pattern, d time.Duration) []blinkstick.Change {
 	t.Helper()
-	clock := clockwork.NewFakeClockAt(t0)
-	s := blinkstick.New(kind, &blinkstick.Opts{Now: clock.Now})
-	dev, err := led.NewBlinkStick(s, s.Serial(), s.BCDDevice(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := led.NewPlayer(clock)
-	p.SetDevice(dev)
-	p.Play(patterns)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	for end := t0.Add(d); clock.Now().Before(end); {
-		clock.BlockUntilContext(ctx, 1)
-		clock.Advance(50 * time.Millisecond)
-	}
-	clock.BlockUntilContext(ctx, 1)
-	cancel()
-	<-done
-	return s.History()
+	var h []blinkstick.Change
+	synctest.Test(t, func(t *testing.T) {
+		s := blinkstick.New(kind, nil)
+		dev, err := led.NewBlinkStick(s, s.Serial(), s.BCDDevice(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		p := led.NewPlayer()
+		p.SetDevice(dev)
+		p.Play(patterns)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		time.Sleep(d)
+		synctest.Wait() // an edge at d is written too
+		cancel()
+		<-done
+		for _, c := range s.History() {
+			c.At = t0.Add(c.At.Sub(start))
+			h = append(h, c)
+		}
+	})
+	return h
 }
 
 // describe renders LED 0's history as "+offset colour" lines.

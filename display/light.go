@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/headnode/headnode/display/led"
 )
 
@@ -29,8 +27,6 @@ type LightOpts struct {
 	Brightness float64
 	// Rescan is how often a missing light is looked for (default 2 s).
 	Rescan time.Duration
-	// Clock; nil means the real one.
-	Clock clockwork.Clock
 	// Report is told whenever the light's state changes: found or lost,
 	// mode, pattern, and (at most every ReportEvery) the colours shown.
 	Report      func(LightReport)
@@ -73,16 +69,13 @@ func NewLight(o LightOpts) *Light {
 	if o.Rescan == 0 {
 		o.Rescan = 2 * time.Second
 	}
-	if o.Clock == nil {
-		o.Clock = clockwork.NewRealClock()
-	}
 	if o.Report == nil {
 		o.Report = func(LightReport) {}
 	}
 	if o.ReportEvery == 0 {
 		o.ReportEvery = 250 * time.Millisecond
 	}
-	l := &Light{o: o, legend: Legend{Brightness: o.Brightness}, player: led.NewPlayer(o.Clock), wake: make(chan struct{}, 1), mode: ModeAuto}
+	l := &Light{o: o, legend: Legend{Brightness: o.Brightness}, player: led.NewPlayer(), wake: make(chan struct{}, 1), mode: ModeAuto}
 	l.status.Health.State = StateStarting
 	l.player.OnFrame = func(f []led.RGB) {
 		l.mu.Lock()
@@ -120,7 +113,7 @@ func (l *Light) SetMode(mode string) error {
 	switch mode {
 	case ModeAuto, ModeStopped:
 	case ModeIdentify:
-		l.identifyEnd = l.o.Clock.Now().Add(IdentifyFor)
+		l.identifyEnd = time.Now().Add(IdentifyFor)
 	default:
 		l.mu.Unlock()
 		return fmt.Errorf("unknown LED mode %q: use identify, stopped or auto", mode)
@@ -137,7 +130,7 @@ func (l *Light) SetMode(mode string) error {
 // `systemctl reload` that it arrived. The health after it shows next.
 func (l *Light) Reloading() {
 	l.mu.Lock()
-	l.reloadEnd = l.o.Clock.Now().Add(BreathePeriod)
+	l.reloadEnd = time.Now().Add(BreathePeriod)
 	l.mu.Unlock()
 	l.apply()
 	l.poke()
@@ -146,7 +139,7 @@ func (l *Light) Reloading() {
 // patternsLocked is what every LED should play now.
 func (l *Light) patternsLocked(n int) []led.Pattern {
 	st := l.status
-	if l.mode == ModeIdentify && !l.o.Clock.Now().Before(l.identifyEnd) {
+	if l.mode == ModeIdentify && !time.Now().Before(l.identifyEnd) {
 		l.mode = ModeAuto
 	}
 	switch {
@@ -154,7 +147,7 @@ func (l *Light) patternsLocked(n int) []led.Pattern {
 		return l.legend.Patterns(l.legend.Identify(), nil, n)
 	case l.mode == ModeStopped || st.Health.State == StateStopped:
 		return l.legend.Patterns(l.legend.Stopped(), nil, n)
-	case l.o.Clock.Now().Before(l.reloadEnd):
+	case time.Now().Before(l.reloadEnd):
 		return l.legend.Patterns(l.legend.Starting(), st.Nodes, n)
 	}
 	return l.legend.Patterns(l.legend.Cluster(st.Health), st.Nodes, n)
@@ -195,7 +188,7 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 	}()
 	var nextScan, nextReport time.Time
 	for {
-		now := l.o.Clock.Now()
+		now := time.Now()
 		l.mu.Lock()
 		lost := l.lost
 		l.lost = nil
@@ -227,14 +220,14 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 		} else {
 			wait = min(wait, nextReport.Sub(now))
 		}
-		t := l.o.Clock.NewTimer(max(wait, 0))
+		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-l.wake:
 			t.Stop()
-		case <-t.Chan():
+		case <-t.C:
 		}
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/headnode/headnode/display/lcd"
 )
 
@@ -38,8 +36,6 @@ type ScreenOpts struct {
 	// Page is how long each page shows when the text needs more than one
 	// (default 4 s).
 	Page time.Duration
-	// Clock; nil means the real one.
-	Clock clockwork.Clock
 	// Report is told whenever what the Screen knows about the LCD
 	// changes. It runs on the Screen's goroutine.
 	Report func(ScreenReport)
@@ -75,9 +71,6 @@ func NewScreen(o ScreenOpts) *Screen {
 	}
 	if o.Page == 0 {
 		o.Page = 4 * time.Second
-	}
-	if o.Clock == nil {
-		o.Clock = clockwork.NewRealClock()
 	}
 	if o.Report == nil {
 		o.Report = func(ScreenReport) {}
@@ -127,10 +120,10 @@ const (
 // last (the daemon's "stopped").
 func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 	r := &screenRun{Screen: s}
-	now := s.o.Clock.Now()
+	now := time.Now()
 	r.nextOpen = now
 	for {
-		now = s.o.Clock.Now()
+		now = time.Now()
 		if r.dev == nil && !now.Before(r.nextOpen) {
 			r.open(now)
 		}
@@ -156,7 +149,7 @@ func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 				wait = earliest(wait, r.nextRetry)
 			}
 		}
-		t := s.o.Clock.NewTimer(max(wait.Sub(now), 0))
+		t := time.NewTimer(max(wait.Sub(now), 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -167,7 +160,7 @@ func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 			return
 		case <-s.wake:
 			t.Stop()
-		case <-t.Chan():
+		case <-t.C:
 		}
 	}
 }

@@ -2,6 +2,8 @@
 // open buses and devices (I2C and GPIO through periph.io, hidraw, the HAT
 // EEPROM in the device tree, ClusterCTRL device nodes), trace what crosses
 // them, and emulate each chip protocol-accurately for tests and for
-// `headnode sim`. Nothing under hw knows what a node, an IP address or a
-// health state is.
+// `headnode sim`. Package machine is the one place that chooses between
+// the real hardware and an emulated machine; the rest of headnode takes
+// its hardware from there. Nothing under hw knows what a node, an IP
+// address or a health state is.
 package hw

@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/headnode/headnode/power/board"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 // Ordered is a board with a place in global numbering (ClusterCTRL's
@@ -76,22 +76,10 @@ func (c *Cluster) Locate(n int) (b int, local int, ok bool) {
 }
 
 // Range describes the valid node names, e.g. "p1-p4".
-func (c *Cluster) Range() string { return nodeRange(1, c.total) }
-
-func nodeRange(first, n int) string {
-	switch n {
-	case 0:
-		return ""
-	case 1:
-		return fmt.Sprintf("p%d", first)
-	}
-	return fmt.Sprintf("p%d-p%d", first, first+n-1)
-}
+func (c *Cluster) Range() string { return nodename.Range(1, c.total) }
 
 // InputError is a request that was refused as invalid; nothing changed.
-type InputError struct{ Msg string }
-
-func (e *InputError) Error() string { return e.Msg }
+type InputError = nodename.InputError
 
 func inputErrorf(format string, args ...any) error {
 	return &InputError{Msg: fmt.Sprintf(format, args...)}
@@ -115,9 +103,9 @@ func (c *Cluster) ParseNodes(names []string) ([]int, error) {
 	}
 	var out []int
 	for _, name := range names {
-		n, ok := ParseName(name)
-		if !ok {
-			return nil, inputErrorf("%q is not a node name: nodes are named p1, p2, ...; this board has %s", name, c.Range())
+		n, err := nodename.Parse(name)
+		if err != nil {
+			return nil, inputErrorf("%v; this board has %s", err, c.Range())
 		}
 		if n > c.total {
 			return nil, inputErrorf("unknown node %q: this board has %s", name, c.Range())
@@ -128,22 +116,3 @@ func (c *Cluster) ParseNodes(names []string) ([]int, error) {
 	}
 	return out, nil
 }
-
-// ParseName parses "pN" (N >= 1).
-func ParseName(s string) (int, bool) {
-	rest, ok := strings.CutPrefix(s, "p")
-	if !ok || rest == "" || rest[0] == '0' || len(rest) > 4 {
-		return 0, false
-	}
-	n := 0
-	for _, r := range rest {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-		n = n*10 + int(r-'0')
-	}
-	return n, true
-}
-
-// Name returns "pN".
-func Name(n int) string { return fmt.Sprintf("p%d", n) }

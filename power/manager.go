@@ -14,7 +14,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/headnode/headnode/power/board"
-	"github.com/headnode/headnode/power/clock"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 // Boot policies: what happens to nodes after the power controller itself
@@ -41,7 +41,6 @@ type Options struct {
 	StateFile string
 	// ReadInterval is how often the boards are read back.
 	ReadInterval time.Duration
-	Clock        clock.Clock
 	Log          *slog.Logger
 	// Report receives the state after every change and every read. It is
 	// called from the manager's goroutine and must not block for long.
@@ -127,9 +126,6 @@ type result struct {
 
 // NewManager returns a manager for c; Run starts it.
 func NewManager(c *Cluster, o Options) *Manager {
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -170,14 +166,14 @@ func (m *Manager) Run(ctx context.Context) {
 		m.readBoard(i)
 	}
 	m.report()
-	read := m.o.Clock.NewTimer(m.o.ReadInterval)
+	read := time.NewTimer(m.o.ReadInterval)
 	defer func() { read.Stop() }()
 	for {
-		var next clock.Timer
+		var next *time.Timer
 		var due <-chan time.Time
 		if len(m.queue) > 0 {
-			next = m.o.Clock.NewTimer(m.lastOn.Add(m.o.Stagger).Sub(m.o.Clock.Now()))
-			due = next.C()
+			next = time.NewTimer(time.Until(m.lastOn.Add(m.o.Stagger)))
+			due = next.C
 		}
 		select {
 		case <-ctx.Done():
@@ -190,11 +186,11 @@ func (m *Manager) Run(ctx context.Context) {
 			c.reply <- result{changes, err}
 		case <-due:
 			m.powerOnNext()
-		case <-read.C():
+		case <-read.C:
 			for i := range m.boards {
 				m.readBoard(i)
 			}
-			read = m.o.Clock.NewTimer(m.o.ReadInterval)
+			read = time.NewTimer(m.o.ReadInterval)
 		}
 		if next != nil {
 			next.Stop()
@@ -263,7 +259,7 @@ func (m *Manager) applyBoot(i int) {
 			off = append(off, n)
 		}
 	}
-	m.bootApplied = m.o.Clock.Now()
+	m.bootApplied = time.Now()
 	m.bootNote = fmt.Sprintf("%s booted: boot policy %q", b.Info().Model, m.o.Boot)
 	if len(on) > 0 {
 		m.bootNote += ", powering on " + names(on)
@@ -271,7 +267,7 @@ func (m *Manager) applyBoot(i int) {
 	m.o.Log.Info("power controller booted; applying the boot policy", "board", b.Info().Model, "policy", m.o.Boot, "on", names(on), "off", names(off))
 	for _, n := range off {
 		if err := m.setPower(n, false); err != nil {
-			m.o.Log.Error("boot policy: power off failed", "node", Name(n), "err", err)
+			m.o.Log.Error("boot policy: power off failed", "node", nodename.Name(n), "err", err)
 		}
 	}
 	m.enqueue(on)
@@ -286,7 +282,7 @@ func names(ns []int) string {
 		if i > 0 {
 			s += " "
 		}
-		s += Name(n)
+		s += nodename.Name(n)
 	}
 	return s
 }
@@ -322,7 +318,7 @@ func (m *Manager) enqueue(ns []int) {
 		}
 		m.queue = append(m.queue, n)
 	}
-	if len(m.queue) > 0 && !m.o.Clock.Now().Before(m.lastOn.Add(m.o.Stagger)) {
+	if len(m.queue) > 0 && !time.Now().Before(m.lastOn.Add(m.o.Stagger)) {
 		m.powerOnNext()
 	}
 }
@@ -333,18 +329,18 @@ func (m *Manager) powerOnNext() {
 	}
 	n := m.queue[0]
 	m.queue = m.queue[1:]
-	m.lastOn = m.o.Clock.Now()
+	m.lastOn = time.Now()
 	if err := m.setPower(n, true); err != nil {
-		m.o.Log.Error("power on failed", "node", Name(n), "err", err)
+		m.o.Log.Error("power on failed", "node", nodename.Name(n), "err", err)
 		return
 	}
-	m.o.Log.Info("node powered on", "node", Name(n))
+	m.o.Log.Info("node powered on", "node", nodename.Name(n))
 }
 
 func (m *Manager) handle(r Request) ([]string, error) {
 	for _, n := range r.Nodes {
 		if n < 1 || n > m.c.Nodes() {
-			return nil, inputErrorf("unknown node %q: this board has %s", Name(n), m.c.Range())
+			return nil, inputErrorf("unknown node %q: this board has %s", nodename.Name(n), m.c.Range())
 		}
 	}
 	if len(m.c.Boards()) == 0 {
@@ -393,17 +389,17 @@ func (m *Manager) on(ns []int) ([]string, error) {
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", Name(n), at.Sub(m.o.Clock.Now()).Round(10*time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", nodename.Name(n), time.Until(at).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
-			changes = append(changes, Name(n)+": already on")
+			changes = append(changes, nodename.Name(n)+": already on")
 		case on:
-			changes = append(changes, Name(n)+": on")
+			changes = append(changes, nodename.Name(n)+": on")
 		default:
 			i, _, _ := m.c.Locate(n)
 			if err := m.boards[i].err; err != nil {
-				errs = append(errs, fmt.Errorf("%s: not switched on: %w", Name(n), err))
+				errs = append(errs, fmt.Errorf("%s: not switched on: %w", nodename.Name(n), err))
 			} else {
-				errs = append(errs, fmt.Errorf("%s: switched on but reads back off", Name(n)))
+				errs = append(errs, fmt.Errorf("%s: switched on but reads back off", nodename.Name(n)))
 			}
 		}
 	}
@@ -417,17 +413,17 @@ func (m *Manager) off(ns []int) ([]string, error) {
 		m.requested[n] = false
 		if i := slices.Index(m.queue, n); i >= 0 {
 			m.queue = slices.Delete(m.queue, i, i+1)
-			changes = append(changes, Name(n)+": queued power-on cancelled")
+			changes = append(changes, nodename.Name(n)+": queued power-on cancelled")
 		}
 		if on, known := m.powered(n); known && !on {
-			changes = append(changes, Name(n)+": already off")
+			changes = append(changes, nodename.Name(n)+": already off")
 			continue
 		}
 		if err := m.setPower(n, false); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", Name(n), err))
+			errs = append(errs, fmt.Errorf("%s: %w", nodename.Name(n), err))
 			continue
 		}
-		changes = append(changes, Name(n)+": off")
+		changes = append(changes, nodename.Name(n)+": off")
 	}
 	if err := m.saveRequested(); err != nil {
 		errs = append(errs, err)
@@ -514,7 +510,7 @@ func (m *Manager) loadRequested() {
 		return
 	}
 	for name, v := range f.Requested {
-		if n, ok := ParseName(name); ok {
+		if n, err := nodename.Parse(name); err == nil {
 			m.requested[n] = v == "on"
 		}
 	}
@@ -528,7 +524,7 @@ func (m *Manager) saveRequested() error {
 	}
 	f := requestedFile{Requested: map[string]string{}}
 	for n, on := range m.requested {
-		f.Requested[Name(n)] = onOff(on)
+		f.Requested[nodename.Name(n)] = onOff(on)
 	}
 	b, _ := json.MarshalIndent(f, "", "  ")
 	if err := writeAtomic(m.o.StateFile, append(b, '\n')); err != nil {

@@ -33,9 +33,15 @@ func need(t *testing.T, root bool, cmds ...string) {
 	if root && os.Geteuid() != 0 {
 		msg = strings.TrimPrefix(msg+"; needs root", "; ")
 	}
-	if msg == "" {
-		return
+	if msg != "" {
+		prerequisiteMissing(t, msg)
 	}
+}
+
+// prerequisiteMissing skips t for a missing prerequisite, or fails it when
+// HEADNODE_REQUIRE_NETNS is set.
+func prerequisiteMissing(t *testing.T, msg string) {
+	t.Helper()
 	if os.Getenv(sandboxtest.RequireEnv) != "" {
 		t.Fatalf("%s (and %s is set, so this is a failure, not a skip)", msg, sandboxtest.RequireEnv)
 	}

@@ -149,11 +149,10 @@ func TestE2EDHCPStaysOffBesideAnotherServer(t *testing.T) {
 	if err := tp.inside.AddAddr("in0", "192.168.50.254/24"); err != nil {
 		t.Fatal(err)
 	}
-	stop, err := dhcptest.Udhcpd(tp.inside, "in0", "192.168.50.254", "192.168.50.100", "192.168.50.110", t.TempDir())
+	stop, err := dhcptest.Udhcpd(t, tp.inside, "in0", "192.168.50.254", "192.168.50.100", "192.168.50.110", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
 	d := tp.startDaemon(t, tp.config(t, dhcpConfig))
 	s, _ := d.waitFor(t, "DHCP off beside another server", func(s *api.Status) bool { return s.DHCP.State == api.DHCPOtherServer })
 	if s.DHCP.OtherServer != "192.168.50.254" || !strings.Contains(s.DHCP.Reason, "another DHCP server (192.168.50.254) answers on eth0") {
@@ -180,9 +179,8 @@ func TestE2EDHCPStaysOffBesideAnotherServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stop()
-	stop, err = dhcptest.Udhcpd(tp.inside, "lan", "192.168.50.254", "192.168.50.100", "192.168.50.110", t.TempDir())
-	if err != nil {
+	stop() // it moves to the bridge
+	if _, err := dhcptest.Udhcpd(t, tp.inside, "lan", "192.168.50.254", "192.168.50.100", "192.168.50.110", t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	l, err := dhcptest.Udhcpc(client, "eth0", dhcptest.Options{Dir: t.TempDir()})

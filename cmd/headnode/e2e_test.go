@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building headnode: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := sandboxtest.Run(m) // and fail when a test left a process running
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -571,7 +571,7 @@ func TestE2ECoexistsWithIPTablesInstalledLater(t *testing.T) {
 	for _, args := range append(dockerRules, []string{"-A", "DOCKER-FORWARD", "-o", "docker0", "-j", "ACCEPT"}) {
 		mustRun(t, tp.head, "iptables-nft", args...)
 	}
-	s, _ = d.waitFor(t, "the move to iptables-nft", func(s *api.Status) bool {
+	d.waitFor(t, "the move to iptables-nft", func(s *api.Status) bool {
 		return s.NAT.Backend == "iptables-nft" && s.NAT.State == api.NATOK
 	})
 	if !d.logged("deleted table ip headnode (now on iptables-nft)") {

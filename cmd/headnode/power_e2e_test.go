@@ -104,7 +104,7 @@ func TestE2EPowerOnTheEmulatedClusterHAT(t *testing.T) {
 	if code != 0 || out != "p1: on\np2: queued, powers on in 300ms\n" {
 		t.Fatalf("on p1 p2: exit %d, %q %q", code, out, errOut)
 	}
-	s, at1 := d.waitFor(t, "p1 powered", func(s *api.Status) bool { return powered(s)[0] == '1' })
+	_, at1 := d.waitFor(t, "p1 powered", func(s *api.Status) bool { return powered(s)[0] == '1' })
 	_, at2 := d.waitFor(t, "p2 powered", func(s *api.Status) bool { return powered(s) == "1100" })
 	if gap := at2.Sub(at1); gap < 250*time.Millisecond {
 		t.Errorf("p2 came on %v after p1; the stagger is 300ms", gap)
@@ -199,7 +199,7 @@ func TestE2EPowerOnTheEmulatedClusterHAT(t *testing.T) {
 	d.stop(t)
 	trace2 := filepath.Join(tp.dir, "i2c-2.jsonl")
 	d = tp.startDaemon(t, powerConfig(tp, t, trace2, ""))
-	s, _ = d.waitFor(t, "the board after restart", func(s *api.Status) bool { return len(s.Power.Boards) == 1 })
+	d.waitFor(t, "the board after restart", func(s *api.Status) bool { return len(s.Power.Boards) == 1 })
 	time.Sleep(500 * time.Millisecond) // a few read-backs
 	if b, _ := os.ReadFile(trace2); strings.Count(string(b), `"addr":32`) < 4 {
 		t.Fatalf("the trace of the restarted daemon shows no reads of the expander:\n%s", b)

@@ -24,6 +24,9 @@ func TestE2ESim(t *testing.T) {
 	name := fmt.Sprintf("hs%d", os.Getpid()%100000)
 	cmd := exec.Command(binary, "sim", "--duration", "40s", "--name", name, "--boot", "300ms", "--listen", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: if it does not stop, it is killed together
+	// with the daemon and the node clients it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +39,9 @@ func TestE2ESim(t *testing.T) {
 		select {
 		case <-exited:
 		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
+			t.Errorf("sim did not stop within 15 s of SIGTERM; killing it")
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
 		}
 		if t.Failed() {
 			t.Logf("sim output:\n%s", out.String())

@@ -145,7 +145,7 @@ func TestCharacterROMs(t *testing.T) {
 		want []string
 	}{
 		{lcdrom.A00, []string{"Grü?e 25ﾟC", "¥5 ?o/ ?μ"}},
-		{lcdrom.A02, []string{"Grüße 25ᴼC", `¥5 \o/ ~μ`}},
+		{lcdrom.A02, []string{"Grüße 25°C", `¥5 \o/ ~μ`}},
 	} {
 		t.Run(tc.rom.Name(), func(t *testing.T) {
 			r := newRig(t, board(t, "standard"), 0x27, 16, 2, tc.rom, Opts{})

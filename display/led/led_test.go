@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/headnode/headnode/hw/emu/blinkstick"
 )
@@ -180,51 +179,51 @@ func TestBlink1(t *testing.T) {
 	}
 }
 
-// The player writes on edges only: a 1 s on / 1 s off blink over 10 s on a
-// fake clock is exactly 10 writes, each at its edge.
+// The player writes on edges only: a 1 s on / 1 s off blink over 10 s is
+// exactly 10 writes after the first frame, each at its edge (the bubble's
+// clock makes "at" exact).
 func TestPlayerWritesOnEdgesOnly(t *testing.T) {
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	s := blinkstick.New(blinkstick.Strip, &blinkstick.Opts{Now: clock.Now})
-	d, _ := NewBlinkStick(s, s.Serial(), s.BCDDevice(), true)
-	p := NewPlayer(clock)
-	p.SetDevice(d)
-	start := clock.Now()
-	p.Play([]Pattern{Blink("degraded", RGB{255, 120, 0}, time.Second, time.Second), Steady("up", green)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	for range 100 {
-		clock.BlockUntilContext(ctx, 1)
-		clock.Advance(100 * time.Millisecond)
-	}
-	clock.BlockUntilContext(ctx, 1)
-	cancel()
-	<-done
-	h := s.History()
-	if len(h) != 11 {
-		t.Fatalf("%d writes in 10 s, want 11 (the first frame and 10 edges): %v", len(h), h)
-	}
-	for i, c := range h {
-		if at := c.At.Sub(start); at != time.Duration(i)*time.Second {
-			t.Errorf("write %d at %v, want %ds", i, at, i)
+	synctest.Test(t, func(t *testing.T) {
+		s := blinkstick.New(blinkstick.Strip, nil)
+		d, _ := NewBlinkStick(s, s.Serial(), s.BCDDevice(), true)
+		p := NewPlayer()
+		p.SetDevice(d)
+		start := time.Now()
+		p.Play([]Pattern{Blink("degraded", RGB{255, 120, 0}, time.Second, time.Second), Steady("up", green)})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		time.Sleep(10 * time.Second)
+		synctest.Wait() // the edge at 10 s is written
+		cancel()
+		<-done
+		h := s.History()
+		if len(h) != 11 {
+			t.Fatalf("%d writes in 10 s, want 11 (the first frame and 10 edges): %v", len(h), h)
 		}
-		wantOn := i%2 == 0
-		if on := c.LEDs[0].R != 0; on != wantOn || c.LEDs[1] != (blinkstick.RGB{G: 255}) {
-			t.Errorf("write %d: %v", i, c.LEDs)
+		for i, c := range h {
+			if at := c.At.Sub(start); at != time.Duration(i)*time.Second {
+				t.Errorf("write %d at %v, want %ds", i, at, i)
+			}
+			wantOn := i%2 == 0
+			if on := c.LEDs[0].R != 0; on != wantOn || c.LEDs[1] != (blinkstick.RGB{G: 255}) {
+				t.Errorf("write %d: %v", i, c.LEDs)
+			}
 		}
-	}
+	})
 }
 
 // Re-playing a pattern of the same name keeps its phase.
 func TestPlayerKeepsPhaseOfUnchangedPatterns(t *testing.T) {
-	clock := clockwork.NewFakeClock()
-	p := NewPlayer(clock)
-	b := Blink("x", red, time.Second, time.Second)
-	p.Play([]Pattern{b})
-	clock.Advance(1500 * time.Millisecond)
-	p.Play([]Pattern{b, Steady("y", green)})
-	frame, next := p.frameLocked(clock.Now())
-	if frame[0] != (RGB{}) || next != 500*time.Millisecond {
-		t.Errorf("frame %v next %v: phase was reset", frame, next)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := NewPlayer()
+		b := Blink("x", red, time.Second, time.Second)
+		p.Play([]Pattern{b})
+		time.Sleep(1500 * time.Millisecond)
+		p.Play([]Pattern{b, Steady("y", green)})
+		frame, next := p.frameLocked(time.Now())
+		if frame[0] != (RGB{}) || next != 500*time.Millisecond {
+			t.Errorf("frame %v next %v: phase was reset", frame, next)
+		}
+	})
 }

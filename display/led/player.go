@@ -5,15 +5,12 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 )
 
 // Player shows one pattern per LED on a device, writing only on edges:
 // when the frame the patterns give for now differs from the last one
 // written.
 type Player struct {
-	clock clockwork.Clock
 	// OnFrame, when set, is told every frame written (for status
 	// reports); OnError every failed write. Both run on the player's
 	// goroutine.
@@ -28,12 +25,9 @@ type Player struct {
 	wake     chan struct{}
 }
 
-// NewPlayer returns a player on clock (nil: the real clock).
-func NewPlayer(clock clockwork.Clock) *Player {
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
-	return &Player{clock: clock, wake: make(chan struct{}, 1)}
+// NewPlayer returns a player; Run drives it.
+func NewPlayer() *Player {
+	return &Player{wake: make(chan struct{}, 1)}
 }
 
 // SetDevice changes the device (nil: none). A new device gets the whole
@@ -49,7 +43,7 @@ func (p *Player) SetDevice(d Device) {
 // keeps its phase (a heartbeat is not restarted by an unrelated change);
 // one with a new pattern starts it now.
 func (p *Player) Play(patterns []Pattern) {
-	now := p.clock.Now()
+	now := time.Now()
 	p.mu.Lock()
 	starts := make([]time.Time, len(patterns))
 	for i, pat := range patterns {
@@ -82,14 +76,14 @@ func (p *Player) poke() {
 func (p *Player) Run(ctx context.Context) {
 	for {
 		wait := p.Step()
-		t := p.clock.NewTimer(wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-p.wake:
 			t.Stop()
-		case <-t.Chan():
+		case <-t.C:
 		}
 	}
 }
@@ -97,7 +91,7 @@ func (p *Player) Run(ctx context.Context) {
 // Step writes the frame for now if it changed and returns the time to the
 // next edge. Run calls it; tests and one-shot callers may too.
 func (p *Player) Step() time.Duration {
-	now := p.clock.Now()
+	now := time.Now()
 	p.mu.Lock()
 	dev := p.dev
 	frame, next := p.frameLocked(now)

@@ -1,9 +1,3 @@
-// Package detect finds node power hardware the way the official clusterctrl
-// tool does: a HAT's identity from its EEPROM as the firmware exposes it in
-// the device tree (/proc/device-tree/hat/), and ClusterCTRL boards from the
-// /dev/ClusterCTRL-N links its udev rule makes for each board's
-// i2c-tiny-usb bus. Both roots are parameters so tests can use emulated
-// trees. Nothing found is an answer, not an error.
 package detect
 
 import (

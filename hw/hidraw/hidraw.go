@@ -1,13 +1,3 @@
-// Package hidraw talks to USB HID devices through Linux's hidraw driver in
-// pure Go (no cgo, no libusb, no libudev): discovery by reading
-// /sys/class/hidraw/*/device/uevent, and feature reports through the
-// HIDIOCSFEATURE and HIDIOCGFEATURE ioctls on /dev/hidrawN.
-//
-// The kernel keeps the device bound to usbhid (unlike libusb-based tools,
-// which detach it), so other programs can keep using it. hidraw minor
-// numbers change on every replug: find a device again by its serial.
-//
-// References: linux/Documentation/hid/hidraw.rst; include/uapi/linux/hidraw.h.
 package hidraw
 
 import (
@@ -216,7 +206,7 @@ type Feature interface {
 	Close() error
 }
 
-// Entry is one line of the HID trace (design.md):
+// Entry is one line of the HID trace ([hardware] hid_trace), e.g.
 // {"t":"...","dev":"BS000001-3.0","set":"01ff0000"}; "get" holds a
 // GET_FEATURE's answer; "err" is set when the report failed.
 type Entry struct {

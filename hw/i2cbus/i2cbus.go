@@ -44,7 +44,7 @@ func Open(n int) (i2c.BusCloser, error) {
 	return b, nil
 }
 
-// Entry is one line of the I2C trace (design.md):
+// Entry is one line of the I2C trace ([hardware] i2c_trace), e.g.
 // {"t":"...","bus":1,"addr":39,"w":"0c08","r":"","err":""}
 type Entry struct {
 	T    string `json:"t"`

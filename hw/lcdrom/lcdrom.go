@@ -1,16 +1,3 @@
-// Package lcdrom holds the character generator ROMs of HD44780-compatible
-// LCD controllers: which glyph the controller draws for each character
-// code. The HD44780U is sold with ROM code A00 (Japanese: katakana, ¥ where
-// ASCII has a backslash; what most cheap modules carry) or A02 (European:
-// Latin-1-like letters, Cyrillic and Greek). The ROM cannot be read back
-// from the chip, so it is a setting.
-//
-// Source: Hitachi HD44780U datasheet (ADE-207-272), Table 4 "Correspondence
-// between Character Codes and Character Patterns (ROM Code: A00)" and
-// Table 5 (A02).
-//
-// The driver uses these tables to transcode text; the emulated controller
-// uses them to render its DDRAM as the glyphs a person would read.
 package lcdrom
 
 import "fmt"
@@ -103,8 +90,12 @@ var A00 = build("A00", map[byte]string{
 	0xb0: "ｰｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿ",
 	0xc0: "ﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏ",
 	0xd0: "ﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜﾝﾞﾟ",
-	0xe0: "αäβεμσρ\x00√\x00\x00¤¢£ñö",
-	0xf0: "\x00\x00θ∞ΩüΣπ\x00\x00千万円÷\x00█",
+	// 0xE7, 0xEA, 0xF0, 0xF1 and 0xF9 are g, j, p, q and y drawn with
+	// true descenders; 0xE9 (superscript -1) and 0xF8 (x-bar) have no
+	// single-character equivalent and stay blank; 0xED is an L with two
+	// bars, read as the pound sign.
+	0xe0: "αäβεμσρg√\x00jˣ¢£ñö",
+	0xf0: "pqθ∞ΩüΣπ\x00y千万円÷\x00█",
 }, map[rune]byte{
 	'\u00a0': 0x20, // no-break space
 	'‐':      0x2d, '‑': 0x2d, '‒': 0x2d, '–': 0x2d, '—': 0x2d,
@@ -124,8 +115,8 @@ var A02 = build("A02", map[byte]string{
 	0x7e: "~⌂",
 	0x80: "БДЖЗИЙЛПУЦЧШЩЪЫЭ",
 	0x90: "α♪ΓπΣσ♬τ🔔θΩδ∞♥ε∩",
-	0xa0: "‖¡¢£¤¥¦§ƒ©ª«ЮЯ®´",
-	0xb0: "ᴼ±²³\x00μ¶·ω¹º»¼½¾¿",
+	0xa0: "‖¡¢£¤¥¦\u00a7ƒ©ª«ЮЯ®‘", // 0xA7 is the section sign
+	0xb0: "°±²³₧μ¶·ω¹º»¼½¾¿",      // 0xB4 is a "Pt" ligature: the peseta sign
 	0xc0: "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏ",
 	0xd0: "ÐÑÒÓÔÕÖ×ΦÙÚÛÜÝÞß",
 	0xe0: "àáâãäåæçèéêëìíîï",
@@ -133,7 +124,6 @@ var A02 = build("A02", map[byte]string{
 }, map[rune]byte{
 	'\u00a0': 0x20,
 	'‐':      0x2d, '‑': 0x2d, '‒': 0x2d, '–': 0x2d, '—': 0x2d,
-	'°': 0xb0, // A02 has no degree sign; its raised O is the nearest
 	'Ω': 0x9a,
 	'∑': 0x94,
 	'♡': 0x9d, '❤': 0x9d,

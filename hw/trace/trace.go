@@ -15,9 +15,8 @@ import (
 // before Write returns (one write(2) per line, no buffering), so a trace is
 // complete up to the moment the daemon died. A nil *Log discards.
 type Log struct {
-	mu  sync.Mutex
-	f   *os.File
-	now func() time.Time
+	mu sync.Mutex
+	f  *os.File
 }
 
 // Open opens path for appending, creating it (mode 0644) if needed.
@@ -26,7 +25,7 @@ func Open(path string) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{f: f, now: time.Now}, nil
+	return &Log{f: f}, nil
 }
 
 // Write appends v as one JSON line after setting its time field through
@@ -46,13 +45,13 @@ func (l *Log) Write(v any) {
 	_, _ = l.f.Write(b)
 }
 
-// Now returns the time to stamp an entry with, in UTC with nanoseconds as
-// design.md's format shows ("2026-11-22T10:00:00.123456789Z").
+// Now returns the time to stamp an entry with: RFC 3339 in UTC with
+// nanoseconds ("2026-11-22T10:00:00.123456789Z").
 func (l *Log) Now() string {
 	if l == nil {
 		return ""
 	}
-	return l.now().UTC().Format(time.RFC3339Nano)
+	return time.Now().UTC().Format(time.RFC3339Nano)
 }
 
 // Close closes the file.

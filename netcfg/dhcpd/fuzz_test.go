@@ -3,6 +3,7 @@ package dhcpd
 import (
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -29,56 +30,57 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 240))
 
-	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	// Each input runs in a synctest bubble: the same clock every time, so
+	// an input that fails once fails again.
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		clk := &clock{t: start}
-		s, err := New(&Options{
-			Address:   head,
-			PoolFirst: netip.MustParseAddr("192.168.50.200"),
-			PoolLast:  netip.MustParseAddr("192.168.50.203"),
-			Reservations: append(nodeReservations(),
-				Reservation{MAC: pinned, Name: "p5", Addr: netip.MustParseAddr("192.168.50.15")}),
-			Now: clk.now,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fx := &fixture{t: t, s: s, clk: clk}
-		fx.lease(macA)
-		fx.lease(macB, hostname("p3"))
+		synctest.Test(t, func(t *testing.T) {
+			s, err := New(&Options{
+				Address:   head,
+				PoolFirst: netip.MustParseAddr("192.168.50.200"),
+				PoolLast:  netip.MustParseAddr("192.168.50.203"),
+				Reservations: append(nodeReservations(),
+					Reservation{MAC: pinned, Name: "p5", Addr: netip.MustParseAddr("192.168.50.15")}),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx := &fixture{t: t, s: s}
+			fx.lease(macA)
+			fx.lease(macB, hostname("p3"))
 
-		for range 2 { // the same packet twice: the second meets the state the first left
-			r := s.Handle(pkt)
-			checkTable(t, s, clk.now())
-			if r == nil {
-				continue
+			for range 2 { // the same packet twice: the second meets the state the first left
+				r := s.Handle(pkt)
+				checkTable(t, s, time.Now())
+				if r == nil {
+					continue
+				}
+				req, err := dhcpv4.FromBytes(pkt)
+				if err != nil {
+					t.Fatalf("answered a packet that does not parse (%v)", err)
+				}
+				resp, err := dhcpv4.FromBytes(r.Packet)
+				if err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if resp.OpCode != dhcpv4.OpcodeBootReply || resp.TransactionID != req.TransactionID || resp.ClientHWAddr.String() != req.ClientHWAddr.String() {
+					t.Fatalf("reply does not answer the request:\n%s", resp.Summary())
+				}
+				switch resp.MessageType() {
+				case dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak:
+				default:
+					t.Fatalf("replied with %v", resp.MessageType())
+				}
+				if y, _ := netip.AddrFromSlice(resp.YourIPAddr.To4()); !y.IsUnspecified() && !ours(s, y) {
+					t.Fatalf("handed out %v, which is not ours to give", y)
+				}
+				if to := r.To.Addr(); to != netip.AddrFrom4([4]byte{255, 255, 255, 255}) && !head.Masked().Contains(to) {
+					t.Fatalf("reply sent to %v, off the cluster network", r.To)
+				}
+				if len(r.Packet) > len(pkt)+300 {
+					t.Fatalf("a %d-byte request drew a %d-byte reply", len(pkt), len(r.Packet))
+				}
 			}
-			req, err := dhcpv4.FromBytes(pkt)
-			if err != nil {
-				t.Fatalf("answered a packet that does not parse (%v)", err)
-			}
-			resp, err := dhcpv4.FromBytes(r.Packet)
-			if err != nil {
-				t.Fatalf("reply does not parse: %v", err)
-			}
-			if resp.OpCode != dhcpv4.OpcodeBootReply || resp.TransactionID != req.TransactionID || resp.ClientHWAddr.String() != req.ClientHWAddr.String() {
-				t.Fatalf("reply does not answer the request:\n%s", resp.Summary())
-			}
-			switch resp.MessageType() {
-			case dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak:
-			default:
-				t.Fatalf("replied with %v", resp.MessageType())
-			}
-			if y, _ := netip.AddrFromSlice(resp.YourIPAddr.To4()); !y.IsUnspecified() && !ours(s, y) {
-				t.Fatalf("handed out %v, which is not ours to give", y)
-			}
-			if to := r.To.Addr(); to != netip.AddrFrom4([4]byte{255, 255, 255, 255}) && !head.Masked().Contains(to) {
-				t.Fatalf("reply sent to %v, off the cluster network", r.To)
-			}
-			if len(r.Packet) > len(pkt)+300 {
-				t.Fatalf("a %d-byte request drew a %d-byte reply", len(pkt), len(r.Packet))
-			}
-		}
+		})
 	})
 }
 

@@ -285,11 +285,9 @@ func TestKernelProbeFindsAnotherServer(t *testing.T) {
 	if err := other.AddAddr("in0", "192.168.50.254/24"); err != nil {
 		t.Fatal(err)
 	}
-	stop, err := dhcptest.Udhcpd(other, "in0", "192.168.50.254", "192.168.50.100", "192.168.50.110", l.clientDir())
-	if err != nil {
+	if _, err := dhcptest.Udhcpd(t, other, "in0", "192.168.50.254", "192.168.50.100", "192.168.50.110", l.clientDir()); err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
 	if a := probe(); a != netip.MustParseAddr("192.168.50.254") {
 		t.Errorf("probe found %v, want the other server 192.168.50.254", a)
 	}

@@ -27,9 +27,7 @@ type Options struct {
 	LeaseTime time.Duration
 	// LeaseFile keeps the leases across restarts; "" keeps them in memory.
 	LeaseFile string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	Log *slog.Logger
+	Log       *slog.Logger
 }
 
 // DefaultOpts holds the defaults for zero fields of Options.
@@ -60,9 +58,6 @@ func (o *Options) withDefaults() {
 	}
 	if !o.Router.IsValid() {
 		o.Router = o.Address.Addr()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -108,7 +103,7 @@ func (o *Options) check() error {
 		if r.Addr == a.Addr() {
 			return fmt.Errorf("%s: %v is the server's own address", what, r.Addr)
 		}
-		if r.MAC == nil && !IsNodeName(r.Name) {
+		if r.MAC == nil && !isNodeName(r.Name) {
 			return fmt.Errorf("%s: a reservation without a MAC address needs a node name (pN)", what)
 		}
 		if r.MAC != nil {

@@ -6,10 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/headnode/headnode/power/nodename"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 )
@@ -102,7 +102,7 @@ func New(o *Options) (*Server, error) {
 		s.byAddr[r.Addr] = r
 	}
 	saved, err := loadLeases(opts.LeaseFile)
-	now := opts.Now()
+	now := time.Now()
 	for _, l := range saved {
 		if len(l.MAC) != 6 || !IsHostAddr(s.subnet, l.Addr) || l.Addr == opts.Address.Addr() {
 			continue
@@ -141,7 +141,7 @@ func (s *Server) SetDNS(servers []netip.Addr) {
 // Leases returns the leases and offers that hold an address now, by
 // address.
 func (s *Server) Leases() []Lease {
-	now := s.o.Now()
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.leases.list(func(l *Lease) bool { return l.active(now) })
@@ -182,7 +182,7 @@ func (s *Server) Handle(pkt []byte) *Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Received++
-	r, reason := s.handle(pkt, s.o.Now())
+	r, reason := s.handle(pkt, time.Now())
 	if r == nil {
 		if reason != "" {
 			s.stats.Dropped[reason]++
@@ -237,8 +237,8 @@ func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 	if !ok {
 		name := ""
 		if n, isGadget := gadgetNode(c.mac); isGadget {
-			name = "p" + strconv.Itoa(n)
-		} else if IsNodeName(c.hostname) {
+			name = nodename.Name(n)
+		} else if isNodeName(c.hostname) {
 			name = c.hostname
 		}
 		r, ok = s.byName[name]
@@ -532,10 +532,11 @@ func cleanHostname(h string) string {
 	return ""
 }
 
-var nodeNameRE = regexp.MustCompile(`^p[1-9][0-9]{0,3}$`)
-
-// IsNodeName reports whether s names a cluster node: p1, p2, ...
-func IsNodeName(s string) bool { return nodeNameRE.MatchString(s) }
+// isNodeName reports whether s names a cluster node: p1, p2, ...
+func isNodeName(s string) bool {
+	_, err := nodename.Parse(s)
+	return err == nil
+}
 
 // gadgetNode recognises the MAC address of a ClusterCTRL node's USB gadget
 // interface, 00:22:82:ff:ff:<node ID>, and returns the node number.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,11 +18,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 var (
 	head    = netip.MustParsePrefix("192.168.50.1/24")
@@ -50,15 +46,16 @@ func nodeReservations() []Reservation {
 	return rs
 }
 
+// fixture is a server and a client talking to it through Handle. Tests
+// in which leases expire run in a synctest bubble, where time.Sleep moves
+// the server's clock at once.
 type fixture struct {
-	t   *testing.T
-	s   *Server
-	clk *clock
+	t *testing.T
+	s *Server
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	o := &Options{
 		Address:   head,
 		PoolFirst: netip.MustParseAddr("192.168.50.128"),
@@ -66,7 +63,6 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		Reservations: append(nodeReservations(),
 			Reservation{MAC: pinned, Name: "p5", Addr: netip.MustParseAddr("192.168.50.15")},
 			Reservation{MAC: macC, Name: "nas", Addr: netip.MustParseAddr("192.168.50.5")}),
-		Now: clk.now,
 	}
 	if mod != nil {
 		mod(o)
@@ -76,7 +72,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	s.SetDNS([]netip.Addr{netip.MustParseAddr("192.168.1.1")})
-	return &fixture{t: t, s: s, clk: clk}
+	return &fixture{t: t, s: s}
 }
 
 // answer is what a client makes of a reply.
@@ -177,28 +173,30 @@ func (f *fixture) lease(mac net.HardwareAddr, mods ...dhcpv4.Modifier) string {
 func (f *fixture) dropped(reason string) int64 { return f.s.Stats().Dropped[reason] }
 
 func TestPoolLeaseCarriesTheNetworkSettings(t *testing.T) {
-	f := newFixture(t, nil)
-	o := f.send(discover(macA))
-	want := &answer{Type: "OFFER", Addr: "192.168.50.128", To: "255.255.255.255:68", Router: "192.168.50.1", Mask: "255.255.255.0", DNS: "192.168.1.1", Lease: time.Hour, Server: "192.168.50.1"}
-	if diff := cmp.Diff(want, o); diff != "" {
-		t.Errorf("offer (-want +got):\n%s", diff)
-	}
-	a := f.send(request(macA, o.Addr, o.Server))
-	want.Type = "ACK"
-	if diff := cmp.Diff(want, a); diff != "" {
-		t.Errorf("ack (-want +got):\n%s", diff)
-	}
-	if got := f.lease(macB); got != "192.168.50.129" {
-		t.Errorf("second machine got %s, want the next pool address", got)
-	}
-	ls := f.s.Leases()
-	if len(ls) != 2 || ls[0].MAC.String() != macA.String() || ls[0].Offered || !ls[0].Expires.Equal(f.clk.t.Add(time.Hour)) {
-		t.Errorf("leases: %+v", ls)
-	}
-	st := f.s.Stats()
-	if st.Received != 4 || st.Offers != 2 || st.Acks != 2 || len(st.Dropped) != 0 {
-		t.Errorf("stats %+v", st)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		o := f.send(discover(macA))
+		want := &answer{Type: "OFFER", Addr: "192.168.50.128", To: "255.255.255.255:68", Router: "192.168.50.1", Mask: "255.255.255.0", DNS: "192.168.1.1", Lease: time.Hour, Server: "192.168.50.1"}
+		if diff := cmp.Diff(want, o); diff != "" {
+			t.Errorf("offer (-want +got):\n%s", diff)
+		}
+		a := f.send(request(macA, o.Addr, o.Server))
+		want.Type = "ACK"
+		if diff := cmp.Diff(want, a); diff != "" {
+			t.Errorf("ack (-want +got):\n%s", diff)
+		}
+		if got := f.lease(macB); got != "192.168.50.129" {
+			t.Errorf("second machine got %s, want the next pool address", got)
+		}
+		ls := f.s.Leases()
+		if len(ls) != 2 || ls[0].MAC.String() != macA.String() || ls[0].Offered || !ls[0].Expires.Equal(time.Now().Add(time.Hour)) {
+			t.Errorf("leases: %+v", ls)
+		}
+		st := f.s.Stats()
+		if st.Received != 4 || st.Offers != 2 || st.Acks != 2 || len(st.Dropped) != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
 }
 
 func TestNodesGetTheirAddressAndName(t *testing.T) {
@@ -243,54 +241,58 @@ func TestNodesGetTheirAddressAndName(t *testing.T) {
 }
 
 func TestMachinesKeepTheirAddress(t *testing.T) {
-	f := newFixture(t, nil)
-	a := f.lease(macA)
-	f.clk.advance(2 * time.Hour) // expired
-	b := f.lease(macB)
-	if b == a {
-		t.Fatalf("a new machine got %s, the address another machine had", a)
-	}
-	if again := f.lease(macA); again != a {
-		t.Errorf("machine A came back and got %s, want its old %s", again, a)
-	}
-	// Renewing: unicast to the client's address, lease extended.
-	f.clk.advance(30 * time.Minute)
-	r := f.send(renew(macA, a))
-	if r == nil || r.Type != "ACK" || r.Addr != a || r.To != a+":68" {
-		t.Errorf("renewal: %+v", r)
-	}
-	if l := f.s.Leases()[0]; !l.Expires.Equal(f.clk.t.Add(time.Hour)) {
-		t.Errorf("renewal did not extend the lease: %+v", l)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		a := f.lease(macA)
+		time.Sleep(2 * time.Hour) // expired
+		b := f.lease(macB)
+		if b == a {
+			t.Fatalf("a new machine got %s, the address another machine had", a)
+		}
+		if again := f.lease(macA); again != a {
+			t.Errorf("machine A came back and got %s, want its old %s", again, a)
+		}
+		// Renewing: unicast to the client's address, lease extended.
+		time.Sleep(30 * time.Minute)
+		r := f.send(renew(macA, a))
+		if r == nil || r.Type != "ACK" || r.Addr != a || r.To != a+":68" {
+			t.Errorf("renewal: %+v", r)
+		}
+		if l := f.s.Leases()[0]; !l.Expires.Equal(time.Now().Add(time.Hour)) {
+			t.Errorf("renewal did not extend the lease: %+v", l)
+		}
+	})
 }
 
 func TestFullPoolReusesTheLongestExpired(t *testing.T) {
-	f := newFixture(t, func(o *Options) {
-		o.PoolFirst, o.PoolLast = netip.MustParseAddr("192.168.50.200"), netip.MustParseAddr("192.168.50.201")
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, func(o *Options) {
+			o.PoolFirst, o.PoolLast = netip.MustParseAddr("192.168.50.200"), netip.MustParseAddr("192.168.50.201")
+		})
+		a := f.lease(macA)
+		time.Sleep(time.Minute)
+		b := f.lease(macB)
+		if r := f.send(discover(mustMAC("02:00:00:00:00:0d"))); r != nil || f.dropped(DropPoolExhausted) != 1 {
+			t.Fatalf("third machine with a full pool: %+v, drops %v", r, f.s.Stats().Dropped)
+		}
+		time.Sleep(time.Hour) // A expired first, then B
+		if got := f.lease(mustMAC("02:00:00:00:00:0d")); got != a {
+			t.Errorf("third machine got %s, want %s (expired longest ago)", got, a)
+		}
+		// Full again (B comes back for its address); a release frees an
+		// address at once.
+		if got := f.lease(macB); got != b {
+			t.Fatalf("B came back to %s, want %s", got, b)
+		}
+		if r := f.send(discover(mustMAC("02:00:00:00:00:0e"))); r != nil {
+			t.Fatalf("fourth machine with a full pool: %+v", r)
+		}
+		rel, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithHwAddr(macB), dhcpv4.WithClientIP(net.ParseIP(b)))
+		f.send(rel)
+		if got := f.lease(mustMAC("02:00:00:00:00:0e")); got != b {
+			t.Errorf("after B released %s, the fourth machine got %s", b, got)
+		}
 	})
-	a := f.lease(macA)
-	f.clk.advance(time.Minute)
-	b := f.lease(macB)
-	if r := f.send(discover(mustMAC("02:00:00:00:00:0d"))); r != nil || f.dropped(DropPoolExhausted) != 1 {
-		t.Fatalf("third machine with a full pool: %+v, drops %v", r, f.s.Stats().Dropped)
-	}
-	f.clk.advance(time.Hour) // A expired first, then B
-	if got := f.lease(mustMAC("02:00:00:00:00:0d")); got != a {
-		t.Errorf("third machine got %s, want %s (expired longest ago)", got, a)
-	}
-	// Full again (B comes back for its address); a release frees an
-	// address at once.
-	if got := f.lease(macB); got != b {
-		t.Fatalf("B came back to %s, want %s", got, b)
-	}
-	if r := f.send(discover(mustMAC("02:00:00:00:00:0e"))); r != nil {
-		t.Fatalf("fourth machine with a full pool: %+v", r)
-	}
-	rel, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithHwAddr(macB), dhcpv4.WithClientIP(net.ParseIP(b)))
-	f.send(rel)
-	if got := f.lease(mustMAC("02:00:00:00:00:0e")); got != b {
-		t.Errorf("after B released %s, the fourth machine got %s", b, got)
-	}
 }
 
 func TestAuthoritativeAnswers(t *testing.T) {
@@ -376,7 +378,7 @@ func TestLeasesSurviveARestart(t *testing.T) {
 	a := f.lease(macA, hostname("builder"))
 	p3 := f.lease(macB, hostname("p3"))
 
-	g := newFixture(t, func(o *Options) { o.LeaseFile = file; o.Now = f.clk.now })
+	g := newFixture(t, func(o *Options) { o.LeaseFile = file })
 	ls := g.s.Leases()
 	if len(ls) != 2 || ls[0].Addr.String() != p3 || ls[1].Addr.String() != a || ls[1].Hostname != "builder" || ls[0].Hostname != "p3" || !ls[0].Reserved {
 		t.Fatalf("leases after restart: %+v", ls)

@@ -1,14 +1,3 @@
-// Package clusterctrl drives the 8086 Consultancy ClusterCTRL boards
-// (Single, pHAT, Triple, A+6, Stack): an AVR behind USB that the
-// i2c-tiny-usb kernel driver turns into an I2C bus (/dev/ClusterCTRL-N) with
-// one emulated slave at 0x20.
-//
-// Reference: burtyb/ClusterCTRL src/main.c (firmware 1.8, register layout
-// 0x02) and the clusterctrl tool (/work/shared/docs/hardware-clusterhat.md
-// §4). Unlike the official tool this driver checks the register layout
-// version, waits for the firmware to finish each command (polling CMD
-// until it reads 0), checks STATUS, and retries writes the firmware NAKs
-// while it is busy.
 package clusterctrl
 
 import (
@@ -56,11 +45,10 @@ const Layout = 0x02
 
 // initMarker is written to the MODE register, which the firmware keeps in
 // RAM and never uses: it reads something else after the MCU restarts, which
-// is how a controller reboot is told from a daemon restart. Assumed (not
-// tested on hardware): MODE is cleared by an MCU reset like the rest of the
-// firmware's RAM. If it were not, the only effect is that the boot policy
-// is not applied after a board reset; node power is never cut because of
-// it.
+// is how a controller reboot is told from a daemon restart (see the
+// package documentation for why MODE is cleared by a reset). If it were
+// not, the only effect is that the boot policy is not applied after a
+// board reset; node power is never cut because of it.
 const initMarker = 0xA5
 
 // Opts configures the driver.
@@ -76,13 +64,11 @@ type Opts struct {
 	// HubResetOff is how long `hub reset` keeps the hub off (HUB_CYCLE,
 	// in 10 ms units, at least 100 ms).
 	HubResetOff time.Duration
-	// Sleep waits; tests replace it.
-	Sleep func(time.Duration)
 }
 
 // DefaultOpts suits the firmware's USB polling (about 1 ms per
 // transaction).
-var DefaultOpts = Opts{Poll: time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Backoff: 2 * time.Millisecond, HubResetOff: time.Second, Sleep: time.Sleep}
+var DefaultOpts = Opts{Poll: time.Millisecond, Timeout: 5 * time.Second, Retries: 5, Backoff: 2 * time.Millisecond, HubResetOff: time.Second}
 
 // Dev is one ClusterCTRL board.
 type Dev struct {
@@ -100,9 +86,6 @@ type Dev struct {
 // other than 0x02 (firmware before 2019 put CMD and STATUS elsewhere, and
 // commands written to the new places would be lost). Nothing is written.
 func New(bus i2c.Bus, busNum int, opts Opts) (*Dev, error) {
-	if opts.Sleep == nil {
-		opts.Sleep = time.Sleep
-	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultOpts.Timeout
 	}
@@ -168,7 +151,7 @@ func (d *Dev) write(reg, v byte) error {
 	pause := d.opts.Backoff
 	for try := 0; try <= d.opts.Retries; try++ {
 		if try > 0 {
-			d.opts.Sleep(pause)
+			time.Sleep(pause)
 			pause *= 2
 		}
 		if err = d.bus.Tx(Address, []byte{reg, v}, nil); err == nil {
@@ -191,7 +174,7 @@ func (d *Dev) waitIdle(deadline time.Time) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("ClusterCTRL on I2C bus %d: command 0x%02x still running after %s", d.busNum, b[0], d.opts.Timeout)
 		}
-		d.opts.Sleep(d.opts.Poll)
+		time.Sleep(d.opts.Poll)
 	}
 }
 

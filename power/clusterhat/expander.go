@@ -34,12 +34,10 @@ type Opts struct {
 	Major, Minor int
 	// HubResetOff is how long `hub reset` keeps the hub off.
 	HubResetOff time.Duration
-	// Sleep waits; tests replace it.
-	Sleep func(time.Duration)
 }
 
 // DefaultOpts is a ClusterHAT v2.5 at 0x20.
-var DefaultOpts = Opts{Address: 0x20, Major: 2, Minor: 5, HubResetOff: time.Second, Sleep: time.Sleep}
+var DefaultOpts = Opts{Address: 0x20, Major: 2, Minor: 5, HubResetOff: time.Second}
 
 // Dev is a ClusterHAT v2.x/v3.x.
 type Dev struct {
@@ -62,9 +60,6 @@ func NewI2C(bus i2c.Bus, busNum int, opts Opts) (*Dev, error) {
 	}
 	if opts.Major < 2 || opts.Major > 3 {
 		return nil, fmt.Errorf("ClusterHAT v%d.%d has no I2C expander", opts.Major, opts.Minor)
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = time.Sleep
 	}
 	d := &Dev{bus: bus, busNum: busNum, opts: opts}
 	if _, err := d.read(regConfig); err != nil {
@@ -264,7 +259,7 @@ func (d *Dev) ResetHub() error {
 	if err := d.SetHub(false); err != nil {
 		return err
 	}
-	d.opts.Sleep(d.opts.HubResetOff)
+	time.Sleep(d.opts.HubResetOff)
 	return d.SetHub(true)
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
@@ -48,7 +49,7 @@ func newHAT(t *testing.T, chip expander.Chip, major, minor int) *hat {
 func (h *hat) open(t *testing.T, major, minor int) *Dev {
 	t.Helper()
 	o := DefaultOpts
-	o.Major, o.Minor, o.Sleep = major, minor, func(time.Duration) {}
+	o.Major, o.Minor = major, minor
 	d, err := NewI2C(h.bus, 1, o)
 	if err != nil {
 		t.Fatal(err)
@@ -169,49 +170,55 @@ func TestPowerAlertHubLEDsByRevision(t *testing.T) {
 		hubOnLevel   bool
 	}{{2, 0, true}, {2, 1, false}, {2, 6, false}, {3, 0, false}, {3, 1, false}} {
 		t.Run(fmt.Sprintf("v%d.%d", tc.major, tc.minor), func(t *testing.T) {
-			h := newHAT(t, expander.XRA1200P, tc.major, tc.minor)
-			h.dev.Init()
-			for n := 1; n <= 4; n++ {
-				if err := h.dev.SetPower(n, n%2 == 1); err != nil {
-					t.Fatal(err)
+			synctest.Test(t, func(t *testing.T) {
+				h := newHAT(t, expander.XRA1200P, tc.major, tc.minor)
+				h.dev.Init()
+				for n := 1; n <= 4; n++ {
+					if err := h.dev.SetPower(n, n%2 == 1); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			if got := h.levels()[:4]; got != "1010" {
-				t.Errorf("node pins %s after on p1 p3, want 1010", got)
-			}
-			st, _ := h.dev.Read()
-			if fmt.Sprint(st.Powered) != "[true false true false]" {
-				t.Errorf("read back %v", st.Powered)
-			}
-			h.dev.SetHub(false)
-			if h.chip.Level(bitHub) == tc.hubOnLevel {
-				t.Errorf("hub pin %v after hub off; hub on is %v on this revision", h.chip.Level(bitHub), tc.hubOnLevel)
-			}
-			if st, _ := h.dev.Read(); *st.Hub {
-				t.Error("read back hub on after hub off")
-			}
-			h.dev.ResetHub()
-			if h.chip.Level(bitHub) != tc.hubOnLevel {
-				t.Error("hub not on after reset")
-			}
-			h.dev.SetAlert(true)
-			if !h.chip.Level(bitAlert) {
-				t.Error("alert pin low after alert on")
-			}
-			err := h.dev.SetLEDs(false)
-			if tc.major == 3 {
-				if !errors.Is(err, board.ErrUnsupported) || !h.chip.Level(bitLED) {
-					t.Errorf("leds off on v3: %v (bit 4 must stay untouched)", err)
+				if got := h.levels()[:4]; got != "1010" {
+					t.Errorf("node pins %s after on p1 p3, want 1010", got)
 				}
-			} else if err != nil || h.chip.Level(bitLED) {
-				t.Errorf("leds off on v2: %v, pin %v", err, h.chip.Level(bitLED))
-			}
-			if got := h.levels()[:4]; got != "1010" {
-				t.Errorf("node power changed by hub/alert/leds: %s", got)
-			}
-			if err := h.dev.SetPower(5, true); err == nil {
-				t.Error("p5 on a ClusterHAT accepted")
-			}
+				st, _ := h.dev.Read()
+				if fmt.Sprint(st.Powered) != "[true false true false]" {
+					t.Errorf("read back %v", st.Powered)
+				}
+				h.dev.SetHub(false)
+				if h.chip.Level(bitHub) == tc.hubOnLevel {
+					t.Errorf("hub pin %v after hub off; hub on is %v on this revision", h.chip.Level(bitHub), tc.hubOnLevel)
+				}
+				if st, _ := h.dev.Read(); *st.Hub {
+					t.Error("read back hub on after hub off")
+				}
+				start := time.Now()
+				h.dev.ResetHub()
+				if h.chip.Level(bitHub) != tc.hubOnLevel {
+					t.Error("hub not on after reset")
+				}
+				if d := time.Since(start); d != DefaultOpts.HubResetOff {
+					t.Errorf("hub reset took %v, want the hub off for %v", d, DefaultOpts.HubResetOff)
+				}
+				h.dev.SetAlert(true)
+				if !h.chip.Level(bitAlert) {
+					t.Error("alert pin low after alert on")
+				}
+				err := h.dev.SetLEDs(false)
+				if tc.major == 3 {
+					if !errors.Is(err, board.ErrUnsupported) || !h.chip.Level(bitLED) {
+						t.Errorf("leds off on v3: %v (bit 4 must stay untouched)", err)
+					}
+				} else if err != nil || h.chip.Level(bitLED) {
+					t.Errorf("leds off on v2: %v, pin %v", err, h.chip.Level(bitLED))
+				}
+				if got := h.levels()[:4]; got != "1010" {
+					t.Errorf("node power changed by hub/alert/leds: %s", got)
+				}
+				if err := h.dev.SetPower(5, true); err == nil {
+					t.Error("p5 on a ClusterHAT accepted")
+				}
+			})
 		})
 	}
 }
@@ -277,7 +284,7 @@ func TestNACKsAreRetried(t *testing.T) {
 var stamp = regexp.MustCompile(`"t":"[^"]*",`)
 
 // The first init of a ClusterHAT v2.5 on the wire, in the i2c_trace format
-// of design.md (timestamps removed). It also replays through periph's
+// (hw/i2cbus.Entry; timestamps removed). It also replays through periph's
 // i2ctest.Playback: the driver must make exactly these transactions.
 func TestInitGoldenTrace(t *testing.T) {
 	h := newHAT(t, expander.XRA1200P, 2, 5)

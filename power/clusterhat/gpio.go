@@ -45,7 +45,8 @@ func (d *GPIODev) Info() board.Info {
 func (d *GPIODev) Nodes() int { return 4 }
 
 // Init implements board.Board. After the Pi boots, the lines are inputs
-// (pulled low: nodes off). The official tool makes them outputs without a
+// with the SoC's reset pulls (high on BCM 5 and 6, low on 13, 19 and 26;
+// see hw/emu/gpiopin). The official tool makes them outputs without a
 // level, which drives the reset latch value, low; this does the same
 // explicitly for every line that is not an output yet, and leaves lines
 // already driven (by an earlier run) alone, so a running node is never

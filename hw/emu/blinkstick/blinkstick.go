@@ -1,16 +1,3 @@
-// Package blinkstick emulates the BlinkStick family of USB RGB LEDs
-// (original, Pro, Square, Strip, Nano, Flex) at the level of HID feature
-// reports, as their firmware answers them, plus a fake sysfs tree so that
-// discovery and hot-plug can be tested without a kernel.
-//
-// The model follows the blinkstick-firmware sources and the vendor
-// libraries (lcd-and-led.md §4): report 1 sets LED 0 in RGB order; report
-// 5 sets one LED by index, RGB; reports 6-9 carry frames of 8/16/32/64
-// LEDs in GRB order and only reach LEDs past the first in mode 2 (WS2812),
-// which report 4 sets and which persists in EEPROM; report 0x81 is the
-// Flex's LED count. The original BlinkStick knows reports 1-3 only. A
-// report of the wrong length, or one the variant does not know, stalls the
-// control pipe (EPIPE); an unplugged stick answers ENODEV.
 package blinkstick
 
 import (
@@ -87,8 +74,6 @@ type Opts struct {
 	Mode0 bool
 	// FlexLEDs is a Flex's LED count (0: 16).
 	FlexLEDs int
-	// Now stamps History; nil means time.Now.
-	Now func() time.Time
 }
 
 // Stick is an emulated BlinkStick. It implements hidraw.Feature.
@@ -101,7 +86,6 @@ type Stick struct {
 	mode      byte
 	info      [2][32]byte
 	unplugged bool
-	now       func() time.Time
 	history   []Change
 	reports   int
 }
@@ -115,7 +99,7 @@ func New(k Kind, o *Opts) *Stick {
 	if o == nil {
 		o = &Opts{}
 	}
-	s := &Stick{kind: k, serial: o.Serial, bcd: bcd, now: o.Now}
+	s := &Stick{kind: k, serial: o.Serial, bcd: bcd}
 	if s.serial == "" {
 		s.serial = fmt.Sprintf("BS000001-%d.0", major)
 	}
@@ -128,9 +112,6 @@ func New(k Kind, o *Opts) *Stick {
 	s.leds = make([]RGB, leds)
 	if leds > 1 && !o.Mode0 {
 		s.mode = 2
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	return s
 }
@@ -267,7 +248,7 @@ func (s *Stick) SetFeature(b []byte) error {
 		}
 	}
 	if !slices.Equal(before, s.leds) {
-		s.history = append(s.history, Change{At: s.now(), LEDs: append([]RGB(nil), s.leds...)})
+		s.history = append(s.history, Change{At: time.Now(), LEDs: append([]RGB(nil), s.leds...)})
 	}
 	return nil
 }

@@ -1,24 +1,3 @@
-// Package clusterctrl emulates the firmware of the 8086 Consultancy
-// ClusterCTRL boards (Single, pHAT, Triple, A+6, Stack): an AVR running
-// i2c-tiny-usb whose emulated I2C slave at 0x20 exposes a small register
-// file and executes commands (burtyb/ClusterCTRL src/main.c, firmware 1.8,
-// register layout 0x02).
-//
-// Protocol, as the firmware implements it:
-//   - Registers 0x00-0x0E; the register pointer auto-increments on reads
-//     and writes; undefined registers read 0xFF.
-//   - A command runs when its code is written to CMD (0x0D). While it is
-//     pending, CMD reads back non-zero and every write that carries data is
-//     NAKed (reads, including the register-pointer write before a read,
-//     still work). When it is done, CMD reads 0x00 and STATUS (0x0E) holds
-//     the result.
-//   - The firmware's main loop picks the command up between USB
-//     transactions. The emulation models that as a number of bus
-//     transactions (Opts.Busy) during which the command stays pending, so
-//     tests are deterministic and need no clock.
-//
-// What a user would see on the board (node power, the ALERT and PWR LEDs,
-// hub power) is exposed by methods for tests.
 package clusterctrl
 
 import (

@@ -1,18 +1,3 @@
-// Package expander emulates the 8-bit I2C I/O expanders on ClusterHAT v2.x
-// and v3.x boards: the Exar/MaxLinear XRA1200P and the TI PCA9554.
-//
-// The model is a register file with pins behind it, as the datasheets
-// describe (XRA1200/XRA1200P rev 1.0.3, PCA9554 SCPS124): the input
-// register reads pin levels (inverted per the polarity register), outputs
-// drive pins from the output latch, and pins configured as inputs read what
-// the board drives onto them (a solder link, a jumper) or, when nothing
-// does, the internal pull-up. Reset puts every register back to its
-// power-on default, as a controller reboot that drops the expander's supply
-// does.
-//
-// Each transaction is an SMBus byte-data access: the first byte written
-// selects a register, further bytes written go to that register, and bytes
-// read come from it. Neither chip increments the register pointer.
 package expander
 
 import (

@@ -1,7 +1,3 @@
-// Package gpiopin emulates Raspberry Pi GPIO lines as the BCM283x has them:
-// after the SoC resets every line is an input with its default pull, an
-// output drives its level, and a read returns the pin's level whatever the
-// direction. It has the same methods as hw/gpio.Line.
 package gpiopin
 
 import (
@@ -16,7 +12,7 @@ type Pin struct {
 	mu       sync.Mutex
 	output   bool
 	level    bool // driven level when output
-	pull     bool // level read as input (the default pull; BCM 5-26 pull low)
+	pull     bool // level read as input: the pull the caller gives (see the package documentation)
 	drives   int
 	fail     error
 	onChange func()

@@ -1,8 +1,3 @@
-// Package hateeprom emulates what a HAT's ID EEPROM leaves behind: the
-// Raspberry Pi firmware reads the EEPROM at boot and publishes its vendor
-// info atom in the device tree as /proc/device-tree/hat/{product,
-// product_ver, product_id, uuid, vendor}, each a NUL-terminated string. It
-// also makes the /dev/ClusterCTRL-N links of ClusterCTRL boards.
 package hateeprom
 
 import (

@@ -22,7 +22,7 @@ type Wiring struct {
 	BLActiveLow bool
 }
 
-// The backpacks found in the wild (lcd-and-led.md §2.2).
+// The backpacks found in the wild (sources in the package documentation).
 var (
 	// Standard is the common blue PCF8574 board (LCM1602 IIC, YwRobot,
 	// DFRobot, SainSmart).

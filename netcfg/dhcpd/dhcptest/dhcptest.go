@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,10 +195,11 @@ func Dhclient(ns *sandbox.NS, iface string, o Options) (Lease, error) {
 }
 
 // Udhcpd runs busybox udhcpd on iface in ns, serving start-end with
-// itself as router, until stop is called: "another DHCP server" on the
-// cluster network. Like most servers it first checks that an address is
-// unused (ARP) before offering it; the check is cut from 2 s to 100 ms.
-func Udhcpd(ns *sandbox.NS, iface, serverAddr, start, end, dir string) (stop func(), err error) {
+// itself as router, until stop is called or t ends: "another DHCP server"
+// on the cluster network. Like most servers it first checks that an
+// address is unused (ARP) before offering it; the check is cut from 2 s
+// to 100 ms. stop may be called more than once.
+func Udhcpd(t testing.TB, ns *sandbox.NS, iface, serverAddr, start, end, dir string) (stop func(), err error) {
 	conf := filepath.Join(dir, "udhcpd.conf")
 	text := fmt.Sprintf("interface %s\nstart %s\nend %s\nlease_file %s\npidfile %s\nopt router %s\nopt subnet 255.255.255.0\n",
 		iface, start, end, filepath.Join(dir, "udhcpd.leases"), filepath.Join(dir, "udhcpd.pid"), serverAddr)
@@ -220,7 +222,9 @@ func Udhcpd(ns *sandbox.NS, iface, serverAddr, start, end, dir string) (stop fun
 		return nil, fmt.Errorf("udhcpd exited at start:\n%s", log.String())
 	case <-time.After(200 * time.Millisecond):
 	}
-	return func() { cmd.Process.Kill(); <-exited }, nil
+	stop = sync.OnceFunc(func() { cmd.Process.Kill(); <-exited })
+	t.Cleanup(stop)
+	return stop, nil
 }
 
 func runFor(cmd *exec.Cmd, d time.Duration) error {

@@ -253,17 +253,3 @@ func (c *Client) Watch(ctx context.Context, fn func(*Status) bool) error {
 	}
 	return ctx.Err()
 }
-
-// Clone returns a deep copy. It goes through JSON, so it can never miss a
-// field added later; a status is small and published only on change.
-func (s *Status) Clone() Status {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(err) // Status holds only JSON-safe types
-	}
-	var c Status
-	if err := json.Unmarshal(b, &c); err != nil {
-		panic(err)
-	}
-	return c
-}

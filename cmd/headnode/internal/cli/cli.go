@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -75,23 +76,45 @@ func usagef(format string, args ...any) error {
 
 type command func(ctx context.Context, env *Env) error
 
-var commands map[string]command
+// commandSpec is one of headnode's commands: what it does and its help,
+// which `headnode CMD --help`, `-h` and `headnode help CMD` print.
+type commandSpec struct {
+	run   command
+	usage func() string
+}
+
+// commandNames is every command, in the order the usage lists them.
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "nat", "config", "version"}
+
+var commands map[string]commandSpec
 
 func init() {
-	commands = map[string]command{
-		"daemon":  runDaemon,
-		"sim":     runSim,
-		"status":  runStatus,
-		"on":      runOn,
-		"off":     runOff,
-		"alert":   runAlert,
-		"hub":     runHub,
-		"leds":    runLEDs,
-		"led":     runLED,
-		"nat":     runNAT,
-		"config":  runConfig,
-		"version": runVersion,
+	commands = map[string]commandSpec{
+		"daemon":  {runDaemon, text(daemonUsage)},
+		"sim":     {runSim, simUsage},
+		"status":  {runStatus, text(statusUsage)},
+		"on":      {runOn, text(onUsage)},
+		"off":     {runOff, text(offUsage)},
+		"alert":   {runAlert, text(alertUsage)},
+		"hub":     {runHub, text(hubUsage)},
+		"leds":    {runLEDs, text(ledsUsage)},
+		"led":     {runLED, text(ledUsage)},
+		"nat":     {runNAT, text(natUsage)},
+		"config":  {runConfig, text(configUsage)},
+		"version": {runVersion, text(versionUsage)},
 	}
+}
+
+func text(s string) func() string { return func() string { return s } }
+
+// isHelp reports whether a is a request for help, as the flag package
+// understands it.
+func isHelp(a string) bool {
+	switch a {
+	case "-h", "--h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 // Main runs the command line and returns the exit code.
@@ -107,16 +130,26 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	name := rest[0]
-	if name == "help" || name == "-h" || name == "--help" {
+	help := false
+	switch {
+	case name == "help" && len(rest) > 1:
+		name, help = rest[1], true
+	case name == "help", isHelp(name):
 		fmt.Fprint(stdout, usage)
 		return ExitOK
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "headnode: unknown command %q: valid commands are %s\n", name, strings.Join(commandNames(), ", "))
+		fmt.Fprintf(stderr, "headnode: unknown command %q: valid commands are %s\n", name, strings.Join(commandNames, ", "))
 		return ExitUsage
 	}
 	env.Args = rest[1:]
+	// Help anywhere among the arguments ("headnode nat apply --help")
+	// prints the command's usage and does nothing else.
+	if help || slices.ContainsFunc(env.Args, isHelp) {
+		fmt.Fprint(stdout, cmd.usage())
+		return ExitOK
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if name == "daemon" || name == "sim" {
@@ -124,11 +157,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 		stop()
 		ctx = context.Background()
 	}
-	return exitCode(stderr, cmd(ctx, env))
-}
-
-func commandNames() []string {
-	return []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "nat", "config", "version"}
+	return exitCode(stderr, cmd.run(ctx, env))
 }
 
 // exitCode prints err as one line (per problem) and maps it to an exit code.
@@ -232,12 +261,6 @@ func (env *Env) client() (*api.Client, error) {
 		return nil, err
 	}
 	return api.NewClient(cfg.Control.Socket), nil
-}
-
-func notYet(name string) command {
-	return func(ctx context.Context, env *Env) error {
-		return fmt.Errorf("%q is not yet available in this version of headnode", name)
-	}
 }
 
 func runVersion(ctx context.Context, env *Env) error {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -14,34 +15,68 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/sim"
 )
 
-func runSim(ctx context.Context, env *Env) error {
+// simFlags are sim's flags; their defaults are the [hardware.sim] keys'.
+type simFlags struct {
+	fs                                 *flag.FlagSet
+	board, revision, ctrl, lcd, pinmap *string
+	led, listen, name                  *string
+	duration, boot                     *time.Duration
+}
+
+func newSimFlags() *simFlags {
 	def := config.Default().Hardware.Sim
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	board := fs.String("board", def.Board, "")
-	revision := fs.String("revision", def.Revision, "")
-	ctrl := fs.String("ctrl", strings.Join(def.CTRL, ","), "")
-	lcd := fs.String("lcd", def.LCDSize, "")
-	pinmap := fs.String("pinmap", def.LCDPinMap, "")
-	led := fs.String("led", def.LED, "")
-	duration := fs.Duration("duration", 0, "")
-	listen := fs.String("listen", "127.0.0.1:9180", "")
-	name := fs.String("name", "hnsim", "")
-	boot := fs.Duration("boot", 3*time.Second, "")
-	if err := fs.Parse(env.Args); err != nil {
+	return &simFlags{
+		fs:       fs,
+		board:    fs.String("board", def.Board, "power board: clusterhat, clusterctrl, clusterhat+clusterctrl or none"),
+		revision: fs.String("revision", def.Revision, "ClusterHAT revision (1.x is the GPIO board)"),
+		ctrl:     fs.String("ctrl", strings.Join(def.CTRL, ","), "ClusterCTRL boards, comma-separated: single, phat, triple, a+6, stack"),
+		lcd:      fs.String("lcd", def.LCDSize, "LCD size: 16x2, 20x2, 16x4 or 20x4"),
+		pinmap:   fs.String("pinmap", def.LCDPinMap, "the LCD backpack's pin map"),
+		led:      fs.String("led", def.LED, "BlinkStick kind"),
+		duration: fs.Duration("duration", 0, "stop after this long (0: at Ctrl-C)"),
+		listen:   fs.String("listen", "127.0.0.1:9180", "address of the status page"),
+		name:     fs.String("name", "hnsim", "prefix of the network namespaces (1-8 letters or digits)"),
+		boot:     fs.Duration("boot", 3*time.Second, "how long a node takes from power-on to its network link"),
+	}
+}
+
+// simUsage is sim's help, its flags listed with their defaults.
+func simUsage() string {
+	var b strings.Builder
+	b.WriteString(`usage: headnode sim [flags]
+
+Runs the whole daemon on emulated hardware, with the LCD, the LED and the
+node table live in the terminal and the status page on --listen. As root it
+also builds a sandbox of network namespaces (the uplink, the head node and
+one per node) with DHCP and NAT for real; without root it says what it
+leaves out. Ctrl-C stops it and removes everything it made.
+
+Flags:
+`)
+	newSimFlags().fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(&b, "  --%-10s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
+	})
+	return b.String()
+}
+
+func runSim(ctx context.Context, env *Env) error {
+	f := newSimFlags()
+	if err := f.fs.Parse(env.Args); err != nil {
 		return usagef("sim: %v; flags are --board, --revision, --ctrl, --lcd, --pinmap, --led (the [hardware.sim] keys), --duration, --listen, --boot and --name", err)
 	}
-	if fs.NArg() > 0 {
-		return usagef("sim takes no arguments, got %q", fs.Arg(0))
+	if f.fs.NArg() > 0 {
+		return usagef("sim takes no arguments, got %q", f.fs.Arg(0))
 	}
-	if *duration < 0 || *boot < 0 {
+	if *f.duration < 0 || *f.boot < 0 {
 		return usagef("--duration and --boot must not be negative")
 	}
-	if !validSimName(*name) {
-		return usagef("--name %q: use 1-8 letters or digits (it prefixes the network namespaces)", *name)
+	if !validSimName(*f.name) {
+		return usagef("--name %q: use 1-8 letters or digits (it prefixes the network namespaces)", *f.name)
 	}
 	var ctrls []string
-	for _, c := range strings.Split(*ctrl, ",") {
+	for _, c := range strings.Split(*f.ctrl, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			ctrls = append(ctrls, c)
 		}
@@ -53,8 +88,8 @@ func runSim(ctx context.Context, env *Env) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return sim.Run(ctx, sim.Options{
-		Board: *board, Revision: *revision, CTRL: ctrls, LCDSize: *lcd, PinMap: *pinmap, LED: *led,
-		Duration: *duration, Listen: *listen, Name: *name, BootDelay: *boot,
+		Board: *f.board, Revision: *f.revision, CTRL: ctrls, LCDSize: *f.lcd, PinMap: *f.pinmap, LED: *f.led,
+		Duration: *f.duration, Listen: *f.listen, Name: *f.name, BootDelay: *f.boot,
 		Out: env.Stdout, Binary: self,
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 // DHCP configures the DHCP server for the nodes on the cluster interface.
@@ -122,7 +123,8 @@ func (c *Config) validateDHCP(bad badFunc) {
 		} else {
 			seenMAC[mac.String()] = i
 		}
-		isNode := nodeName.MatchString(s.Name)
+		nodeNum, nodeErr := nodename.Parse(s.Name)
+		isNode := nodeErr == nil
 		if s.Name != "" {
 			if !dhcpd.ValidHostname(s.Name) {
 				bad(key+".name", "%q is not a host name (letters, digits and '-', e.g. \"p1\" or \"nas\")", s.Name)
@@ -146,10 +148,8 @@ func (c *Config) validateDHCP(bad badFunc) {
 		if isNode {
 			// A node's address has one home, so that power's reachability
 			// probes and DHCP agree on it.
-			n := 0
-			fmt.Sscanf(s.Name, "p%d", &n)
-			if want, ok := c.NodeAddress(n); ok && want != a {
-				where := fmt.Sprintf("host 10+%d of the cluster subnet", n)
+			if want, ok := c.NodeAddress(nodeNum); ok && want != a {
+				where := fmt.Sprintf("host 10+%d of the cluster subnet", nodeNum)
 				if j, ok := nodeAt[s.Name]; ok {
 					where = fmt.Sprintf("nodes[%d].address", j)
 				}

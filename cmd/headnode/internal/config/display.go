@@ -2,13 +2,13 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/headnode/headnode/display/lcd"
-	"github.com/headnode/headnode/hw/emu/blinkstick"
-	"github.com/headnode/headnode/hw/emu/hd44780"
+	"github.com/headnode/headnode/hw/machine/simspec"
 )
 
 // LCD configures the character display.
@@ -89,19 +89,19 @@ func (c *Config) validateDisplay(bad badFunc) {
 	} else if a == 0 {
 		bad("hardware.sim.lcd_address", "the emulated LCD needs an address such as 0x27, not \"auto\"")
 	}
-	if b, ok := hd44780.BoardByName(sim.LCDPinMap); !ok {
+	if b, ok := simspec.BackpackByName(sim.LCDPinMap); !ok {
 		var names []string
-		for _, b := range hd44780.Boards {
+		for _, b := range simspec.Backpacks {
 			names = append(names, strconv.Quote(b.Name))
 		}
 		bad("hardware.sim.lcd_pinmap", "%q is not an emulated backpack; use %s", sim.LCDPinMap, strings.Join(names, ", "))
-	} else if a, _ := parseI2CAddress(sim.LCDAddress); b.Chip == hd44780.MCP23008 && a != 0 && (a < 0x20 || a > 0x27) {
+	} else if a, _ := parseI2CAddress(sim.LCDAddress); b.Expander == simspec.MCP23008 && a != 0 && (a < 0x20 || a > 0x27) {
 		bad("hardware.sim.lcd_address", "0x%02x is not an MCP23008 address; the %s backpack answers at 0x20-0x27", a, b.Name)
 	}
-	if !blinkstick.Kind(sim.LED).Valid() {
+	if !slices.Contains(simspec.LEDs, sim.LED) {
 		var names []string
-		for _, k := range blinkstick.Kinds {
-			names = append(names, strconv.Quote(string(k)))
+		for _, k := range simspec.LEDs {
+			names = append(names, strconv.Quote(k))
 		}
 		bad("hardware.sim.led", "%q is not an emulated BlinkStick; use %s", sim.LED, strings.Join(names, ", "))
 	}

@@ -3,12 +3,13 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/headnode/headnode/hw/machine/simspec"
 	"github.com/headnode/headnode/power"
+	"github.com/headnode/headnode/power/nodename"
 	"github.com/headnode/headnode/power/probe"
 )
 
@@ -53,8 +54,6 @@ type Node struct {
 	Name    string `toml:"name"`
 	Address string `toml:"address"`
 }
-
-var nodeName = regexp.MustCompile(`^p[1-9][0-9]{0,3}$`)
 
 func (c *Config) validatePower(bad badFunc) {
 	p := &c.Power
@@ -102,7 +101,7 @@ func (c *Config) validatePower(bad badFunc) {
 	seenAddr := map[string]int{}
 	for i, nd := range c.Nodes {
 		key := fmt.Sprintf("nodes[%d]", i)
-		if !nodeName.MatchString(nd.Name) {
+		if _, err := nodename.Parse(nd.Name); err != nil {
 			bad(key+".name", "%q is not a node name; nodes are named p1, p2, ...", nd.Name)
 		} else if j, dup := seenName[nd.Name]; dup {
 			bad(key+".name", "%q is already used by nodes[%d]", nd.Name, j)
@@ -122,29 +121,23 @@ func (c *Config) validatePower(bad badFunc) {
 
 }
 
-// Emulated boards for [hardware.sim].
-var (
-	simBoards = []string{"clusterhat", "clusterctrl", "clusterhat+clusterctrl", "none"}
-	simCTRL   = []string{"single", "phat", "triple", "a+6", "stack"}
-)
-
 func (c *Config) validateSimBoard(bad badFunc) {
 	s := &c.Hardware.Sim
-	if !slices.Contains(simBoards, s.Board) {
-		bad("hardware.sim.board", "%q is not valid; use %s", s.Board, quoteList(simBoards))
+	if !slices.Contains(simspec.Boards, s.Board) {
+		bad("hardware.sim.board", "%q is not valid; use %s", s.Board, quoteList(simspec.Boards))
 	}
 	if _, _, err := power.ParseHATVersion(s.Revision); err != nil {
 		bad("hardware.sim.revision", "%v", err)
 	}
-	if s.Chip != "xra1200p" && s.Chip != "pca9554" {
-		bad("hardware.sim.chip", "%q is not valid; use \"xra1200p\" or \"pca9554\"", s.Chip)
+	if !slices.Contains(simspec.HATChips, s.Chip) {
+		bad("hardware.sim.chip", "%q is not valid; use %s", s.Chip, quoteList(simspec.HATChips))
 	}
 	if len(s.CTRL) > 8 {
 		bad("hardware.sim.ctrl", "%d boards is too many; use at most 8", len(s.CTRL))
 	}
 	for i, v := range s.CTRL {
-		if !slices.Contains(simCTRL, v) {
-			bad(fmt.Sprintf("hardware.sim.ctrl[%d]", i), "%q is not valid; use %s", v, quoteList(simCTRL))
+		if !slices.Contains(simspec.CTRLs, v) {
+			bad(fmt.Sprintf("hardware.sim.ctrl[%d]", i), "%q is not valid; use %s", v, quoteList(simspec.CTRLs))
 		}
 	}
 }
@@ -158,15 +151,16 @@ func quoteList(list []string) string {
 }
 
 // nodeHostOffset places node pN at host number 10+N of the cluster subnet
-// by default (p1 = 192.168.50.11, as in design.md's example), leaving the
-// low addresses for the head node and other infrastructure.
+// by default (p1 = 192.168.50.11 with the default cluster_address
+// 192.168.50.1/24), leaving the low addresses for the head node and other
+// infrastructure.
 const nodeHostOffset = 10
 
 // NodeAddress returns the address of node pN (n >= 1): the one configured
 // in [[nodes]], else host number 10+N of the cluster subnet. ok is false
 // when neither is known (no cluster_address and no [[nodes]] entry).
 func (c *Config) NodeAddress(n int) (addr netip.Addr, ok bool) {
-	name := fmt.Sprintf("p%d", n)
+	name := nodename.Name(n)
 	for _, nd := range c.Nodes {
 		if nd.Name == name && nd.Address != "" {
 			a, err := netip.ParseAddr(nd.Address)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/sim"
 	"github.com/headnode/headnode/netcfg/change"
 )
 
@@ -40,12 +41,9 @@ func (d *Daemon) serveControl(path, group string) (*http.Server, error) {
 	mux := http.NewServeMux()
 	d.readOnlyRoutes(mux)
 	d.networkRoutes(mux)
-	d.dhcpRoutes(mux)
 	d.powerRoutes(mux)
 	d.displayRoutes(mux)
-	if d.hw.sim {
-		d.simRoutes(mux)
-	}
+	sim.FaultRoutes(mux, d.hw.Faults(), d.log)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -94,7 +92,7 @@ func removeStaleSocket(path string) error {
 func (d *Daemon) readOnlyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		s, _ := d.current()
-		writeJSON(w, http.StatusOK, s)
+		api.Reply(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("GET /v1/watch", d.handleWatch)
 }
@@ -126,7 +124,7 @@ func (d *Daemon) handleNATStatus(w http.ResponseWriter, r *http.Request) {
 	out := s.NAT
 	k := d.net.keeper.Load()
 	if k == nil {
-		writeJSON(w, http.StatusOK, out)
+		api.Reply(w, http.StatusOK, out)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -134,7 +132,7 @@ func (d *Daemon) handleNATStatus(w http.ResponseWriter, r *http.Request) {
 	ns, err := k.Status(ctx)
 	if err != nil {
 		out.Error = err.Error()
-		writeJSON(w, http.StatusOK, out)
+		api.Reply(w, http.StatusOK, out)
 		return
 	}
 	out.Backend = string(ns.Backend)
@@ -146,39 +144,39 @@ func (d *Daemon) handleNATStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Policy = ns.Rules.Policy
 	out.Subnet = ns.Subnet
-	writeJSON(w, http.StatusOK, out)
+	api.Reply(w, http.StatusOK, out)
 }
 
 func (d *Daemon) handleNATApply(w http.ResponseWriter, r *http.Request) {
 	k := d.net.keeper.Load()
 	if k == nil {
-		writeError(w, http.StatusServiceUnavailable, errNoKeeper)
+		api.ReplyError(w, http.StatusServiceUnavailable, errNoKeeper)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := k.Apply(ctx)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		api.ReplyError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Changes{Changes: changeTexts(res.Changes), Waiting: res.Waiting})
+	api.Reply(w, http.StatusOK, api.Changes{Changes: changeTexts(res.Changes), Waiting: res.Waiting})
 }
 
 func (d *Daemon) handleNATClear(w http.ResponseWriter, r *http.Request) {
 	k := d.net.keeper.Load()
 	if k == nil {
-		writeError(w, http.StatusServiceUnavailable, errNoKeeper)
+		api.ReplyError(w, http.StatusServiceUnavailable, errNoKeeper)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	changes, err := k.Clear(ctx)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		api.ReplyError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Changes{Changes: changeTexts(changes)})
+	api.Reply(w, http.StatusOK, api.Changes{Changes: changeTexts(changes)})
 }
 
 var errNoKeeper = errors.New("NAT is unavailable in this daemon (see `headnode status`)")
@@ -189,16 +187,4 @@ func changeTexts(cs []change.Change) []string {
 		out = append(out, c.Text)
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, api.Error{Error: err.Error()})
 }

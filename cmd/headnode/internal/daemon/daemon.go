@@ -10,7 +10,9 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/hw/machine"
 	"github.com/headnode/headnode/systemd"
 )
 
@@ -41,12 +44,11 @@ type event func(*state)
 
 // state is owned by the loop goroutine.
 type state struct {
-	cfg     *config.Config
-	status  api.Status
-	net     netState
-	power   powerState
-	display displayState
-	dhcp    dhcpState
+	cfg    *config.Config
+	status api.Status
+	net    netState
+	power  powerState
+	dhcp   dhcpState
 }
 
 // Daemon is a running headnode.
@@ -58,8 +60,12 @@ type Daemon struct {
 	published atomic.Pointer[api.Status]
 	watchMu   sync.Mutex
 	changed   chan struct{} // closed and replaced on every publish
+	// Loop goroutine only: the encoding of the published status, and the
+	// STATUS= line last sent to systemd.
+	publishedJSON []byte
+	lastLine      string
 
-	hw      *hardware
+	hw      *machine.Machine
 	net     netHandles
 	power   powerHandles
 	display displayHandles
@@ -101,15 +107,23 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = systemd.NewLogger(os.Stderr, slog.LevelInfo)
 	}
 	d := &Daemon{opts: o, log: o.Log, events: make(chan event, 256), changed: make(chan struct{})}
-	// The hardware (and the emulated machine with backend = "sim") lives
-	// as long as the daemon: a reload must not reset emulated chips, just
-	// as it does not power-cycle real ones.
-	hwr, hwErrs := newHardware(cfg)
-	for _, err := range hwErrs {
+	i2cTrace, hidTrace, errs := openTraces(cfg.Hardware)
+	for _, err := range errs {
 		d.log.Error("hardware trace unavailable", "err", err)
 	}
-	d.hw = hwr
-	defer hwr.Close()
+	defer i2cTrace.Close()
+	defer hidTrace.Close()
+	// The machine, real or emulated as [hardware] backend says, lives as
+	// long as the daemon: a reload must not reset emulated chips, just as
+	// it does not power-cycle real ones. Every part takes its buses, lines
+	// and devices from it, so the I2C trace sees every transaction and the
+	// LCD and the ClusterHAT expander share bus 1, as on a real ClusterHAT
+	// with an LCD.
+	m, errs := machine.Open(machine.Options{Backend: cfg.Hardware.Backend, Sim: cfg.SimSpec(), I2CTrace: i2cTrace, HIDTrace: hidTrace})
+	for _, err := range errs {
+		d.log.Error("hardware unavailable", "err", err)
+	}
+	d.hw = m
 	now := time.Now()
 	st := &state{cfg: cfg}
 	st.status = api.Status{
@@ -157,7 +171,6 @@ func Run(ctx context.Context, o Options) error {
 		defer t.Stop()
 		wdTick = t.C
 	}
-	lastLine := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -182,22 +195,27 @@ func Run(ctx context.Context, o Options) error {
 			stopAll()
 			return nil
 		}
-		st.deriveHealth()
-		// READY as soon as NAT has been applied (or has definitely
-		// failed): NetworkManager waits for us; hardware does not hold it
-		// up.
-		if !st.status.Ready && st.networkSettled() {
-			st.status.Ready = true
-			line := st.statusLine()
-			o.Notifier.Ready(line)
-			lastLine = line
-			d.log.Info("ready", "status", line)
-		} else if line := st.statusLine(); st.status.Ready && line != lastLine {
-			o.Notifier.Status(line)
-			lastLine = line
-		}
-		d.publish(st)
+		d.settle(st)
 	}
+}
+
+// settle derives what follows from the state after an event: the health,
+// READY or a new STATUS= for systemd, and the published status.
+func (d *Daemon) settle(st *state) {
+	st.deriveHealth()
+	// READY as soon as NAT has been applied (or has definitely failed):
+	// NetworkManager waits for us; hardware does not hold it up.
+	if !st.status.Ready && st.networkSettled() {
+		st.status.Ready = true
+		line := st.statusLine()
+		d.opts.Notifier.Ready(line)
+		d.lastLine = line
+		d.log.Info("ready", "status", line)
+	} else if line := st.statusLine(); st.status.Ready && line != d.lastLine {
+		d.opts.Notifier.Status(line)
+		d.lastLine = line
+	}
+	d.publish(st)
 }
 
 func configPathShown(c *config.Config) string {
@@ -217,9 +235,29 @@ func (d *Daemon) send(ctx context.Context, ev event) {
 }
 
 // publish stores an immutable copy of the status for readers and wakes
-// watchers. The copy is deep: readers on other goroutines may keep it.
+// the watchers (the control API's streams, the display), but only when the
+// status differs from the one published last: most events change nothing
+// users see (a probe round with the same answers, a power read-back or a
+// link snapshot like the one before). It compares the JSON encoding, which
+// is what every watcher is sent: it sees every field, those added later
+// too, and times to the nanosecond, so a new NAT check time is a change.
+// Encoding is the first half of the deep copy a publish makes anyway
+// (readers on other goroutines may keep theirs), so an event that changes
+// nothing costs one encoding where it cost a copy and a wake-up of every
+// watcher.
 func (d *Daemon) publish(st *state) {
-	s := st.status.Clone()
+	b, err := json.Marshal(&st.status)
+	if err != nil {
+		panic(err) // Status holds only JSON-safe types
+	}
+	if bytes.Equal(b, d.publishedJSON) {
+		return
+	}
+	var s api.Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		panic(err)
+	}
+	d.publishedJSON = b
 	d.published.Store(&s)
 	d.watchMu.Lock()
 	close(d.changed)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -21,6 +20,7 @@ import (
 	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpd"
 	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 // The dhcp part: the cluster's network services. The DHCP server for the
@@ -201,11 +201,6 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	var rs []dhcpd.Reservation
 	taken := map[netip.Addr]bool{head.Addr(): true}
 	named := map[string]bool{}
-	nodeNumber := func(name string) int {
-		n := 0
-		fmt.Sscanf(name, "p%d", &n)
-		return n
-	}
 	for _, s := range cfg.DHCP.Static {
 		mac, err := net.ParseMAC(s.MAC)
 		if err != nil {
@@ -213,8 +208,12 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		}
 		a, err := netip.ParseAddr(s.Address)
 		if s.Address == "" {
+			n, err := nodename.Parse(s.Name)
+			if err != nil {
+				continue // validated at load
+			}
 			var ok bool
-			if a, ok = cfg.NodeAddress(nodeNumber(s.Name)); !ok {
+			if a, ok = cfg.NodeAddress(n); !ok {
 				continue
 			}
 		} else if err != nil {
@@ -229,7 +228,7 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	}
 	inPool := func(a netip.Addr) bool { return !a.Less(first) && !last.Less(a) }
 	reserve := func(n int) {
-		name := fmt.Sprintf("p%d", n)
+		name := nodename.Name(n)
 		a, ok := cfg.NodeAddress(n)
 		if named[name] || !ok || taken[a] || !dhcpd.IsHostAddr(head, a) || (inPool(a) && !listed[name]) {
 			return
@@ -238,7 +237,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 		taken[a], named[name] = true, true
 	}
 	for _, nd := range cfg.Nodes {
-		reserve(nodeNumber(nd.Name))
+		if n, err := nodename.Parse(nd.Name); err == nil {
+			reserve(n)
+		}
 	}
 	for n := 1; n <= maxNodes; n++ {
 		reserve(n)
@@ -290,7 +291,7 @@ func dhcpView(s dhcpd.Status, dc config.DHCP, head netip.Prefix, first, last net
 	}
 	for _, l := range s.Leases {
 		al := api.Lease{Address: l.Addr.String(), MAC: l.MAC.String(), Hostname: l.Hostname, Expires: l.Expires, Reserved: l.Reserved, Offered: l.Offered}
-		if l.Reserved && dhcpd.IsNodeName(l.Hostname) {
+		if _, err := nodename.Parse(l.Hostname); l.Reserved && err == nil {
 			al.Node = l.Hostname
 		}
 		v.Leases = append(v.Leases, al)
@@ -310,8 +311,6 @@ func (st *state) dhcpHealth(h *health) {
 		h.degrade("bridge " + b.Name + ": " + b.Error)
 	}
 }
-
-func (d *Daemon) dhcpRoutes(mux *http.ServeMux) {}
 
 // dhcpOnLinks is called on the loop with every interface snapshot: it
 // tells the DHCP service about the cluster interface, shows which node is

@@ -16,8 +16,6 @@ import (
 	"github.com/headnode/headnode/display"
 	"github.com/headnode/headnode/display/lcd"
 	"github.com/headnode/headnode/display/led"
-	"github.com/headnode/headnode/hw/emu/blinkstick"
-	"github.com/headnode/headnode/hw/emu/hd44780"
 	"github.com/headnode/headnode/hw/hidraw"
 	"github.com/headnode/headnode/hw/lcdrom"
 	"github.com/headnode/headnode/hw/sysinfo"
@@ -28,18 +26,9 @@ import (
 // the devices going); what it finds out about the devices comes back to
 // the loop as events, into status.Display.
 
-// displayState is the display part of the state (loop goroutine only).
-type displayState struct{}
-
-// displayHandles are what control handlers need from the running part,
-// and the emulated devices, which live as long as the daemon.
+// displayHandles are what control handlers need from the running part.
 type displayHandles struct {
 	light atomic.Pointer[display.Light]
-
-	simOnce sync.Once
-	// The emulated devices, published for the fault-injection routes.
-	simLCD   atomic.Pointer[hd44780.Module]
-	simStick atomic.Pointer[blinkstick.Stick]
 }
 
 func displayChanged(old, new *config.Config) bool {
@@ -66,7 +55,6 @@ func (d *Daemon) startDisplay(parent context.Context, cfg *config.Config) (stop 
 			LED: api.LED{State: ledState},
 		}
 	})
-	simLCD, simStick := d.simDisplay(cfg)
 	// final tells the devices what to show as the part stops: "stopped"
 	// when the daemon is stopping, nothing special on a reload.
 	final := func() (display.Status, bool) {
@@ -82,7 +70,7 @@ func (d *Daemon) startDisplay(parent context.Context, cfg *config.Config) (stop 
 			Rows:    rows,
 			Refresh: cfg.LCD.Refresh.Duration,
 			Report: func(r display.ScreenReport) {
-				v := lcdView(r, cfg, simLCD)
+				v := d.lcdView(r, cfg)
 				d.send(ctx, func(st *state) { st.status.Display.LCD = v })
 			},
 		})
@@ -91,10 +79,10 @@ func (d *Daemon) startDisplay(parent context.Context, cfg *config.Config) (stop 
 	var light *display.Light
 	if cfg.LED.Enabled {
 		light = display.NewLight(display.LightOpts{
-			Find:       d.ledFinder(cfg, simStick),
+			Find:       d.ledFinder(cfg),
 			Brightness: cfg.LED.Brightness,
 			Report: func(r display.LightReport) {
-				v := ledView(r, simStick != nil)
+				v := ledView(r, d.hw.Emulated())
 				d.send(ctx, func(st *state) { st.status.Display.LED = v })
 			},
 		})
@@ -201,28 +189,6 @@ func nodesFromStates(states [][2]string) []display.Node {
 	return out
 }
 
-// simDisplay creates the emulated LCD and BlinkStick of [hardware.sim]
-// once, on the shared emulated bus: a reload keeps them, as it would keep
-// real ones. Both are nil on real hardware.
-func (d *Daemon) simDisplay(cfg *config.Config) (*hd44780.Module, *blinkstick.Stick) {
-	bus := d.hw.SimBus(cfg.LCD.I2CBus)
-	if bus == nil {
-		return nil, nil
-	}
-	h := &d.display
-	h.simOnce.Do(func() {
-		sim := cfg.Hardware.Sim
-		board, _ := hd44780.BoardByName(sim.LCDPinMap)
-		cols, rows := sim.LCDDimensions()
-		rom, _ := lcdrom.ByName(cfg.LCD.Charset)
-		lcd := hd44780.New(board, &hd44780.Opts{Cols: cols, Rows: rows, ROM: rom})
-		bus.Attach(sim.LCDI2CAddress(), lcd)
-		h.simLCD.Store(lcd)
-		h.simStick.Store(blinkstick.New(blinkstick.Kind(sim.LED), nil))
-	})
-	return h.simLCD.Load(), h.simStick.Load()
-}
-
 // openLCD finds and initialises the LCD on its bus.
 func (d *Daemon) openLCD(cfg *config.Config) (display.LCD, error) {
 	bus, err := d.hw.I2C(cfg.LCD.I2CBus)
@@ -240,28 +206,23 @@ func (d *Daemon) openLCD(cfg *config.Config) (display.LCD, error) {
 	return lcd.New(bus, o)
 }
 
-// ledFinder finds the status light: the emulated stick when simulating,
-// else a BlinkStick or blink(1) on hidraw. Every feature report goes to
-// [hardware] hid_trace.
-func (d *Daemon) ledFinder(cfg *config.Config, sim *blinkstick.Stick) func() (led.Device, error) {
-	traced := func(dev led.FeatureDevice, serial string) led.FeatureDevice {
-		if d.hw.HIDTrace() == nil {
-			return dev
-		}
-		return &hidraw.Traced{Feature: dev, Serial: serial, Log: d.hw.HIDTrace()}
+// ledFinder finds the status light, a BlinkStick or blink(1), among the
+// machine's HID devices. Every feature report goes to [hardware] hid_trace.
+func (d *Daemon) ledFinder(cfg *config.Config) func() (led.Device, error) {
+	f := &led.Finder{
+		Root:   d.hw.HIDRoot(),
+		Serial: cfg.LED.Serial,
+		Open:   func(path string) (led.FeatureDevice, error) { return d.hw.OpenHID(path) },
+		Wrap: func(dev led.FeatureDevice, info hidraw.Info) led.FeatureDevice {
+			return d.hw.TraceHID(dev, info.Serial)
+		},
 	}
-	if sim != nil {
-		return func() (led.Device, error) {
-			return led.NewBlinkStick(traced(sim, sim.Serial()), sim.Serial(), sim.BCDDevice(), true)
-		}
-	}
-	f := &led.Finder{Serial: cfg.LED.Serial, Wrap: func(dev led.FeatureDevice, info hidraw.Info) led.FeatureDevice {
-		return traced(dev, info.Serial)
-	}}
 	return f.Find
 }
 
-func lcdView(r display.ScreenReport, cfg *config.Config, sim *hd44780.Module) api.LCD {
+// lcdView is the LCD as users see it. Rows is what the driver last wrote,
+// or the glass itself where the machine can read it back.
+func (d *Daemon) lcdView(r display.ScreenReport, cfg *config.Config) api.LCD {
 	v := api.LCD{State: api.DeviceMissing, Error: r.Err, Bus: cfg.LCD.I2CBus, Size: cfg.LCD.Size, Charset: cfg.LCD.Charset, Rows: r.Rows}
 	if r.Found {
 		v.State = api.DeviceOK
@@ -270,9 +231,10 @@ func lcdView(r display.ScreenReport, cfg *config.Config, sim *hd44780.Module) ap
 		v.Address = fmt.Sprintf("0x%02x", r.Info.Addr)
 		v.Chip, v.PinMap, v.PinMapDetected = r.Info.Chip, r.Info.PinMap, r.Info.Detected
 	}
-	if sim != nil {
-		v.Emulated, v.Rows = true, sim.Screen()
+	if rows, ok := d.hw.Glass(); ok {
+		v.Rows = rows
 	}
+	v.Emulated = d.hw.Emulated()
 	return v
 }
 
@@ -307,27 +269,27 @@ func (d *Daemon) displayRoutes(mux *http.ServeMux) {
 func (d *Daemon) handleLED(w http.ResponseWriter, r *http.Request) {
 	var req api.LEDRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"mode\": \"identify\"}", err))
+		api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"mode\": \"identify\"}", err))
 		return
 	}
 	switch req.Mode {
 	case display.ModeIdentify, display.ModeStopped, display.ModeAuto:
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("unknown LED mode %q: use identify, stopped or auto", req.Mode))
+		api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("unknown LED mode %q: use identify, stopped or auto", req.Mode))
 		return
 	}
 	light := d.display.light.Load()
 	if light == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("the status LED is turned off in the configuration ([led] enabled = false)"))
+		api.ReplyError(w, http.StatusServiceUnavailable, errors.New("the status LED is turned off in the configuration ([led] enabled = false)"))
 		return
 	}
 	s, _ := d.current()
 	if req.Mode == display.ModeIdentify && s.Display.LED.State != api.DeviceOK {
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("no status LED to identify: %s", s.Display.LED.Error))
+		api.ReplyError(w, http.StatusServiceUnavailable, fmt.Errorf("no status LED to identify: %s", s.Display.LED.Error))
 		return
 	}
 	if err := light.SetMode(req.Mode); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		api.ReplyError(w, http.StatusBadRequest, err)
 		return
 	}
 	change := map[string]string{
@@ -335,5 +297,5 @@ func (d *Daemon) handleLED(w http.ResponseWriter, r *http.Request) {
 		display.ModeStopped:  "status LED: stopped (until `headnode led auto`)",
 		display.ModeAuto:     "status LED: auto (follows health)",
 	}[req.Mode]
-	writeJSON(w, http.StatusOK, api.Changes{Changes: []string{change}})
+	api.Reply(w, http.StatusOK, api.Changes{Changes: []string{change}})
 }

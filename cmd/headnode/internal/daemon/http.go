@@ -25,7 +25,7 @@ func httpChanged(old, new *config.Config) bool {
 // changing state needs the control socket.
 func (d *Daemon) startHTTP(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
-	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, d.hw)
+	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, busMetrics{d.hw})
 	var wg sync.WaitGroup
 	for _, l := range cfg.HTTP.Listen {
 		addr, err := resolveListen(l, cfg)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,19 +19,17 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
-	"github.com/headnode/headnode/hw/detect"
-	"github.com/headnode/headnode/hw/emu/boards"
-	"github.com/headnode/headnode/hw/gpio"
 	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/power"
 	"github.com/headnode/headnode/power/clusterctrl"
 	"github.com/headnode/headnode/power/clusterhat"
+	"github.com/headnode/headnode/power/nodename"
 	"github.com/headnode/headnode/power/probe"
 )
 
-// The power part: it detects the boards (real, or the emulated machine of
-// [hardware.sim]), runs a power.Manager that owns them, probes the nodes'
-// reachability, and folds both into each node's lifecycle on the loop.
+// The power part: it detects the machine's boards, runs a power.Manager
+// that owns them, probes the nodes' reachability, and folds both into each
+// node's lifecycle on the loop.
 
 // powerState is the power part of the state (loop goroutine only).
 type powerState struct {
@@ -46,6 +45,7 @@ type powerState struct {
 // within the cluster) or one named in [[nodes]].
 type powerNode struct {
 	name string
+	num  int // N of its name pN
 	n    int // cluster number, 0 when no board powers it
 	addr netip.Addr
 }
@@ -54,10 +54,6 @@ type powerNode struct {
 type powerHandles struct {
 	manager atomic.Pointer[power.Manager]
 	cluster atomic.Pointer[power.Cluster]
-
-	simOnce sync.Once
-	sim     *boards.Machine
-	simErr  error
 }
 
 func powerChanged(old, new *config.Config) bool {
@@ -65,41 +61,14 @@ func powerChanged(old, new *config.Config) bool {
 		old.Network.ClusterAddress != new.Network.ClusterAddress || old.Daemon != new.Daemon
 }
 
-// simMachine builds the emulated boards once per daemon: a reload must not
-// reset them, as it does not power-cycle real ones.
-func (d *Daemon) simMachine(cfg *config.Config) (*boards.Machine, error) {
-	d.power.simOnce.Do(func() {
-		s := cfg.Hardware.Sim
-		spec := boards.Spec{Chip: s.Chip, HATBus: cfg.Power.I2CBus, HATAddress: uint16(cfg.Power.HATAddress), Dir: filepath.Join(cfg.Daemon.StateDir, "sim")}
-		if strings.Contains(s.Board, "clusterhat") {
-			spec.HAT = s.Revision
-		}
-		if strings.Contains(s.Board, "clusterctrl") {
-			spec.CTRL = s.CTRL
-		}
-		d.power.sim, d.power.simErr = boards.New(spec, d.hw.SimBus)
-	})
-	return d.power.sim, d.power.simErr
-}
-
-// powerHardware is how detection reaches real or emulated hardware. Buses
-// always come from d.hw, so the I2C trace sees every transaction.
-func (d *Daemon) powerHardware(cfg *config.Config) (power.Hardware, error) {
-	hw := power.Hardware{
-		HATDir: detect.HATDir, DevDir: detect.DevDir,
+// powerHardware is how detection reaches the machine's boards. Buses
+// always come from the machine, so the I2C trace sees every transaction.
+func (d *Daemon) powerHardware() power.Hardware {
+	return power.Hardware{
+		HATDir: d.hw.HATDir(), DevDir: d.hw.DevDir(),
 		I2C:  func(n int) (i2c.Bus, error) { return d.hw.I2C(n) },
-		GPIO: func(n int) (clusterhat.Line, error) { return gpio.Open(n) },
+		GPIO: func(n int) (clusterhat.Line, error) { return d.hw.GPIO(n) },
 	}
-	if cfg.Hardware.Backend != "sim" {
-		return hw, nil
-	}
-	m, err := d.simMachine(cfg)
-	if err != nil {
-		return hw, err
-	}
-	hw.HATDir, hw.DevDir = m.HATDir, m.DevDir
-	hw.GPIO = func(n int) (clusterhat.Line, error) { return m.GPIO(n) }
-	return hw, nil
 }
 
 func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop func()) {
@@ -109,15 +78,14 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 	p := cfg.Power
 	cluster := power.NewCluster(nil, nil)
 	var problems []power.Problem
-	hw, err := d.powerHardware(cfg)
-	if err != nil {
-		problems = append(problems, power.Problem{What: "emulated boards", Err: err})
+	if err := d.hw.BoardsErr(); err != nil {
+		problems = append(problems, power.Problem{What: "hardware", Err: err})
 	} else {
 		co := clusterctrl.DefaultOpts
 		co.HubResetOff = p.Stagger.Duration
 		ho := clusterhat.DefaultOpts
 		ho.HubResetOff = max(p.Stagger.Duration, 100*time.Millisecond)
-		cluster, problems = power.Detect(hw, power.DetectOptions{
+		cluster, problems = power.Detect(d.powerHardware(), power.DetectOptions{
 			Board: p.Board, HATBus: p.I2CBus, HATAddress: uint16(p.HATAddress), HATVersion: p.HATVersion, HAT: ho, CTRL: co,
 		})
 	}
@@ -164,12 +132,15 @@ func powerNodes(cfg *config.Config, c *power.Cluster) []powerNode {
 			return
 		}
 		seen[name] = true
-		num, _ := power.ParseName(name)
+		num, err := nodename.Parse(name)
+		if err != nil {
+			return // validated at load
+		}
 		addr, _ := cfg.NodeAddress(num)
-		out = append(out, powerNode{name: name, n: n, addr: addr})
+		out = append(out, powerNode{name: name, num: num, n: n, addr: addr})
 	}
 	for n := 1; n <= c.Nodes(); n++ {
-		add(power.Name(n), n)
+		add(nodename.Name(n), n)
 	}
 	for _, nd := range cfg.Nodes {
 		add(nd.Name, 0)
@@ -248,7 +219,7 @@ func (st *state) updatePower() {
 	var models []string
 	for _, b := range ps.report.Boards {
 		pb := api.PowerBoard{Model: b.Info.Model, Kind: b.Info.Kind, Chip: b.Info.Chip, Bus: b.Info.Bus, Order: b.Info.Order, Firmware: b.Info.Firmware,
-			Nodes: nodeRange(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs}
+			Nodes: nodename.Range(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs}
 		if b.Info.Address != 0 {
 			pb.Address = fmt.Sprintf("0x%02x", b.Info.Address)
 		}
@@ -266,7 +237,7 @@ func (st *state) updatePower() {
 		out.Errors = append(out.Errors, "reachability probe: "+ps.probeErr)
 	}
 	for _, n := range ps.report.Queued {
-		out.Queued = append(out.Queued, power.Name(n))
+		out.Queued = append(out.Queued, nodename.Name(n))
 	}
 	for _, nd := range ps.nodes {
 		v := ps.life.View(nd.name, now)
@@ -277,19 +248,12 @@ func (st *state) updatePower() {
 		if nd.n > 0 && nd.n <= len(ps.report.Requested) {
 			node.Requested = ps.report.Requested[nd.n-1]
 		}
-		if l, ok := st.net.links["ethpi"+strings.TrimPrefix(nd.name, "p")]; ok && l.Exists {
+		if l, ok := st.net.links[gadgetLink(nd.num)]; ok && l.Exists {
 			node.Gadget = l.Name
 		}
 		out.Nodes = append(out.Nodes, node)
 	}
 	st.status.Power = out
-}
-
-func nodeRange(first, n int) string {
-	if n == 1 {
-		return power.Name(first)
-	}
-	return power.Name(first) + "-" + power.Name(first+n-1)
 }
 
 func (st *state) powerHealth(h *health) {
@@ -328,13 +292,17 @@ func (d *Daemon) powerOnLinks(st *state, links map[string]links.State) {
 	st.updatePower()
 }
 
+// gadgetLink and usbBootLink name node pN's USB gadget interface on the
+// head node: ethpiN, or ethupiN when the node boots over USB.
+func gadgetLink(n int) string  { return "ethpi" + strconv.Itoa(n) }
+func usbBootLink(n int) string { return "ethupi" + strconv.Itoa(n) }
+
 func (st *state) applyPowerLinks(links map[string]links.State) {
 	now := time.Now()
 	for _, nd := range st.power.nodes {
-		num := strings.TrimPrefix(nd.name, "p")
-		l, ok := links["ethpi"+num]
+		l, ok := links[gadgetLink(nd.num)]
 		if !ok || !l.Exists {
-			l = links["ethupi"+num]
+			l = links[usbBootLink(nd.num)]
 		}
 		st.power.life.SetLink(nd.name, l.Exists, l.Carrier, now)
 	}
@@ -351,13 +319,13 @@ func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) 
 	var in api.PowerRequest
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v", err))
+			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v", err))
 			return
 		}
 	}
 	m, c := d.power.manager.Load(), d.power.cluster.Load()
 	if m == nil || c == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("node power control is not running (see `headnode status`)"))
+		api.ReplyError(w, http.StatusServiceUnavailable, errors.New("node power control is not running (see `headnode status`)"))
 		return
 	}
 	req := power.Request{Op: op}
@@ -391,16 +359,16 @@ func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) 
 	var ie *power.InputError
 	switch {
 	case errors.As(err, &ie):
-		writeError(w, http.StatusBadRequest, err)
+		api.ReplyError(w, http.StatusBadRequest, err)
 	case errors.Is(err, power.ErrStopped):
-		writeError(w, http.StatusServiceUnavailable, err)
+		api.ReplyError(w, http.StatusServiceUnavailable, err)
 	case err != nil:
 		// Partly done: say what changed and what failed.
 		if len(changes) > 0 {
 			err = fmt.Errorf("%w (done: %s)", err, strings.Join(changes, "; "))
 		}
-		writeError(w, http.StatusInternalServerError, err)
+		api.ReplyError(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, api.Changes{Changes: changes})
+		api.Reply(w, http.StatusOK, api.Changes{Changes: changes})
 	}
 }

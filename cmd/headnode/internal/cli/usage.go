@@ -1,0 +1,81 @@
+package cli
+
+import "github.com/headnode/headnode/cmd/headnode/internal/config"
+
+// Each command's help: `headnode CMD --help` (or -h, or `headnode help
+// CMD`) prints it on stdout and exits 0. The first line is the command's
+// line of the general usage.
+
+const globalFlagsUsage = `
+Global flags (before or after the command):
+  --config FILE    configuration file (default ` + config.DefaultPath + `)
+  --socket PATH    control socket (default: [control] socket from the config)
+`
+
+const daemonUsage = `usage: headnode daemon [--config FILE]
+
+Runs the daemon: NAT between the cluster and the uplink, node power, DHCP
+for the nodes, the LCD and the status LED, the status page and the control
+socket. systemd starts it (ExecStart). SIGHUP reloads the configuration,
+SIGTERM stops it.
+` + globalFlagsUsage
+
+const statusUsage = `usage: headnode status [--json]
+
+Prints the daemon's view of the cluster: nodes, uplink, NAT, LCD, LED and
+the power board. --json prints it as JSON.
+` + globalFlagsUsage
+
+const onUsage = `usage: headnode on [pN ...]
+
+Powers the named nodes on (all of them when none is named), one after the
+other with the configured stagger between power-ons. Returns at once; nodes
+still waiting for their turn are listed as queued.
+` + globalFlagsUsage
+
+const offUsage = `usage: headnode off [pN ...]
+
+Powers the named nodes off (all of them when none is named), at once; a
+queued power-on of those nodes is cancelled.
+` + globalFlagsUsage
+
+const alertUsage = `usage: headnode alert on|off
+
+Switches the power board's alert LED.
+` + globalFlagsUsage
+
+const hubUsage = `usage: headnode hub on|off|reset
+
+Switches the power board's USB hub on or off, or resets it (off, then on).
+` + globalFlagsUsage
+
+const ledsUsage = `usage: headnode leds on|off
+
+Switches the power board's own node LEDs.
+` + globalFlagsUsage
+
+const ledUsage = `usage: headnode led identify|stopped|auto
+
+Sets the status LED: identify blinks white for 30 s to find the machine,
+stopped shows the stopped pattern until auto, auto follows the cluster's
+health. stopped also works without a running daemon (systemd's
+ExecStopPost).
+` + globalFlagsUsage
+
+const natUsage = `usage: headnode nat status|apply|clear [--json]
+
+status shows the NAT and forwarding rules and the uplink; apply puts them in
+place; clear removes them. Through the daemon when it runs (so it does not
+undo a clear), otherwise directly. --json prints the result as JSON.
+` + globalFlagsUsage
+
+const configUsage = `usage: headnode config check [--config FILE] | default
+
+check reads and validates the configuration file and names every problem;
+default prints the built-in configuration (the file the package installs).
+` + globalFlagsUsage
+
+const versionUsage = `usage: headnode version
+
+Prints the version, the Go version and the platform.
+`
