@@ -227,7 +227,7 @@ type Traced struct {
 // SetFeature implements Feature.
 func (t *Traced) SetFeature(b []byte) error {
 	err := t.Feature.SetFeature(b)
-	if t.Log != nil {
+	if t.Log.Enabled() {
 		e := Entry{T: t.Log.Now(), Dev: t.Serial, Set: fmt.Sprintf("%x", b)}
 		if err != nil {
 			e.Err = err.Error()
@@ -241,7 +241,7 @@ func (t *Traced) SetFeature(b []byte) error {
 func (t *Traced) GetFeature(b []byte) (int, error) {
 	id := b[0]
 	n, err := t.Feature.GetFeature(b)
-	if t.Log != nil {
+	if t.Log.Enabled() {
 		e := Entry{T: t.Log.Now(), Dev: t.Serial, Get: fmt.Sprintf("%x", b[:n])}
 		if err != nil {
 			e.Get, e.Err = fmt.Sprintf("%02x", id), err.Error()

@@ -77,7 +77,7 @@ func (t *Traced) Tx(addr uint16, w, r []byte) error {
 	if err != nil {
 		t.errors.Add(1)
 	}
-	if t.Log != nil {
+	if t.Log.Enabled() {
 		e := Entry{T: t.Log.Now(), Bus: t.N, Addr: addr, W: hex.EncodeToString(w), R: hex.EncodeToString(r)}
 		if err != nil {
 			e.Err = err.Error()

@@ -66,6 +66,14 @@ type Config struct {
 	ReloadError   string    `json:"reload_error,omitempty"`
 	LastReloadAt  time.Time `json:"last_reload_at,omitzero"`
 	ReloadsFailed int64     `json:"reloads_failed,omitempty"`
+	// RestartNeeded are the keys changed in the file that take effect
+	// only when the daemon restarts; until then it runs with what it
+	// started with.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
+	// NotApplied are settings the daemon could not put into effect, one
+	// line each naming the key and why (a trace file that cannot be
+	// opened, a control socket path that holds a file).
+	NotApplied []string `json:"not_applied,omitempty"`
 }
 
 // NAT reports forwarding and our firewall rules.

@@ -60,6 +60,12 @@ func printStatus(out io.Writer, s *api.Status) {
 	} else {
 		fmt.Fprintf(w, "config\t%s\n", s.Config.Path)
 	}
+	if len(s.Config.RestartNeeded) > 0 {
+		fmt.Fprintf(w, "\ttakes effect at the next restart: %s\n", strings.Join(s.Config.RestartNeeded, ", "))
+	}
+	for _, p := range s.Config.NotApplied {
+		fmt.Fprintf(w, "\tnot in effect: %s\n", p)
+	}
 	printPower(w, s.Power)
 	w.Flush()
 }

@@ -91,7 +91,7 @@ func Default() *Config {
 		LCD:      defaultLCD(),
 		LED:      defaultLED(),
 		Control:  Control{Socket: "/run/headnode/control.sock", Group: "headnode"},
-		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}},
+		HTTP:     HTTP{Listen: []string{"127.0.0.1:9180", ClusterListenHost + ":9180"}, Hosts: []string{}},
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),

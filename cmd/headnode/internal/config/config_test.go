@@ -129,6 +129,13 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 		{"[control]\ngroup = \"wheel users\"\n", []string{
 			`c.toml:2: control.group: "wheel users" is not a group name (letters, digits, '_', '-', '.', not starting with '-'), e.g. "headnode", or "" for root only`,
 		}},
+		{"[hardware]\ni2c_trace = \"i2c.jsonl\"\nhid_trace = \"/var/log/headnode/hid.jsonl\"\n", []string{
+			`c.toml:2: hardware.i2c_trace: "i2c.jsonl" is not an absolute path, e.g. "/var/log/headnode/i2c.jsonl", or "" for off`,
+		}},
+		{"[http]\nhosts = [\"head.example.net\", \"192.168.1.5\", \"bad_name\"]\n", []string{
+			`c.toml:2: http.hosts[1]: "192.168.1.5" is not a host name (letters, digits, '-' and '.'), e.g. "head.example.net"; addresses need no entry`,
+			`c.toml:2: http.hosts[2]: "bad_name" is not a host name (letters, digits, '-' and '.'), e.g. "head.example.net"; addresses need no entry`,
+		}},
 		{"[led]\nenabled = \"yes\"\n", []string{`c.toml:2: led.enabled: expected true or false, got a TOML string`}},
 		{"[network]\nfirewall = \"ufw\"\n", []string{`c.toml:2: network.firewall: "ufw" is not valid; use "auto", "iptables-nft", "iptables-legacy" or "nftables"`}},
 		{"[network]\nfirewall = \"nftables\"\niptables = \"legacy\"\n", []string{`c.toml:3: network.iptables: "legacy" contradicts network.firewall = "nftables"; keep only network.firewall`}},

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
 
@@ -17,6 +18,11 @@ type Control struct {
 // HTTP configures the read-only network listener.
 type HTTP struct {
 	Listen []string `toml:"listen"`
+	// Hosts are names, besides this machine's addresses, localhost and
+	// its host name (also NAME.local), by which the page may be asked for
+	// (a DNS name of the head on the user's network). Requests naming
+	// any other host are refused: DNS rebinding.
+	Hosts []string `toml:"hosts"`
 }
 
 // Hardware selects real or emulated hardware and the debugging traces.
@@ -63,6 +69,16 @@ func (c *Config) validateDaemon(bad badFunc) {
 			bad(fmt.Sprintf("http.listen[%d]", i), "%q is not an address:port, e.g. \"127.0.0.1:9180\", \"[::1]:9180\" or \"cluster:9180\" (the cluster address)", l)
 		}
 	}
+	for i, h := range c.HTTP.Hosts {
+		if !validHostName(h) {
+			bad(fmt.Sprintf("http.hosts[%d]", i), "%q is not a host name (letters, digits, '-' and '.'), e.g. \"head.example.net\"; addresses need no entry", h)
+		}
+	}
+	for _, tr := range []struct{ key, path string }{{"hardware.i2c_trace", c.Hardware.I2CTrace}, {"hardware.hid_trace", c.Hardware.HIDTrace}} {
+		if tr.path != "" && !filepath.IsAbs(tr.path) {
+			bad(tr.key, "%q is not an absolute path, e.g. \"/var/log/headnode/i2c.jsonl\", or \"\" for off", tr.path)
+		}
+	}
 	switch c.Hardware.Backend {
 	case "auto", "sim":
 	default:
@@ -71,6 +87,28 @@ func (c *Config) validateDaemon(bad badFunc) {
 	if c.Daemon.StateDir == "" || !strings.HasPrefix(c.Daemon.StateDir, "/") {
 		bad("daemon.state_dir", "%q is not an absolute path, e.g. \"/var/lib/headnode\"", c.Daemon.StateDir)
 	}
+}
+
+// validHostName accepts a DNS name (RFC 1123 labels), not an address.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validGroupName accepts what useradd/groupadd accept on Debian by default,

@@ -5,87 +5,147 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io/fs"
 	"net/http"
-	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/cmd/headnode/internal/guard"
 	"github.com/headnode/headnode/cmd/headnode/internal/sim"
 	"github.com/headnode/headnode/netcfg/change"
 )
 
+// Limits of the control socket. Its clients are the CLI and scripts of
+// root and the [control] group: a few short requests at a time, and long
+// streams (status watches, console sessions) that send no body. A client
+// is a user (SO_PEERCRED), so one member of the group cannot take the
+// places of root or of the other members.
+var controlLimits = struct {
+	conns  guard.ConnLimits
+	body   guard.BodyLimits
+	header int
+	// headerTime bounds sending the headers; idle, how long a kept-alive
+	// connection may wait for its next request.
+	headerTime, idle time.Duration
+}{
+	conns:      guard.ConnLimits{Total: 128, PerClient: 32, Client: guard.UnixPeer},
+	body:       guard.BodyLimits{Max: api.MaxRequestBody, Timeout: 5 * time.Second},
+	header:     8 << 10,
+	headerTime: 5 * time.Second,
+	idle:       30 * time.Second,
+}
+
+// controlServer is the control socket being served.
+type controlServer struct {
+	cfg   config.Control
+	owner socketOwner
+	path  string
+	fi    fs.FileInfo // the socket at path, so that only it is removed
+	l     *guard.Listener
+	srv   *http.Server
+	done  chan struct{}
+}
+
 // serveControl serves the control API on a unix socket. The socket is the
-// only way to change state: its owner and mode (root and group, 0660) are
-// the authentication. The network listener only ever gets read-only
-// handlers.
-func (d *Daemon) serveControl(path, group string) (*http.Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+// only way to change state: its owner and mode (root and group, 0660;
+// root alone, 0600) are the authentication. The network listener only
+// ever gets read-only handlers. replacing is the socket being served now
+// (nil at start): on a reload the new socket takes its place at once.
+func (d *Daemon) serveControl(cfg config.Control, replacing *controlServer) (*controlServer, error) {
+	owner := d.socketOwner(cfg.Group)
+	var own fs.FileInfo
+	if replacing != nil && replacing.path == cfg.Socket {
+		own = replacing.fi
 	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("unix", path)
+	ul, fi, err := listenSocket(cfg.Socket, owner.gid, owner.mode, own)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		l.Close()
-		return nil, err
-	}
-	d.shareSocket(path, group)
 	mux := http.NewServeMux()
 	d.readOnlyRoutes(mux)
 	d.networkRoutes(mux)
 	d.powerRoutes(mux)
 	d.displayRoutes(mux)
 	sim.FaultRoutes(mux, d.hw.Faults(), d.log)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	lim := controlLimits
+	lim.conns.Refused = &d.limits.controlRefused
+	c := &controlServer{
+		cfg: cfg, owner: owner, path: cfg.Socket, fi: fi,
+		l: guard.Listen(ul, lim.conns),
+		srv: &http.Server{
+			Handler:           guard.Bodies(mux, lim.body),
+			MaxHeaderBytes:    lim.header,
+			ReadHeaderTimeout: lim.headerTime,
+			IdleTimeout:       lim.idle,
+		},
+		done: make(chan struct{}),
+	}
 	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(c.done)
+		if err := c.srv.Serve(c.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("control socket stopped", "err", err)
 		}
 	}()
-	return srv, nil
+	return c, nil
 }
 
-// shareSocket gives the socket to group, so its members can use the CLI
-// without sudo. Without the group the socket stays root's: safe, and said
-// once in the log.
-func (d *Daemon) shareSocket(path, group string) {
-	if group == "" {
+// close stops serving: requests under way get grace to finish, then every
+// connection is closed, streams and console sessions too (so a user the
+// new socket no longer admits loses what was open). The socket file goes
+// unless another (the one replacing it) has taken its path.
+func (c *controlServer) close(grace time.Duration) {
+	if c == nil {
 		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	c.srv.Shutdown(ctx)
+	c.srv.Close()
+	c.l.CloseConns()
+	<-c.done
+	removeSocket(c.path, c.fi)
+}
+
+// socketOwner is who may use the control socket besides root.
+type socketOwner struct {
+	gid  int // -1: root's group, unchanged
+	mode fs.FileMode
+}
+
+// socketOwner returns the group and mode for the socket: group's, 0660,
+// when it exists; root's alone, 0600, otherwise (said in the log when a
+// group was asked for).
+func (d *Daemon) socketOwner(group string) socketOwner {
+	o, warn := lookupSocketOwner(group)
+	if warn != "" {
+		d.log.Warn("control socket is for root only: "+warn, "group", group)
+	}
+	return o
+}
+
+// socketOwnerQuiet is socketOwner without the log line, to compare.
+func (d *Daemon) socketOwnerQuiet(group string) socketOwner {
+	o, _ := lookupSocketOwner(group)
+	return o
+}
+
+func lookupSocketOwner(group string) (socketOwner, string) {
+	rootOnly := socketOwner{gid: -1, mode: 0o600}
+	if group == "" {
+		return rootOnly, ""
 	}
 	g, err := user.LookupGroup(group)
 	if err != nil {
-		d.log.Warn("control socket is for root only: its group does not exist (the package creates it)", "group", group, "err", err)
-		return
+		return rootOnly, fmt.Sprintf("its group does not exist (the package creates it): %v", err)
 	}
 	gid, err := strconv.Atoi(g.Gid)
-	if err == nil {
-		err = os.Chown(path, -1, gid)
-	}
 	if err != nil {
-		d.log.Warn("control socket is for root only: cannot give it to its group", "group", group, "err", err)
+		return rootOnly, "its group has no numeric ID: " + g.Gid
 	}
-}
-
-// removeStaleSocket deletes a socket file left by a daemon that died, but
-// refuses to steal the socket of one that is still running.
-func removeStaleSocket(path string) error {
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("another headnode daemon is already running (it answers on %s)", path)
-	}
-	return os.Remove(path)
+	return socketOwner{gid: gid, mode: 0o660}, ""
 }
 
 // readOnlyRoutes are safe to expose anywhere: they change nothing.
@@ -105,6 +165,8 @@ func (d *Daemon) handleWatch(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	for {
 		s, changed := d.current()
+		// A watcher that stops reading for a minute is dropped.
+		rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		if err := enc.Encode(s); err != nil {
 			return
 		}

@@ -65,7 +65,12 @@ type Daemon struct {
 	publishedJSON []byte
 	lastLine      string
 
-	hw      *machine.Machine
+	hw     *machine.Machine
+	traces traces
+	// ctl is the control socket being served (nil while it cannot be);
+	// the loop goroutine's.
+	ctl     *controlServer
+	limits  limitCounters
 	net     netHandles
 	power   powerHandles
 	display displayHandles
@@ -103,23 +108,30 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// One daemon per state directory, and so per machine: taken before
+	// anything (hardware, sockets, the network) is touched.
+	lock, err := lockStateDir(cfg.Daemon.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if o.Log == nil {
 		o.Log = systemd.NewLogger(os.Stderr, slog.LevelInfo)
 	}
-	d := &Daemon{opts: o, log: o.Log, events: make(chan event, 256), changed: make(chan struct{})}
-	i2cTrace, hidTrace, errs := openTraces(cfg.Hardware)
-	for _, err := range errs {
-		d.log.Error("hardware trace unavailable", "err", err)
+	d := &Daemon{opts: o, log: o.Log, events: make(chan event, 256), changed: make(chan struct{}), traces: newTraces()}
+	d.initLimits()
+	notApplied := d.traces.apply(cfg.Hardware)
+	for _, p := range notApplied {
+		d.log.Error("hardware trace unavailable", "err", p)
 	}
-	defer i2cTrace.Close()
-	defer hidTrace.Close()
+	defer d.traces.close()
 	// The machine, real or emulated as [hardware] backend says, lives as
 	// long as the daemon: a reload must not reset emulated chips, just as
 	// it does not power-cycle real ones. Every part takes its buses, lines
 	// and devices from it, so the I2C trace sees every transaction and the
 	// LCD and the ClusterHAT expander share bus 1, as on a real ClusterHAT
 	// with an LCD.
-	m, errs := machine.Open(machine.Options{Backend: cfg.Hardware.Backend, Sim: cfg.SimSpec(), I2CTrace: i2cTrace, HIDTrace: hidTrace})
+	m, errs := machine.Open(machine.Options{Backend: cfg.Hardware.Backend, Sim: cfg.SimSpec(), I2CTrace: d.traces.i2c, HIDTrace: d.traces.hid})
 	for _, err := range errs {
 		d.log.Error("hardware unavailable", "err", err)
 	}
@@ -145,13 +157,14 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	srv, err := d.serveControl(cfg.Control.Socket, cfg.Control.Group)
-	if err != nil {
-		// The CLI cannot reach us, but NAT matters more: say so and go on.
-		d.log.Error("control socket unavailable; the CLI cannot reach this daemon", "socket", cfg.Control.Socket, "err", err)
-	} else {
-		defer srv.Close()
+	// Without the socket the CLI cannot reach us, but NAT matters more:
+	// say so (log, status) and go on.
+	if _, problem := d.applyControl(cfg.Control); problem != "" {
+		notApplied = append(notApplied, problem)
 	}
+	defer func() { d.ctl.close(0) }()
+	st.status.Config.NotApplied = notApplied
+	d.publish(st)
 
 	parts := d.parts()
 	stops := make([]func(), len(parts))
@@ -359,9 +372,22 @@ func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []fu
 		return
 	}
 	old := st.cfg
+	cfg, pending := restartOnly(old, cfg)
+	notApplied := d.traces.apply(cfg.Hardware)
+	var problem string
+	if cfg.Control, problem = d.applyControl(cfg.Control); problem != "" {
+		notApplied = append(notApplied, problem)
+	}
 	st.cfg = cfg
-	st.status.Config = api.Config{Path: configPathShown(cfg), LoadedAt: now, ReloadOK: true, LastReloadAt: now, ReloadsFailed: st.status.Config.ReloadsFailed}
-	d.log.Info("configuration reloaded", "config", configPathShown(cfg))
+	st.status.Config = api.Config{Path: configPathShown(cfg), LoadedAt: now, ReloadOK: true, LastReloadAt: now, ReloadsFailed: st.status.Config.ReloadsFailed,
+		RestartNeeded: pending, NotApplied: notApplied}
+	if len(pending) == 0 && len(notApplied) == 0 {
+		d.log.Info("configuration reloaded", "config", configPathShown(cfg))
+	} else {
+		// Never "reloaded" alone while part of the file is not in effect.
+		d.log.Warn("configuration reloaded, but not all of it is in effect", "config", configPathShown(cfg),
+			"restart_needed", strings.Join(pending, ", "), "not_applied", strings.Join(notApplied, "; "))
+	}
 	for i, p := range parts {
 		if !p.changed(old, cfg) {
 			continue

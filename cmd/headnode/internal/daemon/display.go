@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -268,8 +267,7 @@ func (d *Daemon) displayRoutes(mux *http.ServeMux) {
 
 func (d *Daemon) handleLED(w http.ResponseWriter, r *http.Request) {
 	var req api.LEDRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"mode\": \"identify\"}", err))
+	if !api.ReadRequest(w, r, &req, `send {"mode": "identify"}`) {
 		return
 	}
 	switch req.Mode {

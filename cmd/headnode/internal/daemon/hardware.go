@@ -11,20 +11,30 @@ import (
 	"github.com/headnode/headnode/hw/trace"
 )
 
-// openTraces opens the trace files [hardware] names. One that cannot be
-// opened is reported and left off; it never stops the daemon.
-func openTraces(h config.Hardware) (i2c, hid *trace.Log, errs []error) {
-	open := func(key, path string) *trace.Log {
-		if path == "" {
-			return nil
+// traces are the [hardware] i2c_trace and hid_trace files. They live as
+// long as the machine that writes them, and a reload moves them (or turns
+// them on or off) without touching the hardware.
+type traces struct{ i2c, hid *trace.Log }
+
+func newTraces() traces { return traces{i2c: trace.New(), hid: trace.New()} }
+
+// apply points the traces at h's paths. One that cannot be opened is off
+// and reported, one line per key; it never stops the daemon.
+func (t traces) apply(h config.Hardware) (problems []string) {
+	for _, tr := range []struct {
+		key, path string
+		log       *trace.Log
+	}{{"hardware.i2c_trace", h.I2CTrace, t.i2c}, {"hardware.hid_trace", h.HIDTrace, t.hid}} {
+		if err := tr.log.SetPath(tr.path); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v (the trace is off)", tr.key, err))
 		}
-		l, err := trace.Open(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-		}
-		return l
 	}
-	return open("hardware.i2c_trace", h.I2CTrace), open("hardware.hid_trace", h.HIDTrace), errs
+	return problems
+}
+
+func (t traces) close() {
+	t.i2c.Close()
+	t.hid.Close()
 }
 
 var (

@@ -17,7 +17,8 @@ import (
 )
 
 func httpChanged(old, new *config.Config) bool {
-	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || old.Network.ClusterAddress != new.Network.ClusterAddress
+	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || !slices.Equal(old.HTTP.Hosts, new.HTTP.Hosts) ||
+		old.Network.ClusterAddress != new.Network.ClusterAddress
 }
 
 // startHTTP serves the read-only status page, metrics and health check on
@@ -25,7 +26,8 @@ func httpChanged(old, new *config.Config) bool {
 // changing state needs the control socket.
 func (d *Daemon) startHTTP(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
-	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, busMetrics{d.hw})
+	d.setHTTPHosts(cfg)
+	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, busMetrics{d.hw}, limitMetrics{&d.limits})
 	var wg sync.WaitGroup
 	for _, l := range cfg.HTTP.Listen {
 		addr, err := resolveListen(l, cfg)
@@ -86,9 +88,9 @@ func (d *Daemon) serveHTTP(ctx context.Context, addr string, h http.Handler) {
 			continue
 		}
 		d.log.Info("serving the status page", "listen", addr)
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+		gl, srv := d.guardHTTP(l, h)
 		stop := context.AfterFunc(ctx, func() { srv.Close() })
-		err = srv.Serve(l)
+		err = srv.Serve(gl)
 		stop()
 		if ctx.Err() == nil {
 			d.log.Warn("status page listener stopped; restarting", "listen", addr, "err", err)

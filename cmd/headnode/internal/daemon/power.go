@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -318,8 +317,7 @@ func (d *Daemon) powerRoutes(mux *http.ServeMux) {
 func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) {
 	var in api.PowerRequest
 	if r.ContentLength != 0 {
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v", err))
+		if !api.ReadRequest(w, r, &in, `send {"nodes": ["p1"]} or {"state": "on"}`) {
 			return
 		}
 	}

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,8 +25,7 @@ func FaultRoutes(mux *http.ServeMux, f *machine.Faults, log *slog.Logger) {
 	}
 	mux.HandleFunc("POST /v1/sim/i2c", func(w http.ResponseWriter, r *http.Request) {
 		var req api.SimI2C
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"bus\": 1, \"nack_rate\": 0.01, \"error_rate\": 0.005}", err))
+		if !api.ReadRequest(w, r, &req, `send {"bus": 1, "nack_rate": 0.01, "error_rate": 0.005}`) {
 			return
 		}
 		if req.NACKRate < 0 || req.NACKRate > 1 || req.ErrorRate < 0 || req.ErrorRate > 1 {
@@ -57,8 +55,7 @@ func FaultRoutes(mux *http.ServeMux, f *machine.Faults, log *slog.Logger) {
 
 func faultSwitch(w http.ResponseWriter, r *http.Request, log *slog.Logger, what string, set func(bool) error) {
 	var req api.SimDevice
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"on\": false} or {\"on\": true}", err))
+	if !api.ReadRequest(w, r, &req, `send {"on": false} or {"on": true}`) {
 		return
 	}
 	if err := set(req.On); err != nil {

@@ -41,6 +41,8 @@ var (
 	reloadOK      = desc("config_last_reload_successful", "1 when the last configuration (re)load succeeded.")
 	reloadTime    = desc("config_last_reload_success_timestamp_seconds", "When the running configuration was loaded.")
 	reloadsFailed = desc("config_reloads_failed_total", "Reloads that failed and kept the running configuration.")
+	restartNeeded = desc("config_restart_needed", "Settings changed in the file that take effect only at the next restart.")
+	notApplied    = desc("config_not_applied", "Settings the daemon could not put into effect (see headnode status).")
 	startTime     = desc("start_time_seconds", "When the daemon started.")
 	ready         = desc("ready", "1 once the daemon has applied NAT and signalled readiness.")
 	nodeState     = desc("node_state", "Node lifecycle: 1 for the current state.", "node", "state")
@@ -63,7 +65,7 @@ var nodeStates = []string{api.NodeOff, api.NodeBooting, api.NodeUp, api.NodeUnre
 var deviceStates = []string{api.DeviceDisabled, api.DeviceStarting, api.DeviceOK, api.DeviceMissing}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready,
+	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, restartNeeded, notApplied, startTime, ready,
 		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern,
 		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts} {
 		ch <- d
@@ -136,6 +138,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
 	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)
 	counter(ch, reloadsFailed, float64(s.Config.ReloadsFailed))
+	gauge(ch, restartNeeded, float64(len(s.Config.RestartNeeded)))
+	gauge(ch, notApplied, float64(len(s.Config.NotApplied)))
 }
 
 func (c *collector) collectDHCP(ch chan<- prometheus.Metric, s *api.Status) {
