@@ -57,7 +57,6 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-
 // TestRotationCountsWhatWasThere: a trace reopened on an existing file
 // counts what it holds against the cap.
 func TestRotationCountsWhatWasThere(t *testing.T) {

@@ -31,7 +31,7 @@ var httpLimits = struct {
 }{
 	conns:      guard.ConnLimits{Total: 64, PerClient: 16, Client: guard.TCPClient},
 	body:       guard.BodyLimits{Max: 4 << 10, Timeout: 5 * time.Second},
-	rate:       guard.RateLimits{PerSecond: 20, Burst: 40, MaxWait: time.Second},
+	rate:       guard.RateLimits{PerSecond: 20, Burst: 40, MaxWait: 500 * time.Millisecond},
 	header:     8 << 10,
 	headerTime: 5 * time.Second,
 	read:       10 * time.Second,
