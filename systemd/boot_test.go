@@ -163,12 +163,47 @@ WantedBy=multi-user.target
 		t.Errorf("headnode status as a user outside group headnode: %v\n%s", err, out)
 	}
 
-	// Reload: SIGHUP, same process.
+	// Nothing but the socket in /run/headnode (it was bound in a private
+	// directory there and renamed into place).
+	if out, err := c.exec("ls", "-A", "/run/headnode"); strings.TrimSpace(out) != "control.sock" {
+		t.Errorf("/run/headnode holds %q (%v)", out, err)
+	}
+	// The status page through the socket-bind rules, and only for its
+	// own names.
+	if out, err := c.exec("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9180/healthz"); strings.TrimSpace(out) != "200" {
+		t.Errorf("the status page from inside the container: %q %v", out, err)
+	}
+	if out, err := c.exec("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example", "http://127.0.0.1:9180/"); strings.TrimSpace(out) != "421" {
+		t.Errorf("the status page for Host evil.example: %q %v, want 421", out, err)
+	}
+	// The bounds are in force (systemd took the values).
+	if out, err := c.exec("systemctl", "show", "headnode.service", "-p", "MemoryMax,TasksMax", "--value"); strings.Fields(out) == nil || strings.Join(strings.Fields(out), " ") != fmt.Sprint(128<<20, " 64") {
+		t.Errorf("MemoryMax, TasksMax: %q %v", out, err)
+	}
+	// A second daemon, as a person might start one: exit 1, one line
+	// naming the running one, which goes on.
+	if out, err := c.exec("headnode", "daemon"); exitCode(err) != 1 || strings.Count(strings.TrimSpace(out), "\n") != 0 ||
+		!strings.Contains(out, "another headnode daemon is running (PID "+p["MainPID"]+" holds /var/lib/headnode/daemon.lock)") {
+		t.Errorf("a second daemon: exit %d, %q", exitCode(err), out)
+	}
+	if out, err := c.exec("headnode", "status"); err != nil {
+		t.Errorf("headnode status after a second daemon tried: %v\n%s", err, out)
+	}
+
+	// Reload: SIGHUP, same process; the trace goes where the README says
+	// and the unit lets it write.
+	writeFile(t, filepath.Join(root, "etc/headnode/config.toml"), "[hardware]\ni2c_trace = \"/var/log/headnode/i2c.jsonl\"\n")
 	if out, err := c.exec("systemctl", "reload", "headnode.service"); err != nil {
 		t.Errorf("systemctl reload: %v %s", err, out)
 	}
 	if q := show(); q["ActiveState"] != "active" || q["MainPID"] != p["MainPID"] {
 		t.Errorf("after reload: %v, want active with MainPID %s", q, p["MainPID"])
+	}
+	if out, err := c.exec("headnode", "status", "--json"); err != nil || strings.Contains(out, "not_applied") || !strings.Contains(out, `"path": "/etc/headnode/config.toml"`) {
+		t.Errorf("status after turning the trace on: %v\n%s\njournal:\n%s", err, out, journal())
+	}
+	if out, err := c.exec("stat", "-c", "%F", "/var/log/headnode/i2c.jsonl"); !strings.HasPrefix(out, "regular") {
+		t.Errorf("the I2C trace in /var/log/headnode: %q %v", out, err)
 	}
 
 	// Stop: a clean exit, ExecStopPost ran, the NAT rules stay.
@@ -185,6 +220,17 @@ WantedBy=multi-user.target
 	if out, err := c.exec("iptables", "-S", "HEADNODE-FWD"); err != nil {
 		t.Errorf("NAT rules gone after stop (%v): %s", err, out)
 	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // monotonic returns a unit's timestamp property in µs since boot.
