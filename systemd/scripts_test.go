@@ -102,6 +102,12 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	if err := os.WriteFile(filepath.Join(root, "var/lib/headnode/nat.json"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(root, "var/log/headnode"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "var/log/headnode/i2c.jsonl"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	dpkg("--remove", "headnode")
 	if got := dpkgStatus(t, root); got != "deinstall ok config-files" {
@@ -115,7 +121,7 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	if got := dpkgStatus(t, root); got != "" {
 		t.Errorf("after purge: status %q", got)
 	}
-	for _, p := range []string{"etc/headnode/config.toml", "var/lib/headnode", "etc/systemd/system/multi-user.target.wants/headnode.service"} {
+	for _, p := range []string{"etc/headnode/config.toml", "var/lib/headnode", "var/log/headnode", "etc/systemd/system/multi-user.target.wants/headnode.service"} {
 		if exists(p) {
 			t.Errorf("after purge: %s is still there", p)
 		}

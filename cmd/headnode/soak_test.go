@@ -171,6 +171,7 @@ func TestSoak(t *testing.T) {
 	text = []byte(strings.Replace(string(text), "[network]\n", fmt.Sprintf("[network]\niptables = %q\n", *soakBackend), 1))
 	os.WriteFile(r.cfg, text, 0o644)
 	r.good = text
+	hostile := r.prepareHostile(t)
 	r.sock = filepath.Join(r.tp.dir, "control.sock")
 	r.hc = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -251,6 +252,8 @@ func TestSoak(t *testing.T) {
 	wg.Go(func() { r.networkFaults(ctx, rnd, pick) })
 	wg.Go(func() { r.deviceFaults(ctx, rnd, pick) })
 	wg.Go(func() { r.reloads(ctx, rnd) })
+	wg.Go(func() { r.sampleRSS(ctx, hostile) })
+	wg.Go(func() { r.hostileClients(ctx, hostile, rnd, pick) })
 	var requests, apiErrors atomic.Int64
 	for i := range 6 {
 		wg.Go(func() { r.apiLoad(ctx, i, &requests, &apiErrors) })
@@ -312,6 +315,7 @@ NAT repairs counted by the daemon: %d
 `, elapsed.Round(time.Second), *soakBackend, seed, table, requests.Load(), float64(requests.Load())/elapsed.Seconds(), apiErrors.Load(),
 		i2cTx, i2cErr, 100*i2cErr/max(i2cTx, 1), i2c.Injected, addrChanges.Load(), final.Netlink.Resubscribes,
 		base.goroutines, peak.goroutines, end.goroutines, base.rssMB, peak.rssMB, end.rssMB, final.NAT.Repairs)
+	summary += r.hostileSummary(t, hostile)
 	t.Log("\n" + summary)
 	if *soakTable != "" {
 		os.WriteFile(*soakTable, []byte(summary), 0o644)
