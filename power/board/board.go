@@ -51,13 +51,13 @@ type Info struct {
 	// ClusterHAT: its version, its EEPROM's identity (empty when the
 	// version was forced), and its write-protect solder link: 1 bridged,
 	// 0 open, -1 unknown (a PCA9554 cannot test it), nil before Init.
-	Major        int    `json:"major,omitempty"`
-	Minor        int    `json:"minor,omitempty"`
-	UUID         string `json:"uuid,omitempty"`
-	Vendor       string `json:"vendor,omitempty"`
-	ProductID    string `json:"product_id,omitempty"`
-	Forced       string `json:"forced,omitempty"`
-	WPLink       *int   `json:"wp_link,omitempty"`
+	Major     int    `json:"major,omitempty"`
+	Minor     int    `json:"minor,omitempty"`
+	UUID      string `json:"uuid,omitempty"`
+	Vendor    string `json:"vendor,omitempty"`
+	ProductID string `json:"product_id,omitempty"`
+	Forced    string `json:"forced,omitempty"`
+	WPLink    *int   `json:"wp_link,omitempty"`
 }
 
 // State is a board's state as read back.

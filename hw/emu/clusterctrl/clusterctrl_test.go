@@ -1,8 +1,7 @@
 package clusterctrl
 
 import (
-		"testing"
-
+	"testing"
 )
 
 func TestRegistersAutoIncrementAndUndefinedReadFF(t *testing.T) {
