@@ -602,3 +602,25 @@ var (
 	_ board.Controller    = (*Dev)(nil)
 	_ board.LEDMemory     = (*Dev)(nil)
 )
+
+// Millivolts converts an ADC reading as the official tool does
+// (burtyb/clusterhat-image files/usr/sbin/clusterctrl at
+// dd66f59ffe9e6e981288c9a49b0affbb7ca0c751, lines 813-818): type 1, the
+// 3.3 V reference with the input halved, raw x 6.4453125; type 2, the 3.3
+// V reference behind a 10 k + 1.07 k divider, raw x 33.34093896028037.
+// ok is false for a type the tool does not know.
+func Millivolts(a board.ADC) (mV float64, ok bool) {
+	switch a.Type {
+	case 1:
+		return float64(a.Raw) * 6.4453125, true
+	case 2:
+		return float64(a.Raw) * 33.34093896028037, true
+	}
+	return 0, false
+}
+
+// Celsius converts the temperature sensor's reading as the official tool
+// does (line 822): (raw - 247) / 1.22. The tool's own history calls these
+// readings inaccurate; the firmware's debug output uses an offset of
+// 324.31 instead.
+func Celsius(raw uint16) float64 { return (float64(raw) - 247) / 1.22 }
