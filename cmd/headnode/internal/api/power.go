@@ -63,6 +63,9 @@ type PowerBoard struct {
 	Order    int    `json:"order,omitempty"`
 	Firmware string `json:"firmware,omitempty"`
 	Nodes    string `json:"nodes"` // "p1-p4"
+	// First is the board's first node's number, Count how many it has.
+	First int `json:"first"`
+	Count int `json:"count"`
 	// State is "ok", "missing" (does not answer) or "failed" (bus or
 	// board broken).
 	State string `json:"state"`

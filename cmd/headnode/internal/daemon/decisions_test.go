@@ -346,7 +346,7 @@ func TestUpdatePower(t *testing.T) {
 	yes := func(b bool) *bool { return &b }
 	hat := power.BoardReport{Info: board.Info{Kind: "clusterhat", Model: "ClusterHAT v2.5", Revision: "2.5", Chip: "XRA1200P", Bus: 1, Address: 0x20, Major: 2, Minor: 5},
 		First: 1, Nodes: 4, State: "ok", Alert: yes(false), Hub: yes(true), LEDs: yes(true)}
-	hatView := api.PowerBoard{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", State: "ok",
+	hatView := api.PowerBoard{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", First: 1, Count: 4, State: "ok",
 		Alert: yes(false), Hub: yes(true), LEDs: yes(true), Version: "2.5", Major: 2, Minor: 5}
 	four := []powerNode{
 		{name: "p1", num: 1, n: 1, addr: netip.MustParseAddr("192.168.50.11")},
@@ -386,9 +386,9 @@ func TestUpdatePower(t *testing.T) {
 				Powered: []*bool{nil, nil, nil, nil, &off, &off}}},
 			board: "ClusterHAT v2.5 + ClusterCTRL Stack",
 			boards: []api.PowerBoard{
-				{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", State: "ok", Version: "2.5", Major: 2, Minor: 5,
+				{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", First: 1, Count: 4, State: "ok", Version: "2.5", Major: 2, Minor: 5,
 					UUID: "u", Vendor: "8086 Consultancy", ProductID: "0x0004", WP: yes(true), WPLink: new(int)},
-				{Model: "ClusterCTRL Stack", Kind: "clusterctrl", Bus: 11, Address: "0x20", Order: 20, Firmware: "1.8", FirmwareMajor: 1, FirmwareMinor: 8, Nodes: "p5-p6", State: "ok",
+				{Model: "ClusterCTRL Stack", Kind: "clusterctrl", Bus: 11, Address: "0x20", Order: 20, Firmware: "1.8", FirmwareMajor: 1, FirmwareMinor: 8, Nodes: "p5-p6", First: 5, Count: 2, State: "ok",
 					FanStatus: new(5), Fan: yes(true), Cooling: []string{"p6"},
 					Voltages:    []api.Voltage{{ADC: 1, Type: 1, Raw: 800, Volts: 5.15625}, {ADC: 2, Type: 2, Raw: 360, Volts: 12.002738025700932}},
 					Temperature: &api.Reading{Raw: 369, Celsius: 100}},
@@ -426,7 +426,7 @@ func TestUpdatePower(t *testing.T) {
 					BootApplied: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), BootNote: "restored p1", Warnings: []string{"same order"},
 				}},
 			board:  "ClusterHAT v2.5 + ClusterCTRL Single",
-			boards: []api.PowerBoard{hatView, {Model: "ClusterCTRL Single", Kind: "clusterctrl", Bus: 11, Order: 20, Firmware: "1.2", Nodes: "p5", State: power.BoardMissing, Error: "NACK"}},
+			boards: []api.PowerBoard{hatView, {Model: "ClusterCTRL Single", Kind: "clusterctrl", Bus: 11, Order: 20, Firmware: "1.2", Nodes: "p5", First: 5, Count: 1, State: power.BoardMissing, Error: "NACK"}},
 			nodes:  []nodeWant{{state: api.NodeUp, requested: "on", powered: &on}},
 			other: func(p api.Power) string {
 				want := api.Power{Queued: []string{"p2", "p3"}, Errors: []string{"ClusterCTRL: no board found", "reachability probe: icmp: operation not permitted"},

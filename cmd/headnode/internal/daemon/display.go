@@ -35,7 +35,6 @@ func displayChanged(old, new *config.Config) bool {
 	return old.LCD != new.LCD || old.LED != new.LED
 }
 
-
 func (d *Daemon) startDisplay(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup

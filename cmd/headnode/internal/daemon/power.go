@@ -285,7 +285,7 @@ func (st *state) updatePower() {
 func boardView(b power.BoardReport) api.PowerBoard {
 	i, rd := b.Info, b.Read
 	pb := api.PowerBoard{Model: i.Model, Kind: i.Kind, Chip: i.Chip, Bus: i.Bus, Order: i.Order, Firmware: i.Firmware,
-		Nodes: nodename.Range(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs,
+		Nodes: nodename.Range(b.First, b.Nodes), First: b.First, Count: b.Nodes, State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs,
 		UUID: i.UUID, Vendor: i.Vendor, ProductID: i.ProductID, Forced: i.Forced, WP: rd.WP, WPLink: i.WPLink,
 		FirmwareMajor: i.FirmwareMajor, FirmwareMinor: i.FirmwareMinor}
 	if i.Address != 0 {
