@@ -26,7 +26,7 @@ type emulated struct {
 	boards                 *boards.Machine // nil when it could not be built...
 	boardsErr              error           // ...for this reason
 	hatDir, devDir, sysDir string
-	lcd            *hd44780.Module // nil when its backpack is unknown
+	lcd                    *hd44780.Module // nil when its backpack is unknown
 
 	// The BlinkStick, in a sysfs and /dev tree of its own that the real
 	// discovery (hidraw.Enumerate) reads as it reads the system's.
