@@ -53,7 +53,7 @@ import (
 func Clusterctrl(prog string, args []string, stdout, stderr io.Writer) int {
 	p := &personality{prog: prog, args: args, out: stdout, errOut: stderr,
 		defaults: "/etc/default/clusterctrl", nfsboot: "/var/lib/clusterctrl/boot/", nfsroot: "/var/lib/clusterctrl/nfs/",
-		configPath: config.DefaultPath, socket: os.Getenv("HEADNODE_SOCKET"), initWait: 30 * time.Second}
+		configPath: config.DefaultPath, socket: os.Getenv("HEADNODE_SOCKET"), initWait: 30 * time.Second, euid: os.Geteuid}
 	if c := os.Getenv("HEADNODE_CONFIG"); c != "" {
 		p.configPath = c
 	}
@@ -71,6 +71,8 @@ type personality struct {
 	defaults, nfsboot, nfsroot string
 	configPath, socket         string
 	initWait                   time.Duration
+	// euid is os.Geteuid: the links are made by root only.
+	euid func() int
 
 	client *api.Client
 	st     *api.Status
@@ -597,7 +599,7 @@ func (p *personality) getpath(ctx context.Context, tokens []string) error {
 // and each node with a path gets nfsboot/<path> -> nfsroot/pN/boot/firmware/
 // (or boot/ where there is no firmware directory).
 func (p *personality) links(ctx context.Context) error {
-	if p.readDefaults()["link"] != "1" || os.Geteuid() != 0 || !isDir(p.nfsboot) || !isDir(p.nfsroot) {
+	if p.readDefaults()["link"] != "1" || p.euid() != 0 || !isDir(p.nfsboot) || !isDir(p.nfsroot) {
 		return nil
 	}
 	paths, err := p.paths(ctx, nil)
