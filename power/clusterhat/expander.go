@@ -134,28 +134,38 @@ func (d *Dev) write(reg, v byte) error {
 	return d.tx([]byte{reg, v}, nil)
 }
 
-// readTries bounds stableRead.
-const readTries = 6
+// A stable read is agree reads in a row of the same value, within at most
+// readTries reads.
+const (
+	agree     = 3
+	readTries = 16
+)
 
-// stableRead reads reg until two reads in a row agree. A read can come
-// back corrupted (a glitch on the bit-banged bus flips a bit, a stuck SDA
-// reads 0xFF) without any error; node power is decided from these reads,
-// so a lone odd value must never count. Pins that really change settle
-// within one read.
+// stableRead reads reg until agree reads in a row give the same value. A
+// read can come back corrupted (a glitch on the bit-banged bus flips a
+// bit, a stuck SDA reads 0xFF) without any error; node power is decided
+// from these reads, so a lone odd value must never count, nor two alike
+// (at a bit flipped in one read of twenty, two reads flipped the same way
+// come about once in a few thousand). Pins that really change settle
+// within a read.
 func (d *Dev) stableRead(reg byte) (byte, error) {
 	last, err := d.read(reg)
 	if err != nil {
 		return 0, err
 	}
+	same := 1
 	for range readTries - 1 {
 		v, err := d.read(reg)
 		if err != nil {
 			return 0, err
 		}
 		if v == last {
-			return v, nil
+			if same++; same == agree {
+				return v, nil
+			}
+			continue
 		}
-		last = v
+		last, same = v, 1
 	}
 	return 0, fmt.Errorf("ClusterHAT expander register 0x%02x reads differently every time (%d reads on I2C bus %d): %w", reg, readTries, d.busNum, errUnstable)
 }
@@ -192,8 +202,8 @@ func (d *Dev) looksReset(cfg byte) (bool, error) {
 }
 
 // setBits is the official tool's on()/off() made safe: read the output
-// latch (until two reads agree), change the bits in mask to those of v,
-// write it back, and read it back (until two reads agree); if the latch
+// latch (a stable read), change the bits in mask to those of v, write it
+// back, and read it back (a stable read); if the latch
 // does not hold what was written (a write that did not stick), it is done
 // again from the start. The read before the write matters most: written
 // back from a corrupted read, one flipped bit would switch another node.
@@ -343,7 +353,7 @@ func (d *Dev) initWriteProtect() error {
 }
 
 // Read implements board.Board: node power from the input register (the
-// pins' levels), each register read until two reads agree.
+// pins' levels), read until it reads the same agree times in a row.
 func (d *Dev) Read() (board.State, error) {
 	cfg, err := d.read(regConfig)
 	if err != nil {
