@@ -360,7 +360,10 @@ func boardFacts(b api.PowerBoard) string {
 		f = append(f, "product id "+b.ProductID)
 	}
 	if b.WP != nil {
-		wp := "EEPROM write-protected " + onOff(*b.WP)
+		wp := "EEPROM writable"
+		if *b.WP {
+			wp = "EEPROM write-protected"
+		}
 		if b.WPLink != nil {
 			switch *b.WPLink {
 			case 1:
