@@ -480,6 +480,9 @@ func onOff(b bool) string {
 }
 
 func (m *Manager) on(ns []int, all bool) ([]string, error) {
+	// Queued power-ons are told as from the request's arrival, which is
+	// what the user counts from.
+	start := time.Now()
 	var changes []string
 	var errs []error
 	wasOn := map[int]bool{}
@@ -497,7 +500,7 @@ func (m *Manager) on(ns []int, all bool) ([]string, error) {
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", nodename.Name(n), time.Until(at).Round(10*time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", nodename.Name(n), at.Sub(start).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
 			changes = append(changes, nodename.Name(n)+": already on")
 		case on:
