@@ -248,6 +248,16 @@ func TestE2EClusterctrlOnClusterHATv1(t *testing.T) {
 revision = "1.3"`, `hat_usb_path = "1-1.2"`, append(steps, badInput(4)...))
 }
 
+// fanLine checks the head node's fan line, GPIO18.
+func fanLine(on bool) func(c chips) string {
+	return func(c chips) string {
+		if p := c.Pins[18]; !p[0] || p[1] != on {
+			return fmt.Sprintf("GPIO18 (the fan) output %v level %v, want driven %v", p[0], p[1], on)
+		}
+		return ""
+	}
+}
+
 // The v2.x HAT after init: P1-P4 off (the power-on-state link), ALERT off,
 // LED on, the hub on (bit 5 low from v2.1 on), write-protect on: output
 // latch 0x90 (lines 474-507).
@@ -291,11 +301,15 @@ func TestE2EClusterctrlOnClusterHATv2(t *testing.T) {
 		{args: []string{"getpath"}, out: "p1:1-1.3.4\np2:1-1.3.3\np3:1-1.3.2\np4:1-1.3.1\n", check: ocr(0x90)},
 		{args: []string{"usbboot", "on", "p1"}},
 		{args: []string{"act", "off"}},
-		{args: []string{"fan", "off"}},
+		// The head node's fan (FANGPIO, lines 1056-1060 and 1072-1077).
+		{args: []string{"fan", "on"}, check: fanLine(true)},
+		{args: []string{"fan", "off", "c"}, check: fanLine(false)},
+		{args: []string{"fan", "on", "c"}, check: fanLine(true)},
+		{args: []string{"fan", "off", "20"}, check: fanLine(true)},
 		{args: []string{"init"}, check: ocr(0x90)},
 	}
 	ccBoard(t, `board = "clusterhat"
-revision = "2.5"`, "", append(steps, badInput(4)...))
+revision = "2.5"`, "fan_gpio = 18", append(steps, badInput(4)...))
 }
 
 // A bridged WP link: found at init (input bit 7 high without its pull-up),
