@@ -550,22 +550,11 @@ func (m *Manager) off(ns []int, all bool) ([]string, error) {
 // does for alert/led on a HAT plus ClusterCTRL boards. When no board
 // supports it, the request is refused as invalid.
 func (m *Manager) eachBoard(what string, f func(board.Board) error) ([]string, error) {
-	var changes []string
-	var unsupported, errs []error
-	for i, b := range m.c.Boards() {
-		err := f(b)
-		switch {
-		case errors.Is(err, board.ErrUnsupported):
-			unsupported = append(unsupported, err)
-			changes = append(changes, fmt.Sprintf("%s: %s not supported", b.Info().Model, what))
-		case err != nil:
-			m.boardError(i, err)
-			errs = append(errs, fmt.Errorf("%s: %w", b.Info().Model, err))
-		default:
-			m.readBoard(i)
-			changes = append(changes, fmt.Sprintf("%s: %s", b.Info().Model, what))
-		}
+	all := make([]int, len(m.c.Boards()))
+	for i := range all {
+		all[i] = i
 	}
+	changes, unsupported, errs := m.onBoards(all, what, f)
 	if len(unsupported) == len(m.c.Boards()) {
 		return nil, &InputError{Msg: unsupported[0].Error()}
 	}

@@ -116,6 +116,22 @@ func (m *Manager) byOrder(o int) (int, error) {
 	return 0, inputErrorf("no ClusterCTRL board with order %d: the boards have %s", o, strings.Join(orders, ", "))
 }
 
+// controller returns the ClusterCTRL board with order o as a
+// board.Controller, what being what it is asked for (for the message when
+// it is not one).
+func (m *Manager) controller(o int, what string) (int, board.Controller, error) {
+	i, err := m.byOrder(o)
+	if err != nil {
+		return 0, nil, err
+	}
+	b := m.c.Boards()[i]
+	ctl, ok := b.(board.Controller)
+	if !ok {
+		return 0, nil, inputErrorf("%s has no %s", b.Info().Model, what)
+	}
+	return i, ctl, nil
+}
+
 // target resolves a fan or act target: "" every board, else an order.
 func (m *Manager) target(t string) ([]int, error) {
 	if t == "" {
@@ -133,7 +149,9 @@ func (m *Manager) target(t string) ([]int, error) {
 	return []int{i}, err
 }
 
-// onBoards does f on the boards is, as eachBoard does on every board.
+// onBoards does f on the boards is: a board that cannot is listed as such
+// (and its refusal returned in unsupported), one that fails is marked
+// failed.
 func (m *Manager) onBoards(is []int, what string, f func(board.Board) error) (changes []string, unsupported []error, errs []error) {
 	for _, i := range is {
 		b := m.c.Boards()[i]
@@ -256,15 +274,11 @@ func (m *Manager) setOrder(old, new int) ([]string, error) {
 	if new < 1 || new > 255 {
 		return nil, inputErrorf("order %d is out of range; use 1-255", new)
 	}
-	i, err := m.byOrder(old)
+	i, ctl, err := m.controller(old, "order to set")
 	if err != nil {
 		return nil, err
 	}
 	b := m.c.Boards()[i]
-	ctl, ok := b.(board.Controller)
-	if !ok {
-		return nil, inputErrorf("%s has no order to set", b.Info().Model)
-	}
 	if err := ctl.SetOrder(new); err != nil {
 		m.boardError(i, err)
 		return nil, fmt.Errorf("%s: %w", b.Info().Model, err)
@@ -303,15 +317,11 @@ func (m *Manager) renumber() {
 
 // save writes settings to a ClusterCTRL's EEPROM.
 func (m *Manager) save(order int, what board.Saving) ([]string, error) {
-	i, err := m.byOrder(order)
+	i, ctl, err := m.controller(order, "EEPROM to save to")
 	if err != nil {
 		return nil, err
 	}
 	b := m.c.Boards()[i]
-	ctl, ok := b.(board.Controller)
-	if !ok {
-		return nil, inputErrorf("%s has no EEPROM to save to", b.Info().Model)
-	}
 	if err := ctl.Save(what); err != nil {
 		m.boardError(i, err)
 		return nil, fmt.Errorf("%s: %w", b.Info().Model, err)
@@ -322,15 +332,11 @@ func (m *Manager) save(order int, what board.Saving) ([]string, error) {
 // restart restarts a ClusterCTRL's controller: it applies its saved
 // power-on state, which then becomes what is asked of its nodes.
 func (m *Manager) restart(order int) ([]string, error) {
-	i, err := m.byOrder(order)
+	i, ctl, err := m.controller(order, "controller to restart")
 	if err != nil {
 		return nil, err
 	}
 	b := m.c.Boards()[i]
-	ctl, ok := b.(board.Controller)
-	if !ok {
-		return nil, inputErrorf("%s has no controller to restart", b.Info().Model)
-	}
 	m.queue = slices.DeleteFunc(m.queue, func(n int) bool { j, _, _ := m.c.Locate(n); return j == i })
 	if err := ctl.Restart(); err != nil {
 		m.boardError(i, err)

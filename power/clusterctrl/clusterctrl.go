@@ -422,14 +422,10 @@ func isStatus(err error) bool {
 // come up with its LED dark: when LEDs were last asked on, the node's LED
 // is enabled again once it has power.
 func (d *Dev) SetPower(n int, on bool) error {
-	if n < 1 || n > d.maxPi {
-		return fmt.Errorf("ClusterCTRL %s has nodes 1-%d, not %d", d.model, d.maxPi, n)
+	if err := d.checkNode(n); err != nil {
+		return err
 	}
-	cmd := byte(cmdOff)
-	if on {
-		cmd = cmdOn
-	}
-	if _, err := d.command(cmd, byte(n)); err != nil {
+	if _, err := d.command(pick(on, cmdOn, cmdOff), byte(n)); err != nil {
 		return err
 	}
 	if on && d.gpiod() && d.leds != nil && *d.leds {
@@ -442,12 +438,24 @@ func (d *Dev) SetPower(n int, on bool) error {
 
 // SetAlert implements board.Board.
 func (d *Dev) SetAlert(on bool) error {
-	cmd := byte(cmdAlertOff)
-	if on {
-		cmd = cmdAlertOn
-	}
-	_, err := d.command(cmd, 0)
+	_, err := d.command(pick(on, cmdAlertOn, cmdAlertOff), 0)
 	return err
+}
+
+// checkNode refuses a node the board does not have.
+func (d *Dev) checkNode(n int) error {
+	if n < 1 || n > d.maxPi {
+		return fmt.Errorf("ClusterCTRL %s has nodes 1-%d, not %d", d.model, d.maxPi, n)
+	}
+	return nil
+}
+
+// pick is the command for on, or for off.
+func pick(on bool, onCmd, offCmd byte) byte {
+	if on {
+		return onCmd
+	}
+	return offCmd
 }
 
 // SetHub implements board.Board. The firmware defines HUB_ON/HUB_OFF but
@@ -470,10 +478,7 @@ func (d *Dev) ResetHub() error {
 // whole port), which is why `clusterctrl led on` powers their nodes on.
 func (d *Dev) SetLEDs(on bool) error {
 	d.leds = board.Flag(on)
-	cmd, pwr := byte(cmdLEDDisable), byte(cmdPwrOff)
-	if on {
-		cmd, pwr = cmdLEDEnable, cmdPwrOn
-	}
+	cmd, pwr := pick(on, cmdLEDEnable, cmdLEDDisable), pick(on, cmdPwrOn, cmdPwrOff)
 	var errs []error
 	for n := 1; n <= d.maxPi; n++ {
 		if _, err := d.command(cmd, byte(n)); err != nil {
@@ -503,24 +508,16 @@ func (d *Dev) SetFan(on bool) error {
 
 // SetACT implements board.ACTSwitch (ACT_EN/ACT_DIS, the A+6 only).
 func (d *Dev) SetACT(on bool) error {
-	cmd := byte(cmdACTDisable)
-	if on {
-		cmd = cmdACTEnable
-	}
-	_, err := d.command(cmd, 0)
+	_, err := d.command(pick(on, cmdACTEnable, cmdACTDisable), 0)
 	return d.unsupported(err, "has no ACT LED")
 }
 
 // SetUSBBoot implements board.USBBootSwitch (USBBOOT_EN/USBBOOT_DIS).
 func (d *Dev) SetUSBBoot(n int, on bool) error {
-	if n < 1 || n > d.maxPi {
-		return fmt.Errorf("ClusterCTRL %s has nodes 1-%d, not %d", d.model, d.maxPi, n)
+	if err := d.checkNode(n); err != nil {
+		return err
 	}
-	cmd := byte(cmdUSBBootDis)
-	if on {
-		cmd = cmdUSBBootEn
-	}
-	_, err := d.command(cmd, byte(n))
+	_, err := d.command(pick(on, cmdUSBBootEn, cmdUSBBootDis), byte(n))
 	d.extrasGood = false
 	return d.unsupported(err, "has no USBBOOT lines")
 }
