@@ -24,10 +24,11 @@ var (
 	dhcpPoolLeases  = desc("dhcp_pool_leases", "Addresses of the DHCP pool leased or offered now.")
 	linkHasAddress  = desc("link_address_present", "1 when the interface has an address of the family (ipv4; ipv6: global, past duplicate address detection).", "role", "interface", "family")
 	nodeInfo        = desc("node_info", "A node, with the board and slot that power it and its address; always 1.", "node", "board", "slot", "address")
+	nodeOffRequest  = desc("node_requested_off", "1 when the last power request for the node was off: it is meant to be down.", "node")
 )
 
 func (c *alertCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dhcpOtherServer, dhcpPoolSize, dhcpPoolLeases, linkHasAddress, nodeInfo} {
+	for _, d := range []*prometheus.Desc{dhcpOtherServer, dhcpPoolSize, dhcpPoolLeases, linkHasAddress, nodeInfo, nodeOffRequest} {
 		ch <- d
 	}
 }
@@ -59,6 +60,7 @@ func (c *alertCollector) Collect(ch chan<- prometheus.Metric) {
 			slotText = strconv.Itoa(slot)
 		}
 		gauge(ch, nodeInfo, 1, n.Name, board, slotText, n.Address)
+		gauge(ch, nodeOffRequest, b2f(n.Requested == "off"), n.Name)
 	}
 }
 

@@ -25,7 +25,7 @@ func sampleStatus() *api.Status {
 		Health:  api.Health{State: api.HealthDegraded},
 		Cluster: api.Link{Interface: "br0", Exists: true, Carrier: true, Address: "192.168.50.1/24"},
 		Uplink:  api.Link{Interface: "eth1", Exists: true, Carrier: true, IPv6: []string{"2001:db8::2/64"}},
-		DHCP: api.DHCP{State: api.DHCPServing, Pool: "192.168.50.128-192.168.50.131", OtherServer: "192.168.50.7", Leases: []api.Lease{
+		DHCP: api.DHCP{State: api.DHCPServing, Pool: "192.168.50.128-192.168.50.131", OtherServer: "192.168.50.7", Packets: api.DHCPPackets{Dropped: map[string]int64{"pool-exhausted": 2}}, Leases: []api.Lease{
 			{Address: "192.168.50.11", Node: "p1"}, {Address: "192.168.50.128"}, {Address: "192.168.50.131", Offered: true}, {Address: "192.168.50.200", Reserved: true},
 		}},
 		Power: api.Power{
@@ -106,6 +106,8 @@ func TestAlertMetrics(t *testing.T) {
 		`headnode_link_address_present{family="ipv4",interface="br0",role="cluster"} 1`,
 		`headnode_node_info{address="192.168.50.16",board="ClusterCTRL Triple",node="p6",slot="2"} 1`,
 		`headnode_node_info{address="",board="",node="p9",slot=""} 1`,
+		`headnode_node_requested_off{node="p2"} 1`,
+		`headnode_node_requested_off{node="p3"} 0`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("metrics lack %q", want)
