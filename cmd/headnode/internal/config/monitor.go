@@ -31,6 +31,9 @@ type Notify struct {
 	Interval Duration `toml:"interval"`
 	// RetryMax caps the doubling wait between delivery attempts.
 	RetryMax Duration `toml:"retry_max"`
+	// Settle is how long a health state must last to be told, so that a
+	// blip (and the daemon's own start) tells nothing.
+	Settle Duration `toml:"settle"`
 }
 
 // Webhook is one notification receiver.
@@ -58,12 +61,13 @@ func defaultNotify() Notify {
 		Burst:    5,
 		Interval: Duration{Duration: time.Minute},
 		RetryMax: Duration{Duration: 5 * time.Minute},
+		Settle:   Duration{Duration: 10 * time.Second},
 	}
 }
 
 // NotifyEqual reports whether two [notify] sections are the same.
 func NotifyEqual(a, b Notify) bool {
-	return a.Burst == b.Burst && a.Interval == b.Interval && a.RetryMax == b.RetryMax && slices.Equal(a.Webhooks, b.Webhooks)
+	return a.Burst == b.Burst && a.Interval == b.Interval && a.RetryMax == b.RetryMax && a.Settle == b.Settle && slices.Equal(a.Webhooks, b.Webhooks)
 }
 
 func (c *Config) validateMonitor(bad badFunc) {
@@ -79,6 +83,9 @@ func (c *Config) validateMonitor(bad badFunc) {
 	}
 	if msg := n.RetryMax.check(time.Second, 24*time.Hour); msg != "" {
 		bad("notify.retry_max", "%s", msg)
+	}
+	if msg := n.Settle.check(0, 10*time.Minute); msg != "" {
+		bad("notify.settle", "%s", msg)
 	}
 	for i := range n.Webhooks {
 		w := &n.Webhooks[i]
