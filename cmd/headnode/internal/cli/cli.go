@@ -40,6 +40,7 @@ const usage = `usage: headnode <command> [arguments]
   led     identify|stopped|auto      the status LED
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
+  snmp    [--url URL]                snmpd pass_persist for HEADNODE-MIB
   version
 
 Global flags (before or after the command):
@@ -84,7 +85,7 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "nat", "config", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "nat", "config", "snmp", "version"}
 
 var commands map[string]commandSpec
 
@@ -101,6 +102,7 @@ func init() {
 		"led":     {runLED, text(ledUsage)},
 		"nat":     {runNAT, text(natUsage)},
 		"config":  {runConfig, text(configUsage)},
+		"snmp":    {runSNMP, text(snmpUsage)},
 		"version": {runVersion, text(versionUsage)},
 	}
 }
