@@ -86,7 +86,10 @@ and the node table of HEADNODE-MIB (/usr/share/headnode/mibs), under
 ` + snmp.Base + `. snmpd starts it; add to
 /etc/snmp/snmpd.conf:
 
+  view systemonly included ` + snmp.Base + `
   pass_persist ` + snmp.Base + ` /usr/bin/headnode snmp
+
+(the view line lets Debian's default community see the subtree).
 
 It reads the daemon's status from the read-only status page, not the
 control socket, so snmpd's unprivileged user can run it.

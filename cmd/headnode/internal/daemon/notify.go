@@ -31,6 +31,7 @@ func (d *Daemon) startNotify(parent context.Context, cfg *config.Config) (stop f
 	host, _ := os.Hostname()
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 1}}
 	var senders []*notify.Sender
+	var urls []string
 	for i, w := range n.Webhooks {
 		// Only the host goes to the log: an ntfy topic in the path is
 		// as good as a password.
@@ -49,16 +50,24 @@ func (d *Daemon) startNotify(parent context.Context, cfg *config.Config) (stop f
 		}
 		p := &notify.Webhook{URL: w.URL, Format: w.Format, Token: token, UserAgent: "headnode/" + d.opts.Version, Client: client}
 		senders = append(senders, notify.NewSender(name, p, n.Burst, n.Interval.Duration, n.RetryMax.Duration, log))
+		urls = append(urls, w.URL)
 	}
 	var wg sync.WaitGroup
 	for _, s := range senders {
 		wg.Go(func() { s.Run(ctx) })
 	}
-	wg.Go(func() {
-		notify.Follow(ctx, d.current, notify.Options{
-			Head: host, Settle: n.Settle.Duration, Senders: senders, Log: log,
-			MemoryFile: filepath.Join(cfg.Daemon.StateDir, "notify.json"),
-		})
-	})
-	return func() { cancel(); wg.Wait() }
+	o := notify.Options{
+		Head: host, Settle: n.Settle.Duration, Senders: senders, URLs: urls, Log: log,
+		MemoryFile: filepath.Join(cfg.Daemon.StateDir, "notify.json"),
+	}
+	wg.Go(func() { notify.Follow(ctx, d.current, o) })
+	return func() {
+		cancel()
+		wg.Wait()
+		// What a receiver has not taken yet goes out after the restart
+		// (or the reload) instead of being lost.
+		if err := notify.SaveUndelivered(o); err != nil {
+			log.Warn("notifications not delivered yet are lost", "err", err)
+		}
+	}
 }

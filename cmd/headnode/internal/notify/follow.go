@@ -19,10 +19,14 @@ import (
 type Options struct {
 	Head   string
 	Settle time.Duration
-	// MemoryFile keeps what was told across restarts ("" keeps nothing).
+	// MemoryFile keeps what was told, and what was not delivered yet,
+	// across restarts ("" keeps nothing).
 	MemoryFile string
-	Senders    []*Sender
-	Log        *slog.Logger
+	// Senders, and the webhook URL of each (the key of its undelivered
+	// events in MemoryFile).
+	Senders []*Sender
+	URLs    []string
+	Log     *slog.Logger
 }
 
 // Follow turns the published statuses into events for the senders until
@@ -34,6 +38,12 @@ func Follow(ctx context.Context, current func() (*api.Status, <-chan struct{}), 
 	mem, err := loadMemory(o.MemoryFile)
 	if err != nil {
 		o.Log.Warn("notifications: cannot read what was told before; starting afresh", "file", o.MemoryFile, "err", err)
+	}
+	// What the last run could not deliver goes first.
+	for i, s := range o.Senders {
+		for _, ev := range mem.Pending[o.URLs[i]] {
+			s.Enqueue(ev)
+		}
 	}
 	tr := NewTracker(o.Head, o.Settle, mem, time.Now())
 	for {
@@ -67,6 +77,25 @@ func (o Options) tell(evs []Event, tr *Tracker) {
 	if err := saveMemory(o.MemoryFile, tr.Memory()); err != nil {
 		o.Log.Warn("notifications: cannot keep what was told; a restart may tell it again", "file", o.MemoryFile, "err", err)
 	}
+}
+
+// SaveUndelivered records, once Follow and every sender have returned, the
+// events not delivered yet, for the next start to send.
+func SaveUndelivered(o Options) error {
+	mem, err := loadMemory(o.MemoryFile)
+	if err != nil {
+		return err
+	}
+	mem.Pending = map[string][]Event{}
+	for i, s := range o.Senders {
+		if p := s.Pending(); len(p) > 0 {
+			mem.Pending[o.URLs[i]] = append(mem.Pending[o.URLs[i]], p...)
+		}
+	}
+	if len(mem.Pending) == 0 {
+		mem.Pending = nil
+	}
+	return saveMemory(o.MemoryFile, mem)
 }
 
 func loadMemory(path string) (Memory, error) {

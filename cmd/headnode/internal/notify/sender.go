@@ -50,11 +50,12 @@ type Sender struct {
 	retryMax time.Duration
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	queue   []Event
-	dropped int
-	stats   Stats
-	wake    chan struct{}
+	mu       sync.Mutex
+	queue    []Event
+	inFlight *Event
+	dropped  int
+	stats    Stats
+	wake     chan struct{}
 }
 
 // Stats counts a sender's events.
@@ -106,6 +107,7 @@ func (s *Sender) next(ctx context.Context) (Event, bool) {
 			ev := s.queue[0]
 			s.queue = s.queue[1:]
 			ev.Dropped, s.dropped = s.dropped, 0
+			s.inFlight = &ev
 			s.mu.Unlock()
 			return ev, true
 		}
@@ -131,7 +133,22 @@ func (s *Sender) Run(ctx context.Context) {
 		if !s.deliver(ctx, ev) {
 			return
 		}
+		s.mu.Lock()
+		s.inFlight = nil
+		s.mu.Unlock()
 	}
+}
+
+// Pending returns the events not delivered yet, the one being tried
+// first: after Run has returned, what a restart must send.
+func (s *Sender) Pending() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Event
+	if s.inFlight != nil {
+		out = append(out, *s.inFlight)
+	}
+	return append(out, s.queue...)
 }
 
 // deliver tries ev until it is delivered or refused; false when ctx ended.

@@ -50,6 +50,9 @@ const (
 type Memory struct {
 	Health      string   `json:"health"`
 	Unreachable []string `json:"unreachable,omitempty"`
+	// Pending are events told but not delivered when the notifier last
+	// stopped, by webhook URL; the next start sends them first.
+	Pending map[string][]Event `json:"pending,omitempty"`
 }
 
 // Tracker turns successive statuses into events. A health state is told
@@ -82,6 +85,7 @@ func NewTracker(head string, settle time.Duration, told Memory, now time.Time) *
 func (t *Tracker) Memory() Memory {
 	m := t.told
 	m.Unreachable = slices.Clone(m.Unreachable)
+	m.Pending = nil
 	return m
 }
 
