@@ -2,9 +2,6 @@ package web
 
 import (
 	"bytes"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,16 +118,8 @@ func TestPrometheusConfig(t *testing.T) {
 // /metrics serves (the end-to-end test runs every query on a real
 // Prometheus, node_exporter's metrics included).
 func TestQueriedMetricsExist(t *testing.T) {
-	srv := httptest.NewServer(Handler(sampleStatus))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	served := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(scrape(t, sampleStatus), "\n") {
 		if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
 			served[strings.Fields(name)[0]] = true
 		}

@@ -88,15 +88,7 @@ func TestTargetsHandler(t *testing.T) {
 }
 
 func TestAlertMetrics(t *testing.T) {
-	srv := httptest.NewServer(Handler(sampleStatus))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metrics := string(b)
+	metrics := scrape(t, sampleStatus)
 	for _, want := range []string{
 		`headnode_dhcp_other_server 1`,
 		`headnode_dhcp_pool_size 4`,
@@ -123,15 +115,24 @@ func TestAlertMetrics(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 	// Without a pool (DHCP off) there is no pool to measure.
-	quiet := httptest.NewServer(Handler(func() *api.Status { return &api.Status{} }))
-	defer quiet.Close()
-	resp, err = http.Get(quiet.URL + "/metrics")
+	if b := scrape(t, func() *api.Status { return &api.Status{} }); strings.Contains(b, "headnode_dhcp_pool_size") || !strings.Contains(b, "headnode_dhcp_other_server 0\n") {
+		t.Errorf("without DHCP:\n%s", b)
+	}
+}
+
+// scrape returns what /metrics serves for the status current returns.
+func scrape(t *testing.T, current func() *api.Status) string {
+	t.Helper()
+	srv := httptest.NewServer(Handler(current))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.Contains(string(b), "headnode_dhcp_pool_size") || !strings.Contains(string(b), "headnode_dhcp_other_server 0\n") {
-		t.Errorf("without DHCP:\n%s", b)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(b)
 }
