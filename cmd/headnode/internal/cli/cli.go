@@ -49,6 +49,7 @@ const usage = `usage: headnode <command> [arguments]
   reset   ORDER                      restart a ClusterCTRL board's controller
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
+  snmp    [--url URL]                snmpd pass_persist for HEADNODE-MIB
   version
 
 Global flags (before or after the command):
@@ -93,7 +94,7 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "wp", "fan", "act", "usbboot", "getpath", "setorder", "save", "reset", "nat", "config", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "wp", "fan", "act", "usbboot", "getpath", "setorder", "save", "reset", "nat", "config", "snmp", "version"}
 
 var commands map[string]commandSpec
 
@@ -118,6 +119,7 @@ func init() {
 		"reset":    {runReset, text(resetUsage)},
 		"nat":      {runNAT, text(natUsage)},
 		"config":   {runConfig, text(configUsage)},
+		"snmp":     {runSNMP, text(snmpUsage)},
 		"version":  {runVersion, text(versionUsage)},
 	}
 }

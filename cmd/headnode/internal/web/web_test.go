@@ -11,7 +11,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 )
 
-func yes(b bool) *bool { return &b }
+func boolPtr(b bool) *bool { return &b }
 
 // The board facts reach the metrics as gauges in base units and the page
 // in words; promtool lints the scrape.
@@ -20,28 +20,15 @@ func TestBoardFactsOnMetricsAndPage(t *testing.T) {
 	wl := 1
 	s := &api.Status{Health: api.Health{State: api.HealthOK}, Power: api.Power{
 		Head: api.Head{Revision: "0x00d04170", Pi5: true, Throttled: "0x50005", ThrottledSource: "firmware", UnderVoltage: true, UnderVoltageOccurred: true, Throttling: true,
-			Fan: yes(true), FanGPIO: 18},
+			Fan: boolPtr(true), FanGPIO: 18},
 		Boards: []api.PowerBoard{
-			{Model: "ClusterHAT v2.5", Kind: "clusterhat", Nodes: "p1-p4", First: 1, Count: 4, State: "ok", WP: yes(true), WPLink: &wl, UUID: "622aef87", Vendor: "8086 Consultancy"},
+			{Model: "ClusterHAT v2.5", Kind: "clusterhat", Nodes: "p1-p4", First: 1, Count: 4, State: "ok", WP: boolPtr(true), WPLink: &wl, UUID: "622aef87", Vendor: "8086 Consultancy"},
 			{Model: "ClusterCTRL Stack", Kind: "clusterctrl", Nodes: "p5-p9", First: 5, Count: 5, State: "ok", Order: 20, Firmware: "1.8",
-				FanStatus: &fan, Fan: yes(true), Voltages: []api.Voltage{{ADC: 1, Type: 1, Raw: 791, Volts: 5.0982421875}, {ADC: 2, Type: 2, Raw: 360, Volts: 12.0027}},
+				FanStatus: &fan, Fan: boolPtr(true), Voltages: []api.Voltage{{ADC: 1, Type: 1, Raw: 791, Volts: 5.0982421875}, {ADC: 2, Type: 2, Raw: 360, Volts: 12.0027}},
 				Temperature: &api.Reading{Raw: 277, Celsius: 24.59}},
 		},
-		Nodes: []api.Node{{Name: "p5", State: "off", Powered: yes(false), USBBoot: yes(true)}}}}
-	srv := httptest.NewServer(Handler(func() *api.Status { return s }))
-	defer srv.Close()
-	get := func(path, accept string) string {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Accept", accept)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	metrics := get("/metrics", "text/plain")
+		Nodes: []api.Node{{Name: "p5", State: "off", Powered: boolPtr(false), USBBoot: boolPtr(true)}}}}
+	metrics := scrape(t, func() *api.Status { return s })
 	for _, want := range []string{
 		`headnode_clusterctrl_voltage_volts{adc="1",order="20",type="1"} 5.0982421875`,
 		`headnode_clusterctrl_voltage_volts{adc="2",order="20",type="2"} 12.0027`,
@@ -69,7 +56,17 @@ func TestBoardFactsOnMetricsAndPage(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
-	page := get("/", "text/html")
+	srv := httptest.NewServer(Handler(func() *api.Status { return s }))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
 	for _, want := range []string{"Raspberry Pi 5", "under-voltage now", "throttled", "(GPIO18)", "EEPROM write-protected", "5.10 V", "12.00 V", "24.6 °C", "8086 Consultancy · 622aef87", "order 20"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
