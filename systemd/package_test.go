@@ -19,18 +19,23 @@ const (
 
 // packaged maps each file in the package to its source in the repository.
 var packaged = map[string]string{
-	"usr/bin/headnode":                                  "", // built
-	"usr/lib/systemd/system/headnode.service":           "systemd/headnode.service",
-	"usr/lib/sysctl.d/60-headnode.conf":                 "systemd/sysctl.d/60-headnode.conf",
-	"usr/lib/modules-load.d/headnode.conf":              "systemd/modules-load.d/headnode.conf",
-	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules": "systemd/udev/60-headnode-blinkstick.rules",
-	"usr/lib/NetworkManager/conf.d/headnode.conf":       "systemd/NetworkManager/headnode.conf",
-	"usr/lib/tmpfiles.d/headnode.conf":                  "systemd/tmpfiles.d/headnode.conf",
-	"usr/lib/sysusers.d/headnode.conf":                  "systemd/sysusers.d/headnode.conf",
-	"etc/headnode/config.toml":                          "cmd/headnode/internal/config/default.toml",
-	"usr/share/doc/headnode/README.md":                  "README.md",
-	"usr/share/doc/headnode/copyright":                  "LICENSE",
-	"usr/share/doc/headnode/changelog.gz":               "", // generated
+	"usr/bin/headnode":                                   "", // built
+	"usr/sbin/clusterctrl":                               "", // a link: the clusterctrl personality
+	"usr/lib/systemd/system/headnode.service":            "systemd/headnode.service",
+	"usr/lib/sysctl.d/60-headnode.conf":                  "systemd/sysctl.d/60-headnode.conf",
+	"usr/lib/modules-load.d/headnode.conf":               "systemd/modules-load.d/headnode.conf",
+	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules":  "systemd/udev/60-headnode-blinkstick.rules",
+	"usr/lib/NetworkManager/conf.d/headnode.conf":        "systemd/NetworkManager/headnode.conf",
+	"usr/lib/tmpfiles.d/headnode.conf":                   "systemd/tmpfiles.d/headnode.conf",
+	"usr/lib/sysusers.d/headnode.conf":                   "systemd/sysusers.d/headnode.conf",
+	"etc/headnode/config.toml":                           "cmd/headnode/internal/config/default.toml",
+	"usr/share/doc/headnode/README.md":                   "README.md",
+	"usr/share/doc/headnode/copyright":                   "LICENSE",
+	"usr/share/doc/headnode/changelog.gz":                "", // generated
+	"usr/share/headnode/prometheus/alerts.yml":           "cmd/headnode/internal/web/prometheus/alerts.yml",
+	"usr/share/headnode/prometheus/prometheus.yml":       "cmd/headnode/internal/web/prometheus/prometheus.yml",
+	"usr/share/headnode/grafana/headnode-dashboard.json": "cmd/headnode/internal/web/grafana/headnode-dashboard.json",
+	"usr/share/headnode/mibs/HEADNODE-MIB.txt":           "cmd/headnode/internal/snmp/HEADNODE-MIB.txt",
 }
 
 // TestPackages builds both Debian packages with `build.sh deb` once and
@@ -86,6 +91,11 @@ func checkDeb(t *testing.T, deb, arch string) {
 			t.Errorf("%s is owned by %s, want root/root", path, owner)
 		}
 		switch {
+		case mode[0] == 'l':
+			files = append(files, path)
+			if path != "usr/sbin/clusterctrl" || len(f) != 8 || f[7] != "../bin/headnode" {
+				t.Errorf("link %q, want only usr/sbin/clusterctrl -> ../bin/headnode", line)
+			}
 		case mode[0] == 'd':
 			if mode != "drwxr-xr-x" {
 				t.Errorf("directory %s has mode %s, want drwxr-xr-x", path, mode)
@@ -126,14 +136,14 @@ func checkDeb(t *testing.T, deb, arch string) {
 			t.Errorf("%s in the package differs from %s", p, src)
 		}
 	}
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
+	for _, script := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if got := run(t, nil, "dpkg-deb", "-I", deb, script); !strings.HasPrefix(got, "#!/bin/sh\n") {
 			t.Errorf("%s: %q...", script, got[:min(len(got), 40)])
 		}
 	}
 	ctrl := t.TempDir()
 	run(t, nil, "dpkg-deb", "-e", deb, ctrl)
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
+	for _, script := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if st, err := os.Stat(filepath.Join(ctrl, script)); err != nil || st.Mode().Perm() != 0o755 {
 			t.Errorf("maintainer script %s: %v %v, want mode 0755", script, st.Mode(), err)
 		}

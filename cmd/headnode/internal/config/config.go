@@ -35,6 +35,9 @@ type Config struct {
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
 	Bridge   Bridge   `toml:"bridge"`
+	// Prometheus and Notify are the monitoring sections (monitor.go).
+	Prometheus Prometheus `toml:"prometheus"`
+	Notify     Notify     `toml:"notify"`
 
 	// Path is the file this configuration came from; empty for built-in
 	// defaults.
@@ -96,6 +99,9 @@ func Default() *Config {
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
 		Bridge:   defaultBridge(),
+
+		Prometheus: defaultPrometheus(),
+		Notify:     defaultNotify(),
 	}
 }
 
@@ -251,6 +257,7 @@ func (c *Config) validate() error {
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
 	c.validateBridge(bad)
+	c.validateMonitor(bad)
 	if len(errs) > 0 {
 		return errs
 	}

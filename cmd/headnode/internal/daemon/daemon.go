@@ -95,6 +95,7 @@ func (d *Daemon) parts() []part {
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
+		{"notify", d.startNotify, notifyChanged},
 		{"http", d.startHTTP, httpChanged},
 	}
 }
