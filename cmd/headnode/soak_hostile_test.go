@@ -27,6 +27,7 @@ type hostileRig struct {
 	secondCfg string
 	rssStart  int64
 	rssMax    atomic.Int64 // sampled VmRSS, kB
+	threads   atomic.Int64 // the most OS threads sampled
 }
 
 // prepareHostile gives the control socket to nogroup, so that nobody (a
@@ -53,6 +54,9 @@ func (r *soakRig) sampleRSS(ctx context.Context, h *hostileRig) {
 		rss := vmKB(pid, "VmRSS")
 		if rss > h.rssMax.Load() {
 			h.rssMax.Store(rss)
+		}
+		if n := vmKB(pid, "Threads"); n > h.threads.Load() {
+			h.threads.Store(n)
 		}
 		select {
 		case <-ctx.Done():
@@ -155,7 +159,7 @@ func (r *soakRig) hostileSummary(t *testing.T, h *hostileRig) string {
 		t.Errorf("the daemon's resident memory peaked at %.1f MB, over %d MB", float64(peak)/1024, soakRSSLimit>>10)
 	}
 	m := r.metrics()
-	return fmt.Sprintf("daemon resident memory (/proc VmRSS sampled every 100 ms, and VmHWM): %.1f MB at start, peak %.1f MB, %.1f MB at the end; limit %d MB\nrefused by the listeners' limits: %s\n",
-		float64(h.rssStart)/1024, float64(peak)/1024, float64(end)/1024, soakRSSLimit>>10,
+	return fmt.Sprintf("daemon resident memory (/proc VmRSS sampled every 100 ms, and VmHWM): %.1f MB at start, peak %.1f MB, %.1f MB at the end; limit %d MB; at most %d OS threads\nrefused by the listeners' limits: %s\n",
+		float64(h.rssStart)/1024, float64(peak)/1024, float64(end)/1024, soakRSSLimit>>10, h.threads.Load(),
 		strings.ReplaceAll(grepLines(m, "refused_total{"), "\n", "; "))
 }
