@@ -13,14 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile in the state directory is held (flock, exclusive) by the one
-// daemon using that directory, and holds its PID. Two daemons on one
-// machine would both apply NAT, serve DHCP on port 67 (SO_REUSEPORT lets
-// the second bind) into one lease file and read-modify-write the same
-// power expander; the second therefore stops before it touches anything.
-// The kernel drops the lock when its holder dies, however it dies, so a
-// lock is never stale. The CLI takes no lock: it talks to the daemon, or
-// (nat clear, led stopped) does one thing the daemon would do too.
+// The daemon holds an exclusive flock on its state directory, and writes
+// its PID to lockFile there. Two daemons on one machine would both apply
+// NAT, serve DHCP on port 67 (SO_REUSEPORT lets the second bind) into one
+// lease file and read-modify-write the same power expander; the second
+// therefore stops before it touches anything. The kernel drops the lock
+// when its holder dies, however it dies, so a lock is never stale. The
+// directory itself is locked, not a file in it, so that a state directory
+// that cannot be written (a read-only root) still admits one daemon. The
+// CLI takes no lock: it talks to the daemon, or (nat clear, led stopped)
+// does one thing the daemon would do too.
 const lockFile = "daemon.lock"
 
 // ErrLocked is what a second daemon on the same state directory gets.
@@ -34,40 +36,41 @@ func lockStateDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
+	pidFile := filepath.Join(dir, lockFile)
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s holds %s): stop it first (systemctl stop headnode), or give this one another [daemon] state_dir", ErrLocked, holder(path), path)
+			return nil, fmt.Errorf("%w (%s holds %s): stop it first (systemctl stop headnode), or give this one another [daemon] state_dir", ErrLocked, holder(dir), pidFile)
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
+	// Only the holder writes it, so no one reads a half-written PID but
+	// in the moment before it is written (holder then asks the kernel).
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	return f, nil
 }
 
-// holder names the process holding the lock on path: the PID it wrote
-// there, else the one the kernel lists in /proc/locks (the holder may not
-// have written its PID yet).
-func holder(path string) string {
+// holder names the process holding the lock on dir: the PID it wrote to
+// lockFile, else the one the kernel lists in /proc/locks (the holder may
+// not have written its PID yet, or could not).
+func holder(dir string) string {
+	path := filepath.Join(dir, lockFile)
 	if b, err := os.ReadFile(path); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
 			return "PID " + strconv.Itoa(pid)
 		}
 	}
-	if pid := lockHolder(path); pid > 0 {
+	if pid := lockHolder(dir); pid > 0 {
 		return "PID " + strconv.Itoa(pid)
 	}
 	return "a process"
 }
 
-// lockHolder finds path's flock in /proc/locks ("1: FLOCK ADVISORY WRITE
+// lockHolder finds the flock on path in /proc/locks ("1: FLOCK ADVISORY WRITE
 // PID MAJ:MIN:INODE 0 EOF").
 func lockHolder(path string) int {
 	fi, err := os.Stat(path)

@@ -192,7 +192,7 @@ func TestOneDaemonPerStateDir(t *testing.T) {
 	}
 	// Before the holder writes its PID, /proc/locks names it.
 	os.Truncate(filepath.Join(dir, lockFile), 0)
-	if got := holder(filepath.Join(dir, lockFile)); got != "PID "+strconv.Itoa(os.Getpid()) {
+	if got := holder(dir); got != "PID "+strconv.Itoa(os.Getpid()) {
 		t.Errorf("holder from /proc/locks: %q", got)
 	}
 	f.Close()
@@ -201,6 +201,23 @@ func TestOneDaemonPerStateDir(t *testing.T) {
 		t.Errorf("after the holder let go: %v", err)
 	} else {
 		f.Close()
+	}
+	// A state directory that cannot be written still locks.
+	ro := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(ro, 0o755)
+	if err := syscall.Mount("tmpfs", ro, "tmpfs", syscall.MS_RDONLY, ""); err == nil {
+		defer syscall.Unmount(ro, 0)
+		f, err := lockStateDir(ro)
+		if err != nil {
+			t.Errorf("a read-only state directory: %v", err)
+		} else {
+			if _, err := lockStateDir(ro); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("PID %d holds", os.Getpid())) {
+				t.Errorf("a second lock on a read-only state directory: %v", err)
+			}
+			f.Close()
+		}
+	} else {
+		t.Logf("no read-only mount for the test (%v): needs root", err)
 	}
 	// A second daemon stops before it touches anything.
 	d := startInproc(t, "", "")
