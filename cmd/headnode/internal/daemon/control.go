@@ -20,22 +20,16 @@ import (
 
 // Limits of the control socket. Its clients are the CLI and scripts of
 // root and the [control] group: a few short requests at a time, and long
-// streams (status watches, console sessions) that send no body. A client
-// is a user (SO_PEERCRED), so one member of the group cannot take the
-// places of root or of the other members.
-var controlLimits = struct {
-	conns  guard.ConnLimits
-	body   guard.BodyLimits
-	header int
-	// headerTime bounds sending the headers; idle, how long a kept-alive
-	// connection may wait for its next request.
-	headerTime, idle time.Duration
-}{
-	conns:      guard.ConnLimits{Total: 128, PerClient: 32, Client: guard.UnixPeer},
-	body:       guard.BodyLimits{Max: api.MaxRequestBody, Timeout: 5 * time.Second},
-	header:     8 << 10,
-	headerTime: 5 * time.Second,
-	idle:       30 * time.Second,
+// streams (status watches, console sessions) that send no body, so there
+// is no time for a whole request or answer. A client is a user
+// (SO_PEERCRED), so one member of the group cannot take the places of root
+// or of the other members.
+var controlLimits = guard.HTTPLimits{
+	Conns:      guard.ConnLimits{Total: 128, PerClient: 32, Client: guard.UnixPeer},
+	Body:       guard.BodyLimits{Max: api.MaxRequestBody, Timeout: 5 * time.Second},
+	Header:     8 << 10,
+	HeaderTime: 5 * time.Second,
+	Idle:       30 * time.Second,
 }
 
 // controlServer is the control socket being served.
@@ -71,18 +65,9 @@ func (d *Daemon) serveControl(cfg config.Control, replacing *controlServer) (*co
 	d.displayRoutes(mux)
 	sim.FaultRoutes(mux, d.hw.Faults(), d.log)
 	lim := controlLimits
-	lim.conns.Refused = &d.limits.controlRefused
-	c := &controlServer{
-		cfg: cfg, owner: owner, path: cfg.Socket, fi: fi,
-		l: guard.Listen(ul, lim.conns),
-		srv: &http.Server{
-			Handler:           guard.Bodies(mux, lim.body),
-			MaxHeaderBytes:    lim.header,
-			ReadHeaderTimeout: lim.headerTime,
-			IdleTimeout:       lim.idle,
-		},
-		done: make(chan struct{}),
-	}
+	lim.Conns.Refused = &d.limits.controlRefused
+	l, srv := lim.Server(ul, mux)
+	c := &controlServer{cfg: cfg, owner: owner, path: cfg.Socket, fi: fi, l: l, srv: srv, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		if err := c.srv.Serve(c.l); err != nil && !errors.Is(err, http.ErrServerClosed) {

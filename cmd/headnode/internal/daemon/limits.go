@@ -3,41 +3,14 @@ package daemon
 import (
 	"net"
 	"net/http"
-	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/cmd/headnode/internal/guard"
 )
-
-// Limits of the read-only HTTP listener, which every node on the cluster
-// side can reach. Its legitimate clients are a browser (six connections at
-// most), Prometheus (one scrape every few seconds) and scripts polling the
-// health check; everything they ask for is a GET of a few kilobytes.
-var httpLimits = struct {
-	conns  guard.ConnLimits
-	body   guard.BodyLimits
-	rate   guard.RateLimits
-	header int
-	// headerTime bounds sending the headers, read the whole request,
-	// write the answer; idle is how long a kept-alive connection may wait
-	// for its next request.
-	headerTime, read, write, idle time.Duration
-}{
-	conns:      guard.ConnLimits{Total: 64, PerClient: 16, Client: guard.TCPClient},
-	body:       guard.BodyLimits{Max: 4 << 10, Timeout: 5 * time.Second},
-	rate:       guard.RateLimits{PerSecond: 20, Burst: 40, MaxWait: 500 * time.Millisecond},
-	header:     8 << 10,
-	headerTime: 5 * time.Second,
-	read:       10 * time.Second,
-	write:      30 * time.Second,
-	idle:       30 * time.Second,
-}
 
 // limitCounters count what the listeners' limits refused, for /metrics.
 // They live as long as the daemon: the listeners come and go with reloads.
@@ -51,28 +24,16 @@ type limitCounters struct {
 }
 
 func (d *Daemon) initLimits() {
-	d.limits.rate = guard.NewRate(httpLimits.rate)
-	d.limits.hosts = guard.NewHosts(d.httpHostAllowed, "the status page answers to this machine's addresses, localhost and its host name (also NAME.local); add other names to [http] hosts")
+	d.limits.rate = guard.NewRate(guard.StatusPageRate)
+	d.limits.hosts = guard.NewHosts(guard.LocalNames(d.httpHosts), "the status page answers to this machine's addresses, localhost and its host name (also NAME.local); add other names to [http] hosts")
 }
 
-// httpHostAllowed: localhost, this machine's host name (as it is now: it
-// may change while the daemon runs), NAME.local (mDNS, how a Raspberry Pi
-// is usually reached) and the names of [http] hosts.
-func (d *Daemon) httpHostAllowed(name string) bool {
-	if name == "localhost" {
-		return true
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		h = strings.ToLower(h)
-		short, _, _ := strings.Cut(h, ".")
-		if name == h || name == short || name == short+".local" {
-			return true
-		}
-	}
+// httpHosts are the names of [http] hosts.
+func (d *Daemon) httpHosts() []string {
 	if p := d.limits.httpHosts.Load(); p != nil {
-		return slices.Contains(*p, name)
+		return *p
 	}
-	return false
+	return nil
 }
 
 // setHTTPHosts takes [http] hosts for the Host check.
@@ -84,19 +45,12 @@ func (d *Daemon) setHTTPHosts(cfg *config.Config) {
 	d.limits.httpHosts.Store(&hosts)
 }
 
-// guardHTTP puts the HTTP listener's limits around l and h.
+// guardHTTP puts the status page's limits around l and h: those of every
+// status listener, with one rate limit and Host check for all of them.
 func (d *Daemon) guardHTTP(l net.Listener, h http.Handler) (net.Listener, *http.Server) {
-	lim := httpLimits
-	lim.conns.Refused = &d.limits.httpRefused
-	h = d.limits.hosts.Wrap(d.limits.rate.Wrap(guard.Bodies(h, lim.body)))
-	return guard.Listen(l, lim.conns), &http.Server{
-		Handler:           h,
-		MaxHeaderBytes:    lim.header,
-		ReadHeaderTimeout: lim.headerTime,
-		ReadTimeout:       lim.read,
-		WriteTimeout:      lim.write,
-		IdleTimeout:       lim.idle,
-	}
+	lim := guard.StatusPage
+	lim.Conns.Refused = &d.limits.httpRefused
+	return lim.Server(l, d.limits.hosts.Wrap(d.limits.rate.Wrap(h)))
 }
 
 var (

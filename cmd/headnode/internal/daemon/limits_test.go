@@ -39,9 +39,9 @@ func (zeros) Read(p []byte) (int, error) {
 // timeout, a misspelt field is an error, and meanwhile the status is
 // served; a status watch outlives every one of those timeouts.
 func TestControlBodyLimits(t *testing.T) {
-	shorten(t, &controlLimits.body.Timeout, 500*time.Millisecond)
-	shorten(t, &controlLimits.headerTime, 500*time.Millisecond)
-	shorten(t, &controlLimits.idle, time.Second)
+	shorten(t, &controlLimits.Body.Timeout, 500*time.Millisecond)
+	shorten(t, &controlLimits.HeaderTime, 500*time.Millisecond)
+	shorten(t, &controlLimits.Idle, time.Second)
 	d := startInproc(t, "", "")
 
 	// The watch starts first and must see a change after all the rest.
@@ -96,9 +96,9 @@ func TestControlBodyLimits(t *testing.T) {
 	}
 	wg.Wait()
 	if held := time.Since(start); held > 5*time.Second {
-		t.Errorf("stalled bodies held %v, body timeout %v", held, controlLimits.body.Timeout)
+		t.Errorf("stalled bodies held %v, body timeout %v", held, controlLimits.Body.Timeout)
 	} else {
-		t.Logf("20 stalled bodies closed after %v (body timeout %v)", held.Round(time.Millisecond), controlLimits.body.Timeout)
+		t.Logf("20 stalled bodies closed after %v (body timeout %v)", held.Round(time.Millisecond), controlLimits.Body.Timeout)
 	}
 
 	// Headers over 8 KiB: 431.
@@ -142,7 +142,7 @@ func asRequestError(err error, re **api.RequestError) bool {
 // TestControlConnectionCap: one user's connections over its cap are closed
 // at once; once its connections go, it is served again.
 func TestControlConnectionCap(t *testing.T) {
-	shorten(t, &controlLimits.conns.PerClient, 6)
+	shorten(t, &controlLimits.Conns.PerClient, 6)
 	d := startInproc(t, "", "")
 	var held []net.Conn
 	for range 6 {
@@ -198,10 +198,10 @@ func grep(s, sub string) string {
 // connection cap or its rate is refused, and meanwhile other clients are
 // served.
 func TestHTTPLimits(t *testing.T) {
-	shorten(t, &httpLimits.headerTime, 500*time.Millisecond)
-	shorten(t, &httpLimits.conns.PerClient, 4)
-	shorten(t, &httpLimits.conns.Total, 8)
-	shorten(t, &httpLimits.rate, guard.RateLimits{PerSecond: 20, Burst: 10, MaxWait: 100 * time.Millisecond})
+	shorten(t, &guard.StatusPage.HeaderTime, 500*time.Millisecond)
+	shorten(t, &guard.StatusPage.Conns.PerClient, 4)
+	shorten(t, &guard.StatusPage.Conns.Total, 8)
+	shorten(t, &guard.StatusPageRate, guard.RateLimits{PerSecond: 20, Burst: 10, MaxWait: 100 * time.Millisecond})
 	d := startInproc(t, "", "")
 
 	for host, want := range map[string]int{"localhost": 200, "127.0.0.1:9180": 200, "evil.example": 421, "evil.example:9180": 421} {
@@ -268,9 +268,9 @@ func TestHTTPLimits(t *testing.T) {
 	}
 	wg.Wait()
 	if held := time.Since(start); held > 5*time.Second {
-		t.Errorf("slow headers held %v (header time %v)", held, httpLimits.headerTime)
+		t.Errorf("slow headers held %v (header time %v)", held, guard.StatusPage.HeaderTime)
 	} else {
-		t.Logf("5 slowloris connections closed after %v (header time %v)", held.Round(time.Millisecond), httpLimits.headerTime)
+		t.Logf("5 slowloris connections closed after %v (header time %v)", held.Round(time.Millisecond), guard.StatusPage.HeaderTime)
 	}
 
 	// The total: four clients with two idle connections each fill it.

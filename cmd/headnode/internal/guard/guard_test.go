@@ -375,3 +375,21 @@ func TestHosts(t *testing.T) {
 		t.Errorf("Refused() = %d, want 4", hs.Refused())
 	}
 }
+
+func TestLocalNames(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Fatalf("no host name: %v", err)
+	}
+	host = strings.ToLower(host)
+	short, _, _ := strings.Cut(host, ".")
+	ok := LocalNames(func() []string { return []string{"head.example.net"} })
+	for name, want := range map[string]bool{
+		"localhost": true, host: true, short: true, short + ".local": true, "head.example.net": true,
+		"evil.example": false, short + ".evil.example": false, "local": false,
+	} {
+		if ok(name) != want {
+			t.Errorf("LocalNames(%q) = %v, want %v", name, !want, want)
+		}
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/cmd/headnode/internal/guard"
 	"github.com/headnode/headnode/cmd/headnode/internal/web"
 	"github.com/headnode/headnode/netcfg/sandbox"
 )
@@ -287,8 +287,10 @@ func servePage(addr string, current func() *api.Status) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: web.Handler(current), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
+	// The daemon's status page limits, for a browser on this machine.
+	hosts := guard.NewHosts(guard.LocalNames(nil), "the page answers to this machine's addresses, localhost and its host name")
+	gl, srv := guard.StatusPage.Server(l, hosts.Wrap(guard.NewRate(guard.StatusPageRate).Wrap(web.Handler(current))))
+	go srv.Serve(gl)
 	return l, nil
 }
 
