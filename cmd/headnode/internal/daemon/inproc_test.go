@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/netcfg/sandbox/sandboxtest"
 )
 
 // inproc is a daemon running in the test's process on emulated hardware,
@@ -25,28 +24,10 @@ import (
 type inproc struct {
 	dir, cfg, sock, httpAddr string
 	sigs                     chan os.Signal
-	log                      *syncBuffer
+	log                      *sandboxtest.Output
 	client                   *api.Client
 	hc                       *http.Client // the control socket
 	done                     chan error
-}
-
-// syncBuffer is a log shared by the daemon's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // inprocConfig is the configuration of an in-process daemon in dir, with
@@ -87,7 +68,7 @@ func startInproc(t *testing.T, control, hardware string) *inproc {
 	t.Helper()
 	dir := t.TempDir()
 	d := &inproc{dir: dir, cfg: filepath.Join(dir, "config.toml"), sock: filepath.Join(dir, "control.sock"),
-		httpAddr: freeAddr(t), sigs: make(chan os.Signal, 1), log: &syncBuffer{}, done: make(chan error, 1)}
+		httpAddr: freeAddr(t), sigs: make(chan os.Signal, 1), log: &sandboxtest.Output{}, done: make(chan error, 1)}
 	d.writeConfig(t, control, hardware)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
