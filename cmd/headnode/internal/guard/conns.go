@@ -112,8 +112,9 @@ type conn struct {
 	once   sync.Once
 }
 
+// Close frees the connection's place before closing it, so that a client
+// that sees the close may connect again at once.
 func (c *conn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.mu.Lock()
 		delete(c.l.open, c)
@@ -122,7 +123,7 @@ func (c *conn) Close() error {
 		}
 		c.l.mu.Unlock()
 	})
-	return err
+	return c.Conn.Close()
 }
 
 // CloseWrite lets net/http half-close the connection after an error
