@@ -359,3 +359,31 @@ func TestHTTPLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleTimeouts: a kept-alive connection that asks nothing more is
+// closed after the idle time, on both listeners.
+func TestIdleTimeouts(t *testing.T) {
+	shorten(t, &controlLimits.Idle, 500*time.Millisecond)
+	shorten(t, &guard.StatusPage.Idle, 500*time.Millisecond)
+	d := startInproc(t, "", "")
+	for _, l := range []struct{ network, addr, host string }{{"unix", d.sock, "headnode"}, {"tcp", d.httpAddr, "localhost"}} {
+		c, err := net.Dial(l.network, l.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", l.host)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("%s: %q %v", l.network, line, err)
+		}
+		io.Copy(io.Discard, r) // the answer, then nothing until closed
+		if idle := time.Since(start); idle > 5*time.Second {
+			t.Errorf("%s: an idle connection was kept %v (idle time 500ms)", l.network, idle)
+		} else {
+			t.Logf("%s: an idle connection closed after %v", l.network, idle.Round(time.Millisecond))
+		}
+	}
+}
