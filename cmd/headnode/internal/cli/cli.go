@@ -31,13 +31,14 @@ const usage = `usage: headnode <command> [arguments]
 
   daemon  [--config FILE]            run the daemon (systemd ExecStart)
   sim     [flags]                    the whole daemon on emulated hardware
-  status  [--json]                   nodes, uplink, NAT, LCD, LED, board
+  status  [pN] [--json]              nodes, uplink, NAT, LCD, LED, board
   on      [pN ...]                   power nodes on (all when none named), staggered
   off     [pN ...]                   power nodes off (all when none named)
   alert   on|off                     the board's alert LED
   hub     on|off|reset               the board's USB hub
   leds    on|off                     the board's own node LEDs
   led     identify|stopped|auto      the status LED
+  console pN [--log|--follow]        the node's serial console (Ctrl-] detaches)
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
   version
@@ -84,7 +85,7 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "nat", "config", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "console", "nat", "config", "version"}
 
 var commands map[string]commandSpec
 
@@ -99,6 +100,7 @@ func init() {
 		"hub":     {runHub, text(hubUsage)},
 		"leds":    {runLEDs, text(ledsUsage)},
 		"led":     {runLED, text(ledUsage)},
+		"console": {runConsole, text(consoleUsage)},
 		"nat":     {runNAT, text(natUsage)},
 		"config":  {runConfig, text(configUsage)},
 		"version": {runVersion, text(versionUsage)},

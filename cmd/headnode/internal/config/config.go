@@ -35,6 +35,7 @@ type Config struct {
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
 	Bridge   Bridge   `toml:"bridge"`
+	Console  Console  `toml:"console"`
 
 	// Path is the file this configuration came from; empty for built-in
 	// defaults.
@@ -95,6 +96,7 @@ func Default() *Config {
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
 		Bridge:   defaultBridge(),
+		Console:  defaultConsole(),
 	}
 }
 
@@ -174,7 +176,8 @@ func friendlyTypeError(msg string) string {
 	want := map[string]string{
 		"int": "a whole number", "int64": "a whole number", "uint16": "a whole number",
 		"float64": "a number", "bool": "true or false", "string": "a quoted string",
-		"[]string": `a list of quoted strings, e.g. ["a", "b"]`,
+		"[]string":    `a list of quoted strings, e.g. ["a", "b"]`,
+		"config.Size": `a quoted size, e.g. "256KiB"`,
 	}[m[2]]
 	if want == "" {
 		want = m[2]
@@ -250,6 +253,7 @@ func (c *Config) validate() error {
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
 	c.validateBridge(bad)
+	c.validateConsole(bad)
 	if len(errs) > 0 {
 		return errs
 	}

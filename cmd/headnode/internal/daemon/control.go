@@ -43,6 +43,7 @@ func (d *Daemon) serveControl(path, group string) (*http.Server, error) {
 	d.networkRoutes(mux)
 	d.powerRoutes(mux)
 	d.displayRoutes(mux)
+	d.consoleRoutes(mux)
 	sim.FaultRoutes(mux, d.hw.Faults(), d.log)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() {

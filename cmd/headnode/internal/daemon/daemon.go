@@ -70,6 +70,7 @@ type Daemon struct {
 	power   powerHandles
 	display displayHandles
 	dhcp    dhcpHandles
+	console consoleHandles
 }
 
 // part is one subsystem of the daemon.
@@ -90,6 +91,7 @@ func (d *Daemon) parts() []part {
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
+		{"console", d.startConsole, consoleChanged},
 		{"http", d.startHTTP, httpChanged},
 	}
 }
