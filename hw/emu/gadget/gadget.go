@@ -80,6 +80,11 @@ func (t *Tree) Plug(u USB) (string, error) {
 	for i := range parts {
 		dir = filepath.Join(dir, strings.Join(parts[:i+1], "."))
 	}
+	for _, d := range t.plugged {
+		if d == dir {
+			return "", fmt.Errorf("USB port %s already has a device", u.Port)
+		}
+	}
 	iface := filepath.Join(dir, fmt.Sprintf("%s:1.%d", u.Port, u.Interface))
 	ttyDir := filepath.Join(iface, "tty", name)
 	if err := os.MkdirAll(ttyDir, 0o755); err != nil {

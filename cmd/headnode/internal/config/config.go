@@ -176,8 +176,7 @@ func friendlyTypeError(msg string) string {
 	want := map[string]string{
 		"int": "a whole number", "int64": "a whole number", "uint16": "a whole number",
 		"float64": "a number", "bool": "true or false", "string": "a quoted string",
-		"[]string":    `a list of quoted strings, e.g. ["a", "b"]`,
-		"config.Size": `a quoted size, e.g. "256KiB"`,
+		"[]string": `a list of quoted strings, e.g. ["a", "b"]`,
 	}[m[2]]
 	if want == "" {
 		want = m[2]

@@ -17,7 +17,8 @@ type Console struct {
 	Find bool `toml:"find"`
 	// Baud is the rate of found consoles and the default of named ones.
 	Baud int `toml:"baud"`
-	// BufferSize is each node's ring, as "256KiB", "1MiB" or bytes.
+	// BufferSize is each node's ring, as "256KiB", "1MiB" or bytes (a
+	// bare integer too).
 	BufferSize Size `toml:"buffer_size"`
 	// PersistInterval is how often new output is written to state_dir.
 	PersistInterval Duration `toml:"persist_interval"`

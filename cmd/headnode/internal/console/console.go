@@ -229,16 +229,12 @@ func (c *Console) flush() error {
 		c.mu.Unlock()
 		return nil
 	}
-	recs, next, missed := c.ring.Since(c.saved)
+	recs, next, _ := c.ring.Since(c.saved)
 	c.mu.Unlock()
 	// The records are copies: the disk is written without the lock, so
-	// capture never waits for the SD card.
-	var err error
-	if missed > 0 {
-		err = c.files.rewrite(recs)
-	} else {
-		err = c.files.append(recs)
-	}
+	// capture never waits for the SD card. What was evicted before this
+	// flush is not written at all: one write is at most a ring.
+	err := c.files.append(recs)
 	if err == nil {
 		c.mu.Lock()
 		c.saved = next

@@ -12,11 +12,11 @@ import (
 // when name.log reaches half the ring's size it replaces name.log.1 and a
 // new one begins. Appending writes each record once, which is what an SD
 // card's wear asks for, and the console batches its appends. When more
-// than a ring's worth arrived since the last write (a flood), the records
-// on disk are all stale: the ring is written afresh instead of appending
-// what it already lost, so one write never exceeds the ring's size. Each
-// file holds at most a ring's worth (half of one, or one batch), so on
-// disk a console takes at most twice its ring size.
+// than a ring's worth arrived since the last write (a flood), only what
+// the ring still holds is written, so one write is at most a ring. A new
+// file begins before a write would take name.log past half a ring, so
+// each file holds at most a ring's worth and a console takes at most
+// twice its ring size on disk.
 type logFiles struct {
 	path    string // dir/name.log
 	segment int64  // rotate past this many bytes
@@ -73,24 +73,4 @@ func (l *logFiles) append(recs []Record) error {
 		err = cerr
 	}
 	return err
-}
-
-// rewrite replaces the log with recs (the whole ring).
-func (l *logFiles) rewrite(recs []Record) error {
-	if err := os.MkdirAll(filepath.Dir(l.path), 0o750); err != nil {
-		return err
-	}
-	b := encode(nil, recs)
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return err
-	}
-	if err := os.Remove(l.path + ".1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return err
-	}
-	l.size = int64(len(b))
-	return nil
 }
