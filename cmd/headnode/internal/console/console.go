@@ -39,6 +39,8 @@ const retryOpen = time.Second
 type Console struct {
 	Name string
 	log  *slog.Logger
+	// notify is called, without mu, when the state changes.
+	notify func()
 
 	mu      sync.Mutex
 	ring    *Ring
@@ -70,7 +72,7 @@ type Device struct {
 
 func newConsole(name string, size int, dir string, log *slog.Logger) *Console {
 	c := &Console{
-		Name: name, log: log.With("node", name),
+		Name: name, log: log.With("node", name), notify: func() {},
 		ring: NewRing(size), wake: make(chan struct{}, 1),
 		state: StateNoDevice, sessions: map[*Session]struct{}{}, sealed: make(chan struct{}),
 	}
@@ -154,13 +156,18 @@ func (c *Console) run(ctx context.Context) {
 
 func (c *Console) setState(state, err string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != state || c.err != err {
+	changed := c.state != state || c.err != err
+	if changed {
 		c.state, c.err, c.since = state, err, time.Now()
+	}
+	c.mu.Unlock()
+	if changed {
+		c.notify()
 	}
 }
 
 func (c *Console) opened(f *os.File, d Device) {
+	defer c.notify()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.port = f
@@ -174,6 +181,7 @@ func (c *Console) opened(f *os.File, d Device) {
 }
 
 func (c *Console) closed(stopping bool) {
+	defer c.notify()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	path := c.port.Name()
@@ -229,12 +237,12 @@ func (c *Console) flush() error {
 		c.mu.Unlock()
 		return nil
 	}
-	recs, next, _ := c.ring.Since(c.saved)
+	b, next := c.ring.Encoded(c.saved)
 	c.mu.Unlock()
-	// The records are copies: the disk is written without the lock, so
-	// capture never waits for the SD card. What was evicted before this
-	// flush is not written at all: one write is at most a ring.
-	err := c.files.append(recs)
+	// A copy: the disk is written without the lock, so capture never
+	// waits for the SD card. What was evicted before this flush is not
+	// written at all: one write is at most a ring.
+	err := c.files.append(b)
 	if err == nil {
 		c.mu.Lock()
 		c.saved = next

@@ -15,10 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
-	"github.com/headnode/headnode/hw/tty"
+	"github.com/headnode/headnode/cmd/headnode/internal/console/consoletest"
 )
 
 // eventually polls cond for up to 5 s.
@@ -31,43 +28,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// fakeDevice is a console device for tests: a pty whose slave a
-// symlink names, as udev's /dev/ttypiN names a node's gadget; the test
-// plays the node on the master.
-type fakeDevice struct {
-	link          string
-	master, slave *os.File
-}
-
-func plugDevice(t *testing.T, link string) *fakeDevice {
-	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Raw from the start, as a USB ACM device is: the test's bytes are
-	// not line-edited before the console opens it.
-	if t2, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS); err == nil {
-		tty.Raw(t2)
-		unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, t2)
-	}
-	os.Remove(link)
-	if err := os.Symlink(s.Name(), link); err != nil {
-		t.Fatal(err)
-	}
-	d := &fakeDevice{link: link, master: m, slave: s}
-	t.Cleanup(d.unplug)
-	return d
-}
-
-// unplug is the node losing power: the device goes, and with it the
-// link.
-func (d *fakeDevice) unplug() {
-	os.Remove(d.link)
-	d.master.Close()
-	d.slave.Close()
 }
 
 func startManager(t *testing.T, o Options) *Manager {
@@ -106,21 +66,21 @@ func TestCaptureFollowsTheDevice(t *testing.T) {
 	if st := c.Status(); st.State != StateNoDevice {
 		t.Fatalf("before the device exists: %+v", st)
 	}
-	d := plugDevice(t, link)
-	d.master.Write([]byte("first boot\r\n"))
+	d := consoletest.Plug(t, link)
+	d.Master.Write([]byte("first boot\r\n"))
 	eventually(t, "the first boot captured", func() bool { return strings.Contains(logText(c), "first boot\r\n") })
 	if st := c.Status(); st.State != StateOpen || st.Device.Path != link || st.Bytes != int64(len("first boot\r\n")) {
 		t.Errorf("while open: %+v", st)
 	}
 
-	d.unplug()
+	d.Unplug()
 	eventually(t, "the device noticed gone", func() bool { return c.Status().State == StateNoDevice })
 	if !strings.Contains(logText(c), "-- console "+link+" went away --") {
 		t.Errorf("the log does not say the device went:\n%s", logText(c))
 	}
 
-	d = plugDevice(t, link)
-	d.master.Write([]byte("second boot\r\n"))
+	d = consoletest.Plug(t, link)
+	d.Master.Write([]byte("second boot\r\n"))
 	eventually(t, "the second boot captured", func() bool { return strings.Contains(logText(c), "second boot") })
 	if n := strings.Count(logText(c), "opened --"); n != 2 {
 		t.Errorf("opened %d times, want 2:\n%s", n, logText(c))
@@ -132,7 +92,7 @@ func TestCaptureFollowsTheDevice(t *testing.T) {
 func TestBinaryGarbage(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "ttypi3")
-	d := plugDevice(t, link)
+	d := consoletest.Plug(t, link)
 	m := startManager(t, Options{Devices: map[string]Device{"p3": {Path: link, Baud: 9600}}})
 	c := m.Console("p3")
 	eventually(t, "open", func() bool { return c.Status().State == StateOpen })
@@ -143,7 +103,7 @@ func TestBinaryGarbage(t *testing.T) {
 	}
 	// The pty's line discipline on the device's side is raw (OpenSerial),
 	// so every byte arrives as sent.
-	go d.master.Write(garbage)
+	go d.Master.Write(garbage)
 	eventually(t, "all of it captured", func() bool { return c.Status().Bytes == int64(len(garbage)) })
 	var got []byte
 	for _, r := range c.Tail(0) {
@@ -164,7 +124,7 @@ func TestBinaryGarbage(t *testing.T) {
 func TestOneWriter(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "ttypi2")
-	d := plugDevice(t, link)
+	d := consoletest.Plug(t, link)
 	m := startManager(t, Options{Devices: map[string]Device{"p2": {Path: link, Baud: 115200}}})
 	c := m.Console("p2")
 	eventually(t, "open", func() bool { return c.Status().State == StateOpen })
@@ -189,7 +149,7 @@ func TestOneWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64)
-	n, _ := d.master.Read(buf)
+	n, _ := d.Master.Read(buf)
 	if string(buf[:n]) != "uptime\r" {
 		t.Errorf("the node got %q", buf[:n])
 	}
@@ -219,7 +179,7 @@ func TestOneWriter(t *testing.T) {
 func TestSlowSessionDoesNotHoldUpCapture(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "ttypi4")
-	d := plugDevice(t, link)
+	d := consoletest.Plug(t, link)
 	m := startManager(t, Options{Size: 1 << 20, Devices: map[string]Device{"p4": {Path: link, Baud: 115200}}})
 	c := m.Console("p4")
 	eventually(t, "open", func() bool { return c.Status().State == StateOpen })
@@ -251,7 +211,7 @@ func TestSlowSessionDoesNotHoldUpCapture(t *testing.T) {
 	const total = 8 << 20
 	chunk := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 1024)
 	for sent := 0; sent < total; sent += len(chunk) {
-		if _, err := d.master.Write(chunk); err != nil {
+		if _, err := d.Master.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,7 +231,7 @@ func TestSlowSessionDoesNotHoldUpCapture(t *testing.T) {
 	// The stuck session holds at most its queue, and accounts for the
 	// rest: the counts in its notices and what it has yet to be told.
 	c.mu.Lock()
-	queued, pending := stuck.queued, stuck.dropped
+	queued, pending := len(stuck.buf), stuck.dropped
 	c.mu.Unlock()
 	frames, _ := stuck.Next(context.Background())
 	data, missed := 0, 0

@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +58,9 @@ type Manager struct {
 	found    map[string]Device // by the last scan
 	scanErr  string
 	run      func(*Console) // starts a console's capture, once Run runs
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed and replaced when a console's state changes
 }
 
 // NewManager makes the consoles the configuration names and those whose
@@ -73,7 +75,7 @@ func NewManager(o Options) *Manager {
 	if o.PersistEvery <= 0 {
 		o.PersistEvery = time.Minute
 	}
-	m := &Manager{o: o, consoles: map[string]*Console{}, found: map[string]Device{}}
+	m := &Manager{o: o, consoles: map[string]*Console{}, found: map[string]Device{}, changed: make(chan struct{})}
 	for name := range o.Devices {
 		m.console(name)
 	}
@@ -94,7 +96,9 @@ func (m *Manager) console(name string) *Console {
 	c, ok := m.consoles[name]
 	if !ok {
 		c = newConsole(name, m.o.Size, m.o.Dir, m.o.Log)
+		c.notify = m.notify
 		m.consoles[name] = c
+		m.notify()
 		if m.run != nil {
 			m.run(c)
 		}
@@ -227,6 +231,22 @@ func (m *Manager) ScanError() string {
 	return m.scanErr
 }
 
+// Changed returns a channel closed the next time a console changes state
+// (its device comes or goes, a session attaches or ends, a console is
+// found); new output does not count.
+func (m *Manager) Changed() <-chan struct{} {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
+	return m.changed
+}
+
+func (m *Manager) notify() {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
 // SetPowered tells the consoles which nodes have power (nil: unknown).
 func (m *Manager) SetPowered(powered map[string]*bool) {
 	for _, c := range m.list() {
@@ -234,12 +254,4 @@ func (m *Manager) SetPowered(powered map[string]*bool) {
 			c.setPowered(p)
 		}
 	}
-}
-
-// logPath is where node's log is kept, for messages.
-func (m *Manager) logPath(node string) string {
-	if m.o.Dir == "" {
-		return ""
-	}
-	return filepath.Join(m.o.Dir, node+".log")
 }

@@ -175,15 +175,46 @@ func (r *Ring) Since(pos Pos) (recs []Record, next Pos, missed int64) {
 	return recs, Pos(off), missed
 }
 
+// Encoded returns a copy of the sealed records from pos on, as they are
+// encoded, and the position after them: what the log files append.
+func (r *Ring) Encoded(pos Pos) ([]byte, Pos) {
+	off := max(int64(pos), r.head)
+	b := make([]byte, r.tail-off)
+	r.get(off, b)
+	return b, Pos(r.tail)
+}
+
 // Tail returns the last n records (all of them when n <= 0), the open one
-// last, marked Partial.
+// last, marked Partial. Only those are copied: the status asks for a few
+// every second, of a ring that may hold thousands.
 func (r *Ring) Tail(n int) []Record {
-	recs, _, _ := r.Since(r.Start())
+	from := r.head
+	if n > 0 {
+		if len(r.line) > 0 {
+			n--
+		}
+		// Walk the headers, remembering the last n starts in a circle.
+		n = min(n, len(r.buf)/recordHeader+1)
+		from = r.tail
+		if n > 0 {
+			starts := make([]int64, n)
+			count := 0
+			for off := r.head; off < r.tail; off += recordHeader + int64(r.lenAt(off)) {
+				starts[count%n] = off
+				count++
+			}
+			switch {
+			case count == 0:
+			case count < n:
+				from = starts[0]
+			default:
+				from = starts[count%n]
+			}
+		}
+	}
+	recs, _, _ := r.Since(Pos(from))
 	if len(r.line) > 0 {
 		recs = append(recs, Record{Time: r.lineStart, Data: append([]byte(nil), r.line...), Partial: true})
-	}
-	if n > 0 && len(recs) > n {
-		recs = recs[len(recs)-n:]
 	}
 	return recs
 }

@@ -84,6 +84,11 @@ func TestRingIsBounded(t *testing.T) {
 		t.Fatalf("buffer grew to %d", cap(r.buf))
 	}
 	recs := r.Tail(0)
+	for _, k := range []int{1, 7, len(recs) - 1, len(recs), len(recs) + 5, 1 << 40} {
+		if got := r.Tail(k); fmt.Sprint(texts(got)) != fmt.Sprint(texts(recs[max(0, len(recs)-k):])) {
+			t.Errorf("Tail(%d) is not the last %d of Tail(0)", k, k)
+		}
+	}
 	kept := 0
 	for i, rec := range recs {
 		kept += recordHeader + len(rec.Data)

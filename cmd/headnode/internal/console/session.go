@@ -27,8 +27,10 @@ const (
 	MaxSessions = 8
 	// QueueBytes is how much output a session holds for a client that is
 	// slower than its node; beyond it output is dropped for that client
-	// alone (and it is told how much), never held up for the others.
-	QueueBytes = 256 << 10
+	// alone (and it is told how much), never held up for the others. A
+	// session has two such buffers, one filling while the other is sent,
+	// made once: a flood costs no allocation per read.
+	QueueBytes = 128 << 10
 	maxNotices = 32
 )
 
@@ -70,17 +72,21 @@ type Session struct {
 	Writer bool
 	Since  time.Time
 
-	// Guarded by c.mu.
-	frames  []Frame
-	queued  int // bytes of data frames
-	notices int // notice frames queued
-	dropped int64
-	ended   bool
-	wake    chan struct{}
+	// Guarded by c.mu. Data frames alias buf; out and outFrames were
+	// handed to the client's writer by the last Next.
+	frames    []Frame
+	buf       []byte
+	out       []byte
+	outFrames []Frame
+	notices   int // notice frames queued
+	dropped   int64
+	ended     bool
+	wake      chan struct{}
 }
 
 // Attach adds a session in mode.
 func (c *Console) Attach(mode string) (*Session, error) {
+	defer c.notify()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.sessions) >= MaxSessions {
@@ -124,6 +130,7 @@ func (s *Session) Device() string {
 
 // Close detaches the session.
 func (s *Session) Close() {
+	defer s.c.notify()
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	s.detachLocked()
@@ -148,9 +155,12 @@ func (s *Session) data(p []byte) {
 	if s.ended {
 		return
 	}
-	if s.queued+len(p) > QueueBytes {
+	if len(s.buf)+len(p) > QueueBytes {
 		s.dropped += int64(len(p))
 		return
+	}
+	if cap(s.buf) == 0 {
+		s.buf = make([]byte, 0, QueueBytes)
 	}
 	if s.dropped > 0 {
 		s.frames = append(s.frames, Frame{Kind: FrameNotice, Data: fmt.Appendf(nil, "%d bytes of output not shown: this terminal did not keep up", s.dropped)})
@@ -158,13 +168,16 @@ func (s *Session) data(p []byte) {
 		s.dropped = 0
 	}
 	// Output joins the data frame before it, so a client that reads
-	// seldom costs one frame, not one per read of the device.
+	// seldom costs one frame, not one per read of the device. buf never
+	// grows past its capacity, so the frames' slices of it stay valid.
+	start := len(s.buf)
+	s.buf = append(s.buf, p...)
 	if n := len(s.frames); n > 0 && s.frames[n-1].Kind == FrameData {
-		s.frames[n-1].Data = append(s.frames[n-1].Data, p...)
+		f := &s.frames[n-1]
+		f.Data = f.Data[:len(f.Data)+len(p)]
 	} else {
-		s.frames = append(s.frames, Frame{Kind: FrameData, Data: append([]byte(nil), p...)})
+		s.frames = append(s.frames, Frame{Kind: FrameData, Data: s.buf[start:]})
 	}
-	s.queued += len(p)
 	s.signal()
 }
 
@@ -198,15 +211,17 @@ func (s *Session) End(reason string) {
 }
 
 // Next returns the frames queued for the client, waiting for some; after
-// a FrameEnd there are no more.
+// a FrameEnd there are no more. They are valid until the next call.
 func (s *Session) Next(ctx context.Context) ([]Frame, error) {
 	for {
 		s.c.mu.Lock()
 		if len(s.frames) > 0 {
-			out := s.frames
-			s.frames, s.queued, s.notices = nil, 0, 0
+			frames, buf := s.frames, s.buf
+			s.frames, s.buf = s.outFrames[:0], s.out[:0]
+			s.outFrames, s.out = frames, buf
+			s.notices = 0
 			s.c.mu.Unlock()
-			return out, nil
+			return frames, nil
 		}
 		s.c.mu.Unlock()
 		select {

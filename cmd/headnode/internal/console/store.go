@@ -48,12 +48,11 @@ func (l *logFiles) load() ([]Record, error) {
 	return out, nil
 }
 
-// append adds recs to the log.
-func (l *logFiles) append(recs []Record) error {
-	if len(recs) == 0 {
+// append adds encoded records to the log.
+func (l *logFiles) append(b []byte) error {
+	if len(b) == 0 {
 		return nil
 	}
-	b := encode(nil, recs)
 	if l.size > 0 && l.size+int64(len(b)) > l.segment {
 		if err := os.Rename(l.path, l.path+".1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err

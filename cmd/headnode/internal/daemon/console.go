@@ -100,20 +100,24 @@ func (d *Daemon) followConsoles(ctx context.Context, cfg *config.Config, m *cons
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last []byte
+	s, changed := d.current()
 	for {
-		s, changed := d.current()
 		powered := map[string]*bool{}
 		for _, n := range s.Power.Nodes {
 			powered[n.Name] = n.Powered
 		}
 		m.SetPowered(powered)
+		consoles := m.Changed()
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+			s, changed = d.current()
 			continue
-		case <-tick.C:
+		case <-consoles: // a device came or went, a session: show it now
+		case <-tick.C: // new output, and time passing for Attention
 		}
+		s, changed = d.current()
 		snap := consoleStatus(m, s, cfg, time.Now())
 		b, _ := json.Marshal(snap)
 		if string(b) == string(last) {
@@ -202,7 +206,24 @@ func (d *Daemon) handleConsoleLog(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	api.Reply(w, http.StatusOK, api.ConsoleLog{Node: c.Name, Lines: consoleLines(c.Tail(tail))})
+	// An api.ConsoleLog, written a line at a time: the text of a ring
+	// of binary garbage is four times its size, and is never all in
+	// memory at once.
+	recs := c.Tail(tail)
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriterSize(w, 32<<10)
+	node, _ := json.Marshal(c.Name)
+	fmt.Fprintf(bw, `{"node":%s,"lines":[`, node)
+	for i, rec := range recs {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, _ := json.Marshal(consoleLine(rec))
+		bw.Write(b)
+		recs[i] = console.Record{}
+	}
+	bw.WriteString("]}\n")
+	bw.Flush()
 }
 
 // handleConsoleFollow streams the log as JSON lines: what is kept, then

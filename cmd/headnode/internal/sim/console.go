@@ -46,8 +46,6 @@ type nodeConsole struct {
 	tty       string // its name in the USB tree, once plugged
 	head      *os.File
 	headSlave *os.File
-	node      *os.File // the shell's pty, once it runs
-	shell     *exec.Cmd
 	stop      chan struct{}
 	done      sync.WaitGroup
 }
@@ -80,7 +78,8 @@ func (nc *nodeConsoles) powerOn(name string, n int, ns string, boot time.Duratio
 	}
 	// Raw before anything is written, or the boot log would be echoed
 	// back into the node as input.
-	if t, err := unix.IoctlGetTermios(int(headSlave.Fd()), unix.TCGETS); err == nil {
+	t, err := unix.IoctlGetTermios(int(headSlave.Fd()), unix.TCGETS)
+	if err == nil {
 		tty.Raw(t)
 		err = unix.IoctlSetTermios(int(headSlave.Fd()), unix.TCSETS, t)
 	}
