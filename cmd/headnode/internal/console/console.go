@@ -255,13 +255,18 @@ func (c *Console) flush() error {
 // when the node is switched off: there is nothing left to talk to.
 func (c *Console) setPowered(on *bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	was := c.powered
 	c.powered = on
+	ended := false
 	if on != nil && !*on && (was == nil || *was) {
 		for s := range c.sessions {
 			s.end(c.Name + " was powered off; console session ended")
+			ended = true
 		}
+	}
+	c.mu.Unlock()
+	if ended {
+		c.notify()
 	}
 }
 

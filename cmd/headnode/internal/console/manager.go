@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/headnode/headnode/hw/usbtty"
@@ -61,7 +62,13 @@ type Manager struct {
 
 	changeMu sync.Mutex
 	changed  chan struct{} // closed and replaced when a console's state changes
+
+	stopReason atomic.Pointer[string]
 }
+
+// SetStopReason is what sessions are told when Run ends (by default, that
+// the daemon stopped).
+func (m *Manager) SetStopReason(reason string) { m.stopReason.Store(&reason) }
 
 // NewManager makes the consoles the configuration names and those whose
 // logs are in Dir; Run captures.
@@ -127,11 +134,15 @@ func (m *Manager) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			reason := "the headnode daemon stopped"
+			if r := m.stopReason.Load(); r != nil {
+				reason = *r
+			}
 			for _, c := range m.list() {
 				c.mu.Lock()
 				c.ring.Seal()
 				for s := range c.sessions {
-					s.end("the headnode daemon stopped")
+					s.end(reason)
 				}
 				c.mu.Unlock()
 			}

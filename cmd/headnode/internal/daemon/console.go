@@ -87,6 +87,11 @@ func (d *Daemon) startConsole(parent context.Context, cfg *config.Config) (stop 
 	wg.Go(func() { m.Run(ctx) })
 	wg.Go(func() { d.followConsoles(ctx, cfg, m) })
 	return func() {
+		// Stopped for a reload, not with the daemon (which says it is
+		// stopping before it stops its parts, or cancels them).
+		if s, _ := d.current(); parent.Err() == nil && s.Health.State != api.HealthStopped {
+			m.SetStopReason("the daemon reloaded its console settings; attach again")
+		}
 		cancel()
 		wg.Wait()
 		d.console.manager.Store(nil)
