@@ -368,6 +368,20 @@ func TestE2EConsoleDaemon(t *testing.T) {
 	}
 	fcancel()
 
+	// The device vanishing mid-session (the node reboots, its gadget
+	// goes and comes back) keeps the session, which says so and goes on.
+	dev.Unplug()
+	w.expect("the device gone", regexp.MustCompile(`\[headnode: p1's console \S+/ttyp1 went away; waiting for it to come back \(Ctrl-\] detaches\)\]`))
+	dev = consoletest.Plug(t, dev.Link)
+	w.expect("the device back", regexp.MustCompile(`\[headnode: p1's console \S+/ttyp1 is here\]`))
+	fmt.Fprintf(dev.Master, "after the reboot\r\n")
+	w.expect("output after the reboot", regexp.MustCompile(`after the reboot\r\n`))
+	w.typ("x")
+	dev.Master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := dev.Master.Read(buf); err != nil || string(buf[:n]) != "x" {
+		t.Errorf("after the reboot the node got %q, %v", buf[:n], err)
+	}
+
 	// The daemon stopping ends the session with a message; the terminal
 	// is restored.
 	time.Sleep(2500 * time.Millisecond) // one persist_interval: the log reaches the disk

@@ -47,6 +47,7 @@ type Console struct {
 	files   *logFiles // nil: not kept across restarts
 	saved   Pos       // the ring's records before this are on disk
 	loadErr error
+	saveErr bool // the last flush failed (said once in the log)
 
 	device  Device // what to open; Path "" when there is none
 	wake    chan struct{}
@@ -138,6 +139,7 @@ func (c *Console) run(ctx context.Context) {
 			continue
 		}
 		c.opened(f, d)
+		openedAt := time.Now()
 		stop := context.AfterFunc(ctx, func() { f.Close() })
 		for {
 			n, err := f.Read(buf)
@@ -151,6 +153,14 @@ func (c *Console) run(ctx context.Context) {
 		stop()
 		f.Close()
 		c.closed(ctx.Err() != nil)
+		if time.Since(openedAt) < retryOpen {
+			// A device that ends as soon as it is opened is not reopened
+			// at full speed.
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryOpen):
+			}
+		}
 	}
 }
 
@@ -160,7 +170,11 @@ func (c *Console) setState(state, err string) {
 	if changed {
 		c.state, c.err, c.since = state, err, time.Now()
 	}
+	path := c.device.Path
 	c.mu.Unlock()
+	if changed && state == StateFailed {
+		c.log.Warn("console device cannot be opened", "device", path, "err", err)
+	}
 	if changed {
 		c.notify()
 	}
@@ -243,12 +257,21 @@ func (c *Console) flush() error {
 	// waits for the SD card. What was evicted before this flush is not
 	// written at all: one write is at most a ring.
 	err := c.files.append(b)
-	if err == nil {
-		c.mu.Lock()
-		c.saved = next
-		c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.saveErr {
+			return nil // said already
+		}
+		c.saveErr = true
+		return err
 	}
-	return err
+	if c.saveErr {
+		c.log.Info("console log saved again", "path", c.files.path)
+	}
+	c.saveErr = false
+	c.saved = next
+	return nil
 }
 
 // setPowered tells the console whether its node has power. Sessions end
