@@ -103,7 +103,6 @@ func attach(ctx context.Context, env *Env, c *api.Client, node, mode string, in 
 	if dev == "" {
 		dev = "no device yet"
 	}
-	fmt.Fprintf(env.Stderr, "Connected to %s's console (%s%s). Ctrl-] detaches.\r\n", node, dev, ro)
 
 	fd := int(in.Fd())
 	if tty.IsTerminal(fd) {
@@ -118,6 +117,9 @@ func attach(ctx context.Context, env *Env, c *api.Client, node, mode string, in 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	// Said once the terminal is raw and signals are caught: from here on
+	// every way out restores it.
+	fmt.Fprintf(env.Stderr, "Connected to %s's console (%s%s). Ctrl-] detaches.\r\n", node, dev, ro)
 
 	ended := make(chan error, 2)
 	go func() { ended <- typeInto(conn, in) }()
@@ -127,7 +129,13 @@ func attach(ctx context.Context, env *Env, c *api.Client, node, mode string, in 
 	case sig := <-sigs:
 		err = fmt.Errorf("detached from %s's console on %v", node, sig)
 	case <-ctx.Done():
-		err = fmt.Errorf("detached from %s's console: %w", node, ctx.Err())
+		// The command line's own signal handling saw the signal too.
+		select {
+		case sig := <-sigs:
+			err = fmt.Errorf("detached from %s's console on %v", node, sig)
+		case <-time.After(100 * time.Millisecond):
+			err = fmt.Errorf("detached from %s's console: %w", node, ctx.Err())
+		}
 	}
 	conn.Close()
 	if errors.Is(err, errDetached) {
