@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -392,7 +393,7 @@ func TestE2EConsoleDaemon(t *testing.T) {
 	}
 
 	// The log outlives the restart.
-	tp.startDaemon(t, filepath.Join(tp.dir, "config.toml"))
+	d = tp.startDaemon(t, filepath.Join(tp.dir, "config.toml"))
 	out, errOut, code := run(t, nil, "--socket", sock, "console", "p1", "--log")
 	if code != 0 || !strings.Contains(out, "boot line one") || !strings.Contains(out, "followed line") || !strings.Contains(out, `\x00\x01\xfe\xffred`) {
 		t.Errorf("--log after a restart: exit %d, %s\n%s", code, errOut, out)
@@ -409,5 +410,15 @@ func TestE2EConsoleDaemon(t *testing.T) {
 	}
 	if _, errOut, code := run(t, nil, "--socket", sock, "console", "p7", "--log"); code != 2 || !strings.Contains(errOut, "p7 has no console") {
 		t.Errorf("a node without a console: exit %d, %q", code, errOut)
+	}
+
+	// A daemon that dies without a word: the session says the connection
+	// was lost, and the terminal is restored.
+	k := openTerm(t, "--socket", sock, "console", "p1")
+	k.expect("the banner", regexp.MustCompile(`Connected to p1's console`))
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	k.expect("the loss", regexp.MustCompile(`headnode: the connection to the headnode daemon was lost`))
+	if code := k.wait("the daemon killed"); code != 1 {
+		t.Errorf("exit %d when the daemon was killed", code)
 	}
 }

@@ -60,9 +60,15 @@ func List(root string) ([]Device, error) {
 	var out []Device
 	for _, e := range entries {
 		name := e.Name()
+		// The class link says where the tty is (one readlink): most of a
+		// system's ttys are virtual consoles and UARTs, not on USB.
+		target, err := os.Readlink(filepath.Join(class, name))
+		if err != nil || !strings.Contains(target, "/usb") {
+			continue
+		}
 		dev, err := filepath.EvalSymlinks(filepath.Join(class, name, "device"))
-		if err != nil || !strings.Contains(dev, "/usb") {
-			continue // not on USB (a virtual console, a UART), or gone
+		if err != nil {
+			continue // gone while listing
 		}
 		d, ok := read(dev)
 		if !ok {
