@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -350,9 +351,21 @@ func TestE2EConsoleDaemon(t *testing.T) {
 			t.Errorf("%s %s on the network listener: %d, want 404", r.method, r.path, code)
 		}
 	}
-	// The control socket is root's and its group's alone.
+	// The control socket is root's and its group's alone: another user
+	// who can reach it (its directories opened up for the test) is refused.
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
 		t.Errorf("control socket mode %v, %v", fi.Mode(), err)
+	}
+	for dir := tp.dir; dir != os.TempDir(); dir = filepath.Dir(dir) {
+		os.Chmod(dir, 0o755)
+	}
+	self, _ := os.ReadFile(binary)
+	bin := filepath.Join(tp.dir, "headnode")
+	os.WriteFile(bin, self, 0o755)
+	nobody := exec.Command(bin, "--socket", sock, "console", "p1", "--log")
+	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := nobody.CombinedOutput(); err == nil || !strings.Contains(string(out), "permission denied") || strings.Contains(string(out), "boot line") {
+		t.Errorf("another user's console --log: %v, %s", err, out)
 	}
 
 	// --follow streams new lines.
