@@ -167,7 +167,7 @@ deb_one() {
 		Architecture: $arch
 		Maintainer: $maint
 		Installed-Size: $(du -sk --apparent-size --exclude=DEBIAN "$stage" | cut -f1)
-		Depends: iptables
+		Suggests: nftables, iptables
 		Section: net
 		Priority: optional
 		Description: head node daemon for Raspberry Pi clusters

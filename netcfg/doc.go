@@ -4,8 +4,9 @@
 //   - nat: the desired network state as one idempotent Apply (forwarding,
 //     the cluster address, the firewall), the ledger that lets Clear undo
 //     exactly what Apply changed, and the Keeper that repairs tampering;
-//   - firewall: our iptables chains and rules, the listing comparison, the
-//     iptables runner (the backend behind nat.Firewall), nf_tables change
+//   - firewall: our rules, the listing comparison, the two backends behind
+//     nat.Firewall (the iptables program, through one iptables-save and one
+//     iptables-restore, and nf_tables over netlink), nf_tables change
 //     events and the conntrack flush;
 //   - gateway: IPv4 forwarding and the gateway address on the cluster
 //     interface;

@@ -252,7 +252,7 @@ func TestE2EStatusPageMetricsHealthz(t *testing.T) {
 	d.waitFor(t, "NAT ok", func(s *api.Status) bool { return s.NAT.State == api.NATOK && s.Uplink.Address != "" })
 
 	html := fetch(t, tp.head, "http://127.0.0.1:9180/", "text/html")
-	for _, want := range []string{"<title>headnode", "10.99.0.2/24", "192.168.50.0/24", "nf_tables"} {
+	for _, want := range []string{"<title>headnode", "10.99.0.2/24", "192.168.50.0/24", "iptables-nft"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("status page lacks %q", want)
 		}

@@ -1,8 +1,14 @@
 package firewall
 
 import (
+	"errors"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -23,4 +29,23 @@ func FlushConntrack(h *netlink.Handle, subnet netip.Prefix) error {
 	}
 	_, err := h.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
 	return err
+}
+
+// ConntrackCount returns how many connections the calling thread's network
+// namespace tracks (net/netfilter/nf_conntrack_count under procSys, ""
+// meaning /proc/sys, which resolves through the calling thread's
+// namespace). Without the file conntrack is not loaded, and nothing is
+// tracked.
+func ConntrackCount(procSys string) (int, error) {
+	if procSys == "" {
+		procSys = "/proc/sys"
+	}
+	b, err := os.ReadFile(filepath.Join(procSys, "net", "netfilter", "nf_conntrack_count"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

@@ -1,34 +1,41 @@
 package firewall
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// FuzzListing parses what `iptables -S` prints, as another program may
-// have left it: quoted comments, odd spacing, other tools' rules. Rule
-// numbers must stay within the chain, ascending, and point at lines that
-// really are ours.
+// FuzzListing parses what iptables-save prints, as another program may
+// have left it: quoted comments, odd spacing, other tools' rules. What is
+// picked as ours must be lines of that chain, in their order, that jump to
+// our chains or carry our comment.
 func FuzzListing(f *testing.F) {
 	f.Add("-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment headnode -j HEADNODE-FWD\n-A FORWARD -j HEADNODE-FWD")
-	f.Add("-N HEADNODE-FWD\n-A HEADNODE-FWD -s 192.168.50.0/24 -i eth0 -o eth1 -m comment --comment \"headnode\" -j ACCEPT")
+	f.Add(":HEADNODE-FWD - [0:0]\n-A HEADNODE-FWD -s 192.168.50.0/24 -i eth0 -m comment --comment \"headnode\" -j ACCEPT")
 	f.Add("-A FORWARD -m comment --comment \"headnode rule\" -j ACCEPT\n-A FORWARD -g HEADNODE-FWD\n-A FORWARD -j")
 	f.Add("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n-A POSTROUTING -m comment --comment headnode -j HEADNODE-POSTRT")
 	f.Fuzz(func(t *testing.T, listing string) {
 		lines := strings.Split(listing, "\n")
 		for _, chain := range []string{"FORWARD", "POSTROUTING"} {
-			rules := 0
+			var inChain []string
 			for _, l := range lines {
 				if strings.HasPrefix(l, "-A "+chain+" ") {
-					rules++
+					inChain = append(inChain, l)
 				}
 			}
-			for _, ids := range [][]int{jumpRuleIDs(lines, chain, FilterChain), ourRuleIDs(lines, chain)} {
-				for i, id := range ids {
-					if id < 1 || id > rules || (i > 0 && id <= ids[i-1]) {
-						t.Fatalf("rule ids %v for %d rules in %s", ids, rules, chain)
+			for _, picked := range [][]string{jumpLines(lines, chain, FilterChain), ourLines(lines, chain)} {
+				at := 0
+				for _, l := range picked {
+					i := slices.Index(inChain[at:], l)
+					if i < 0 {
+						t.Fatalf("picked %q, not a rule of %s after position %d", l, chain, at)
+					}
+					at += i + 1
+					if tg := jumpTarget(l); tg != FilterChain && tg != NATChain && !hasOurComment(l) {
+						t.Fatalf("picked %q, which is not ours", l)
 					}
 				}
 			}
@@ -45,7 +52,7 @@ func FuzzApplyOverForeignChain(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, rules string) {
 		ipt := newFakeIPTables()
-		n := NewIPTablesRunner(ipt)
+		n := NewIPTablesRunner(ipt, BackendIPTablesNFT)
 		if _, err := n.Apply(testSpec); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +65,7 @@ func FuzzApplyOverForeignChain(f *testing.F) {
 		if _, err := n.Apply(testSpec); err != nil {
 			t.Fatalf("apply over %q: %v", rules, err)
 		}
-		if diff := cmp.Diff(goldenRules, ipt.Save()); diff != "" {
+		if diff := cmp.Diff(goldenRules, ipt.Dump()); diff != "" {
 			t.Fatalf("after apply over %q (-want +got):\n%s", rules, diff)
 		}
 		if changes, err := n.Apply(testSpec); err != nil || len(changes) != 0 {

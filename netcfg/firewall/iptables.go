@@ -1,52 +1,67 @@
 package firewall
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
-
-	goipt "github.com/coreos/go-iptables/iptables"
 )
 
-// IPTables is the part of go-iptables' *iptables.IPTables that
-// IPTablesRunner uses. It is declared here, at the consumer, so that tests
-// can substitute an in-memory iptables and benchmarks can count executions.
+// IPTables is what IPTablesRunner needs from the iptables program: the
+// whole ruleset as iptables-save prints it, and iptables-restore --noflush,
+// which applies each table's part of its input as one transaction (one
+// nf_tables batch, or one table replacement on x_tables). It is declared
+// here, at the consumer, so that tests can substitute an in-memory iptables
+// and benchmarks can count executions.
 type IPTables interface {
-	List(table, chain string) ([]string, error)
-	ListChains(table string) ([]string, error)
-	NewChain(table, chain string) error
-	ClearChain(table, chain string) error
-	DeleteChain(table, chain string) error
-	Append(table, chain string, rulespec ...string) error
-	Insert(table, chain string, pos int, rulespec ...string) error
-	DeleteById(table, chain string, id int) error
+	Save() (string, error)
+	Restore(input string) error
 }
 
-// Backend is the kernel interface an iptables binary drives.
+// Backend names the firewall backend in use, as status reports it.
 type Backend string
 
-// Backends as printed by `iptables --version`.
 const (
-	BackendNFTables Backend = "nf_tables"
-	BackendLegacy   Backend = "legacy"
-	BackendUnknown  Backend = "unknown"
+	// BackendIPTablesNFT is the iptables program over nf_tables.
+	BackendIPTablesNFT Backend = "iptables-nft"
+	// BackendIPTablesLegacy is the iptables program over x_tables.
+	BackendIPTablesLegacy Backend = "iptables-legacy"
+	// BackendNetlink is nf_tables programmed directly over netlink.
+	BackendNetlink Backend = "nftables-netlink"
+	BackendUnknown Backend = "unknown"
 )
+
+// Events reports whether every change to this backend's rules, ours and
+// anyone else's, is announced as an nf_tables event (WatchNFTables); the
+// legacy x_tables interface announces nothing and has to be polled.
+func (b Backend) Events() bool {
+	return b == BackendIPTablesNFT || b == BackendNetlink
+}
 
 // ErrNoIPTables is returned when no iptables binary can be found. Its text
 // names the Debian package, since that is the fix on every supported system.
 var ErrNoIPTables = errors.New(`iptables is not installed: install the Debian package "iptables" (apt install iptables)`)
 
-// lockWaitSeconds bounds how long one iptables call waits for the xtables
-// lock. go-iptables' default (0) waits forever, and a stuck holder would then
-// hang reconcile and, with it, repair.
-const lockWaitSeconds = 5
+// lockWaitSeconds bounds how long one iptables-restore waits for the
+// xtables lock (legacy only; nf_tables needs none). Without -w it gives up
+// at once, and a stuck holder must not hang repair forever either.
+const lockWaitSeconds = "5"
 
-// OpenIPTables resolves the configured backend choice ("auto", "nft",
-// "legacy" or an absolute path) to a binary, and returns a runner for it
-// together with the backend that binary reports.
+// IPTablesChoice resolves a choice of iptables program: "auto" (whatever
+// `iptables` is), "nft", "legacy" or a path. It is how OpenIPTables finds
+// the program, and how the automatic backend choice asks whether one is
+// installed.
+func IPTablesChoice(choice string) (string, error) { return resolveIPTables(choice) }
+
+// OpenIPTables resolves the iptables choice ("auto", "nft", "legacy" or a
+// path to a binary) and returns a runner for it together with the backend
+// that binary reports.
 func OpenIPTables(choice string) (*CountingIPTables, Backend, error) {
 	path, err := resolveIPTables(choice)
 	if err != nil {
@@ -56,11 +71,13 @@ func OpenIPTables(choice string) (*CountingIPTables, Backend, error) {
 	if err != nil {
 		return nil, BackendUnknown, err
 	}
-	ipt, err := goipt.New(goipt.Path(path), goipt.Timeout(lockWaitSeconds))
-	if err != nil {
-		return nil, BackendUnknown, fmt.Errorf("iptables at %s: %w", path, err)
+	c := &CountingIPTables{path: path, save: path + "-save", restore: path + "-restore"}
+	for _, p := range []string{c.save, c.restore} {
+		if _, err := exec.LookPath(p); err != nil {
+			return nil, BackendUnknown, fmt.Errorf("%s has no %s beside it: %v; %w", path, filepath.Base(p), err, ErrNoIPTables)
+		}
 	}
-	return &CountingIPTables{IPTables: ipt, path: path}, backend, nil
+	return c, backend, nil
 }
 
 // searchPath is where iptables is looked for besides $PATH: /usr/sbin is not
@@ -97,29 +114,31 @@ func resolveIPTables(choice string) (string, error) {
 
 var backendRE = regexp.MustCompile(`\((nf_tables|legacy)\)`)
 
-// detectBackend runs `iptables --version`. go-iptables parses the same
-// output but keeps the result unexported.
+// detectBackend runs `iptables --version`.
 func detectBackend(path string) (Backend, error) {
 	out, err := exec.Command(path, "--version").Output()
 	if err != nil {
 		return BackendUnknown, fmt.Errorf("%s --version: %v; %w", path, err, ErrNoIPTables)
 	}
 	if m := backendRE.FindSubmatch(out); m != nil {
-		return Backend(m[1]), nil
+		if string(m[1]) == "nf_tables" {
+			return BackendIPTablesNFT, nil
+		}
+		return BackendIPTablesLegacy, nil
 	}
 	// iptables before 1.8 has no nft variant and prints no backend.
 	if strings.HasPrefix(string(out), "iptables v1.") {
-		return BackendLegacy, nil
+		return BackendIPTablesLegacy, nil
 	}
 	return BackendUnknown, nil
 }
 
-// CountingIPTables wraps go-iptables and counts the processes it runs: each
-// call is one exec of iptables, the dominant cost of reconcile on a Pi.
+// CountingIPTables runs iptables-save and iptables-restore beside an
+// iptables binary and counts the processes: each is one exec, the
+// dominant cost of reconcile on a Pi.
 type CountingIPTables struct {
-	*goipt.IPTables
-	path  string
-	execs atomic.Int64
+	path, save, restore string
+	execs               atomic.Int64
 }
 
 // Path is the iptables binary in use.
@@ -128,55 +147,106 @@ func (c *CountingIPTables) Path() string { return c.path }
 // Execs returns how many iptables processes have been run.
 func (c *CountingIPTables) Execs() int64 { return c.execs.Load() }
 
-func (c *CountingIPTables) List(table, chain string) ([]string, error) {
-	c.execs.Add(1)
-	return c.IPTables.List(table, chain)
+// Save runs iptables-save: every table, every chain, in one process.
+func (c *CountingIPTables) Save() (string, error) {
+	return c.run(c.save, nil)
 }
 
-func (c *CountingIPTables) ListChains(table string) ([]string, error) {
-	c.execs.Add(1)
-	return c.IPTables.ListChains(table)
+// Restore runs iptables-restore --noflush with input.
+func (c *CountingIPTables) Restore(input string) error {
+	_, err := c.run(c.restore, strings.NewReader(input), "--noflush", "-w", lockWaitSeconds)
+	return err
 }
 
-func (c *CountingIPTables) NewChain(table, chain string) error {
+func (c *CountingIPTables) run(path string, stdin *strings.Reader, args ...string) (string, error) {
 	c.execs.Add(1)
-	return c.IPTables.NewChain(table, chain)
+	cmd := exec.Command(path, args...)
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e := &ExecError{Command: filepath.Base(path), Stderr: strings.TrimSpace(stderr.String()), Status: -1}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			e.Status = ee.ExitCode()
+		} else {
+			e.Stderr = err.Error()
+		}
+		return "", e
+	}
+	return stdout.String(), nil
 }
 
-func (c *CountingIPTables) ClearChain(table, chain string) error {
-	// go-iptables' ClearChain runs -N and, when the chain exists (the only
-	// way IPTablesRunner calls it), -F.
-	c.execs.Add(2)
-	return c.IPTables.ClearChain(table, chain)
+// ExecError is a failed iptables-save or iptables-restore.
+type ExecError struct {
+	Command string
+	Status  int // exit status; -1 when it did not run
+	Stderr  string
 }
 
-func (c *CountingIPTables) DeleteChain(table, chain string) error {
-	c.execs.Add(1)
-	return c.IPTables.DeleteChain(table, chain)
-}
-
-func (c *CountingIPTables) Append(table, chain string, rulespec ...string) error {
-	c.execs.Add(1)
-	return c.IPTables.Append(table, chain, rulespec...)
-}
-
-func (c *CountingIPTables) Insert(table, chain string, pos int, rulespec ...string) error {
-	c.execs.Add(1)
-	return c.IPTables.Insert(table, chain, pos, rulespec...)
-}
-
-func (c *CountingIPTables) DeleteById(table, chain string, id int) error {
-	c.execs.Add(1)
-	return c.IPTables.DeleteById(table, chain, id)
+func (e *ExecError) Error() string {
+	return e.Command + " (exit status " + strconv.Itoa(e.Status) + "): " + e.Stderr
 }
 
 // IsLockBusy reports whether err is iptables giving up on the xtables lock
 // (exit status 4, RESOURCE_PROBLEM in iptables' include/xtables.h), which
 // is worth retrying later.
 func IsLockBusy(err error) bool {
-	var e *goipt.Error
-	if errors.As(err, &e) {
-		return e.ExitStatus() == 4 && strings.Contains(e.Error(), "xtables lock")
+	var e *ExecError
+	return errors.As(err, &e) && e.Status == 4 && strings.Contains(e.Stderr, "xtables lock")
+}
+
+// saved is one table of iptables-save output.
+type saved struct {
+	chains   []string          // declared chains, in order
+	policies map[string]string // built-in chain -> policy
+	lines    []string          // "-A CHAIN ..." lines, in order
+}
+
+// parseSave splits iptables-save output by table. Comments, counters and
+// COMMIT lines are dropped.
+func parseSave(out string) map[string]*saved {
+	tables := map[string]*saved{}
+	var cur *saved
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case strings.HasPrefix(l, "*"):
+			cur = &saved{policies: map[string]string{}}
+			tables[strings.TrimPrefix(l, "*")] = cur
+		case cur == nil:
+		case strings.HasPrefix(l, ":"):
+			f := strings.Fields(l[1:])
+			if len(f) == 0 {
+				continue
+			}
+			cur.chains = append(cur.chains, f[0])
+			if len(f) > 1 && f[1] != "-" {
+				cur.policies[f[0]] = f[1]
+			}
+		case strings.HasPrefix(l, "-A "):
+			cur.lines = append(cur.lines, l)
+		}
 	}
-	return false
+	return tables
+}
+
+func (s *saved) has(chain string) bool {
+	return s != nil && slices.Contains(s.chains, chain)
+}
+
+// chain returns the rules of chain, as listed.
+func (s *saved) chain(chain string) []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range s.lines {
+		if strings.HasPrefix(l, "-A "+chain+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -12,11 +11,16 @@ import (
 )
 
 // IPTablesRunner is the firewall backend that runs the iptables program: it
-// installs, checks and removes our forwarding and masquerading rules. Its
-// methods serialize on a mutex; the daemon calls them from a single
-// goroutine anyway (nat.Keeper).
+// installs, checks and removes our forwarding and masquerading rules. It
+// reads the ruleset with one iptables-save and writes with one
+// iptables-restore --noflush, so that a rewrite of our chains is one
+// transaction: there is never a moment in which our chain is empty, or
+// half-written, while the kernel forwards packets. Its methods serialize
+// on a mutex; the daemon calls them from a single goroutine anyway
+// (nat.Keeper).
 type IPTablesRunner struct {
-	ipt IPTables
+	ipt     IPTables
+	backend Backend
 	// FlushConntrack deletes conntrack entries originating in subnet. It
 	// runs after the masquerade rule is (re)installed, so that flows that
 	// started before it (and would otherwise keep leaving un-NATed) are
@@ -37,42 +41,98 @@ type printed struct {
 	ours, listed []string
 }
 
-// NewIPTablesRunner returns a runner driving ipt, without conntrack
-// flushing.
-func NewIPTablesRunner(ipt IPTables) *IPTablesRunner {
-	return &IPTablesRunner{ipt: ipt, canonical: map[string]printed{}}
+// NewIPTablesRunner returns a runner driving ipt, which is the given
+// backend, without conntrack flushing.
+func NewIPTablesRunner(ipt IPTables, backend Backend) *IPTablesRunner {
+	return &IPTablesRunner{ipt: ipt, backend: backend, canonical: map[string]printed{}}
 }
+
+// OpenIPTablesRunner finds the iptables program for choice (see
+// OpenIPTables) and returns a runner for it.
+func OpenIPTablesRunner(choice string) (*IPTablesRunner, error) {
+	ipt, backend, err := OpenIPTables(choice)
+	if err != nil {
+		return nil, err
+	}
+	return NewIPTablesRunner(ipt, backend), nil
+}
+
+// Backend reports which iptables it is (nf_tables or legacy).
+func (n *IPTablesRunner) Backend() Backend { return n.backend }
 
 // IPTables is the iptables the runner drives.
 func (n *IPTablesRunner) IPTables() IPTables { return n.ipt }
 
 // Apply makes the firewall match spec: our chains exist with exactly our
-// rules, and each is jumped to exactly once from its built-in chain. It
-// changes nothing when everything is in place (then it runs four `iptables
-// -S`), so it doubles as the tamper check. It never touches rules or
-// policies that are not ours.
+// rules, and each is jumped to exactly once from its built-in chain. With
+// everything in place it only reads (one iptables-save), so it doubles as
+// the tamper check; otherwise it writes everything that is wrong in one
+// iptables-restore. It never touches rules or policies that are not ours.
 func (n *IPTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	out, err := n.ipt.Save()
+	if err != nil {
+		return nil, err
+	}
+	tables := parseSave(out)
+	var script strings.Builder
 	var changes []change.Change
+	var rewritten []ownedChain
 	natChanged := false
 	for _, oc := range ownedChains {
-		changed, err := n.ensureChain(oc, spec, &changes)
-		if err != nil {
-			return changes, err
+		t := tables[oc.table]
+		want := spec.rules(oc.chain)
+		have := t.chain(oc.chain)
+		rewrite := !t.has(oc.chain) || !slices.Equal(have, n.expected(oc.chain, want))
+		jumps := jumpLines(t.chain(oc.builtin), oc.builtin, oc.chain)
+		if !rewrite && len(jumps) == 1 {
+			continue
 		}
-		natChanged = natChanged || (changed && oc.table == "nat")
-	}
-	for _, oc := range ownedChains {
-		changed, err := n.ensureJump(oc, &changes)
-		if err != nil {
-			return changes, err
+		fmt.Fprintf(&script, "*%s\n", oc.table)
+		if rewrite {
+			// With --noflush, declaring a chain creates it, or flushes it
+			// if it exists, within this table's transaction.
+			fmt.Fprintf(&script, ":%s - [0:0]\n", oc.chain)
+			for _, l := range ourListing(oc.chain, want) {
+				script.WriteString(l + "\n")
+			}
+			rewritten = append(rewritten, oc)
+			if t.has(oc.chain) {
+				changes = append(changes, change.Rulesf("rewrote chain %s %s (%d rules found, %d expected)", oc.table, oc.chain, len(have), len(want)))
+			} else {
+				changes = append(changes, change.Rulesf("created chain %s %s with %d rules", oc.table, oc.chain, len(want)))
+			}
 		}
-		natChanged = natChanged || (changed && oc.table == "nat")
+		switch {
+		case len(jumps) == 0:
+			fmt.Fprintf(&script, "-I %s 1 %s\n", oc.builtin, strings.Join(jumpSpec(oc.chain), " "))
+			changes = append(changes, change.Rulesf("inserted jump %s %s -> %s", oc.table, oc.builtin, oc.chain))
+		case len(jumps) > 1:
+			// Deleted by their listing, not by number, so that a rule
+			// another program inserted meanwhile cannot shift the
+			// numbers onto the wrong rule: if a listed rule has gone,
+			// the whole transaction fails instead.
+			for _, l := range jumps[1:] {
+				script.WriteString("-D" + strings.TrimPrefix(l, "-A") + "\n")
+			}
+			changes = append(changes, change.Rulesf("removed %d duplicate jumps %s %s -> %s", len(jumps)-1, oc.table, oc.builtin, oc.chain))
+		}
+		// A jump we had to insert makes the masquerade rule newly
+		// effective too; duplicates removed change nothing.
+		natChanged = natChanged || (oc.table == "nat" && (rewrite || len(jumps) == 0))
+		script.WriteString("COMMIT\n")
 	}
+	if script.Len() == 0 {
+		return nil, nil
+	}
+	if err := n.ipt.Restore(script.String()); err != nil {
+		return nil, fmt.Errorf("rewrite our rules: %w", err)
+	}
+	n.learn(spec, rewritten)
 	if natChanged && n.FlushConntrack != nil {
 		if err := n.FlushConntrack(spec.Subnet); err != nil {
 			// Not fatal: new flows are NATed; only flows that began
@@ -85,62 +145,50 @@ func (n *IPTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	return changes, nil
 }
 
-func (n *IPTablesRunner) ensureChain(oc ownedChain, spec Spec, changes *[]change.Change) (bool, error) {
-	want := spec.rules(oc.chain)
-	have, missing, err := n.listOwn(oc)
-	if err != nil {
-		return false, err
-	}
-	if !missing {
-		if slices.Equal(have[1:], n.expected(oc.chain, want)) {
-			return false, nil
+// learn records how this iptables prints the chains just written, when it
+// does not know yet. It reads them back, and accepts the listing only if it
+// can only be our own rules: as many as we wrote, each carrying our
+// comment and jumping where ours do. Anything else (a rule another program
+// added to our chain the moment after our transaction) is not learned, so
+// the next check still sees it as foreign and repairs it.
+func (n *IPTablesRunner) learn(spec Spec, chains []ownedChain) {
+	var unknown []ownedChain
+	for _, oc := range chains {
+		mine := ourListing(oc.chain, spec.rules(oc.chain))
+		if c, ok := n.canonical[oc.chain]; !ok || !slices.Equal(c.ours, mine) {
+			unknown = append(unknown, oc)
 		}
 	}
-	// Rewrite the whole chain: create or flush it, then put the rules back
-	// in order. Simpler to reason about than patching single rules, and
-	// immune to iptables -C bugs.
-	if missing {
-		err = n.ipt.NewChain(oc.table, oc.chain)
-	} else {
-		err = n.ipt.ClearChain(oc.table, oc.chain)
+	if len(unknown) == 0 {
+		return
 	}
+	out, err := n.ipt.Save()
 	if err != nil {
-		return false, fmt.Errorf("create %s %s: %w", oc.table, oc.chain, err)
+		return
 	}
-	for _, r := range want {
-		if err := n.ipt.Append(oc.table, oc.chain, r...); err != nil {
-			return true, fmt.Errorf("append to %s %s: %w", oc.table, oc.chain, err)
+	tables := parseSave(out)
+	for _, oc := range unknown {
+		mine := ourListing(oc.chain, spec.rules(oc.chain))
+		listed := tables[oc.table].chain(oc.chain)
+		if onlyOurs(listed, mine) {
+			n.canonical[oc.chain] = printed{ours: mine, listed: listed}
 		}
 	}
-	if after, err := n.ipt.List(oc.table, oc.chain); err == nil {
-		n.canonical[oc.chain] = printed{ours: ourListing(oc.chain, want), listed: after[1:]}
-	}
-	if missing {
-		*changes = append(*changes, change.Rulesf("created chain %s %s with %d rules", oc.table, oc.chain, len(want)))
-	} else {
-		*changes = append(*changes, change.Rulesf("rewrote chain %s %s (%d rules found, %d expected)", oc.table, oc.chain, len(have)-1, len(want)))
-	}
-	return true, nil
 }
 
-// listOwn lists one of our chains. A missing chain is reported as
-// missing, not as an error. iptables says "missing" in several ways
-// ("No chain/target/match by that name", or on nf_tables 1.8.9 "chain ...
-// is incompatible, use 'nft' tool"), so after any error the chain list of
-// the table decides.
-func (n *IPTablesRunner) listOwn(oc ownedChain) (lines []string, missing bool, err error) {
-	lines, err = n.ipt.List(oc.table, oc.chain)
-	if err == nil {
-		return lines, false, nil
+// onlyOurs reports whether listed can be nothing but mine, printed by some
+// iptables: the same number of rules, each tagged by us and with the same
+// target as ours at its position.
+func onlyOurs(listed, mine []string) bool {
+	if len(listed) != len(mine) {
+		return false
 	}
-	chains, lerr := n.ipt.ListChains(oc.table)
-	if lerr != nil {
-		return nil, false, fmt.Errorf("list %s %s: %w", oc.table, oc.chain, err)
+	for i := range listed {
+		if !hasOurComment(listed[i]) || jumpTarget(listed[i]) != jumpTarget(mine[i]) {
+			return false
+		}
 	}
-	if !slices.Contains(chains, oc.chain) {
-		return nil, true, nil
-	}
-	return nil, false, fmt.Errorf("list %s %s: %w", oc.table, oc.chain, err)
+	return true
 }
 
 // expected is the listing we compare against: what iptables printed after
@@ -153,37 +201,6 @@ func (n *IPTablesRunner) expected(chain string, want [][]string) []string {
 	return mine
 }
 
-func (n *IPTablesRunner) ensureJump(oc ownedChain, changes *[]change.Change) (bool, error) {
-	lines, err := n.ipt.List(oc.table, oc.builtin)
-	if err != nil {
-		return false, fmt.Errorf("list %s %s: %w", oc.table, oc.builtin, err)
-	}
-	ids := jumpRuleIDs(lines, oc.builtin, oc.chain)
-	switch {
-	case len(ids) == 1:
-		// Present. We deliberately do not force it back to position 1:
-		// Docker keeps DOCKER-USER first and re-inserts it on network
-		// changes; fighting over position helps no one, and our chain
-		// only ACCEPTs or DROPs traffic that is ours.
-		return false, nil
-	case len(ids) == 0:
-		if err := n.ipt.Insert(oc.table, oc.builtin, 1, jumpSpec(oc.chain)...); err != nil {
-			return false, fmt.Errorf("insert jump %s %s -> %s: %w", oc.table, oc.builtin, oc.chain, err)
-		}
-		*changes = append(*changes, change.Rulesf("inserted jump %s %s -> %s", oc.table, oc.builtin, oc.chain))
-		return true, nil
-	default:
-		// Delete extras from the bottom so the remaining ids stay valid.
-		for i := len(ids) - 1; i >= 1; i-- {
-			if err := n.ipt.DeleteById(oc.table, oc.builtin, ids[i]); err != nil {
-				return false, fmt.Errorf("delete duplicate jump %s %s #%d: %w", oc.table, oc.builtin, ids[i], err)
-			}
-		}
-		*changes = append(*changes, change.Rulesf("removed %d duplicate jumps %s %s -> %s", len(ids)-1, oc.table, oc.builtin, oc.chain))
-		return false, nil
-	}
-}
-
 // Check reports what is in place without changing anything.
 func (n *IPTablesRunner) Check(spec Spec) (Status, error) {
 	if err := spec.validate(); err != nil {
@@ -191,24 +208,20 @@ func (n *IPTablesRunner) Check(spec Spec) (Status, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var st Status
+	out, err := n.ipt.Save()
+	if err != nil {
+		return Status{}, err
+	}
+	tables := parseSave(out)
+	st := Status{Where: "filter " + FilterChain + ", nat " + NATChain, names: iptablesNames}
 	for _, oc := range ownedChains {
-		have, missing, err := n.listOwn(oc)
-		if err != nil {
-			return st, err
-		}
-		ok := !missing && slices.Equal(have[1:], n.expected(oc.chain, spec.rules(oc.chain)))
-		lines, err := n.ipt.List(oc.table, oc.builtin)
-		if err != nil {
-			return st, fmt.Errorf("list %s %s: %w", oc.table, oc.builtin, err)
-		}
-		jump := len(jumpRuleIDs(lines, oc.builtin, oc.chain)) == 1
+		t := tables[oc.table]
+		ok := t.has(oc.chain) && slices.Equal(t.chain(oc.chain), n.expected(oc.chain, spec.rules(oc.chain)))
+		jump := len(jumpLines(t.chain(oc.builtin), oc.builtin, oc.chain)) == 1
 		if oc.table == "filter" {
 			st.FilterChain, st.FilterJump = ok, jump
-			if len(lines) > 0 && strings.HasPrefix(lines[0], "-P ") {
-				if f := strings.Fields(lines[0]); len(f) == 3 {
-					st.Policy = f[2]
-				}
+			if t != nil {
+				st.Policy = t.policies["FORWARD"]
 			}
 		} else {
 			st.NATChain, st.NATJump = ok, jump
@@ -218,52 +231,52 @@ func (n *IPTablesRunner) Check(spec Spec) (Status, error) {
 }
 
 // Clear removes every rule and chain we added, and nothing else: all jumps
-// to our chains (however many copies), then the chains. Rules elsewhere
-// carrying our comment are removed too, since only we write that tag.
-// Clearing when nothing is installed is not an error.
+// to our chains (however many copies), then the chains, in one
+// iptables-restore. Rules elsewhere carrying our comment are removed too,
+// since only we write that tag. Clearing when nothing is installed is not
+// an error.
 func (n *IPTablesRunner) Clear() ([]change.Change, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var changes []change.Change
-	var errs []error
-	for _, oc := range ownedChains {
-		chains, err := n.ipt.ListChains(oc.table)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list chains of %s: %w", oc.table, err))
-			continue
-		}
-		for _, c := range chains {
-			if c == oc.chain {
-				continue
-			}
-			lines, err := n.ipt.List(oc.table, c)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("list %s %s: %w", oc.table, c, err))
-				continue
-			}
-			ids := ourRuleIDs(lines, c)
-			for i := len(ids) - 1; i >= 0; i-- {
-				if err := n.ipt.DeleteById(oc.table, c, ids[i]); err != nil {
-					errs = append(errs, fmt.Errorf("delete %s %s #%d: %w", oc.table, c, ids[i], err))
-				}
-			}
-			if len(ids) > 0 {
-				changes = append(changes, change.Rulesf("removed %d rule(s) from %s %s", len(ids), oc.table, c))
-			}
-		}
-		if !slices.Contains(chains, oc.chain) {
-			continue
-		}
-		if err := n.ipt.ClearChain(oc.table, oc.chain); err != nil {
-			errs = append(errs, fmt.Errorf("flush %s %s: %w", oc.table, oc.chain, err))
-			continue
-		}
-		if err := n.ipt.DeleteChain(oc.table, oc.chain); err != nil {
-			errs = append(errs, fmt.Errorf("delete chain %s %s: %w", oc.table, oc.chain, err))
-			continue
-		}
-		delete(n.canonical, oc.chain)
-		changes = append(changes, change.Rulesf("deleted chain %s %s", oc.table, oc.chain))
+	out, err := n.ipt.Save()
+	if err != nil {
+		return nil, err
 	}
-	return changes, errors.Join(errs...)
+	tables := parseSave(out)
+	var script strings.Builder
+	var changes []change.Change
+	for _, oc := range ownedChains {
+		t := tables[oc.table]
+		if t == nil {
+			continue
+		}
+		var body strings.Builder
+		for _, c := range t.chains {
+			if c == FilterChain || c == NATChain {
+				continue
+			}
+			ours := ourLines(t.chain(c), c)
+			for _, l := range ours {
+				body.WriteString("-D" + strings.TrimPrefix(l, "-A") + "\n")
+			}
+			if len(ours) > 0 {
+				changes = append(changes, change.Rulesf("removed %d rule(s) from %s %s", len(ours), oc.table, c))
+			}
+		}
+		if t.has(oc.chain) {
+			fmt.Fprintf(&body, "-F %s\n-X %s\n", oc.chain, oc.chain)
+			changes = append(changes, change.Rulesf("deleted chain %s %s", oc.table, oc.chain))
+		}
+		if body.Len() > 0 {
+			fmt.Fprintf(&script, "*%s\n%sCOMMIT\n", oc.table, body.String())
+		}
+	}
+	if script.Len() == 0 {
+		return nil, nil
+	}
+	if err := n.ipt.Restore(script.String()); err != nil {
+		return nil, fmt.Errorf("remove our rules: %w", err)
+	}
+	clear(n.canonical)
+	return changes, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/headnode/headnode/netcfg/change"
 )
 
-var testSpec = Spec{ClusterInterface: "eth0", UplinkInterface: "eth1", Subnet: netip.MustParsePrefix("192.168.50.0/24")}
+var testSpec = Spec{ClusterInterface: "eth0", Subnet: netip.MustParsePrefix("192.168.50.0/24")}
 
 // goldenRules is what our rules look like in `iptables -S` on a system
 // where nothing else is installed, for testSpec. The kernel tests (package
@@ -27,7 +27,7 @@ var goldenRules = func() string {
 
 func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	flushed := 0
 	n.FlushConntrack = func(p netip.Prefix) error {
 		if p != testSpec.Subnet {
@@ -43,7 +43,7 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 	if len(changes) == 0 {
 		t.Fatal("first apply reported no changes")
 	}
-	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+	if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 		t.Fatalf("rules after apply (-want +got):\n%s", diff)
 	}
 	if flushed != 1 {
@@ -58,10 +58,10 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 	if len(changes) != 0 {
 		t.Errorf("second apply changed %v", changes)
 	}
-	if got := f.Execs() - before; got != 4 {
-		t.Errorf("second apply ran %d iptables calls, want 4 listings", got)
+	if got := f.Execs() - before; got != 1 {
+		t.Errorf("second apply ran %d iptables processes, want 1 (iptables-save)", got)
 	}
-	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+	if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 		t.Fatalf("rules after second apply (-want +got):\n%s", diff)
 	}
 	if flushed != 1 {
@@ -71,7 +71,7 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 
 func TestApplyRepairsFlushedTables(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	n.FlushConntrack = func(netip.Prefix) error { return nil }
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestApplyRepairsFlushedTables(t *testing.T) {
 		t.Errorf("repair changes %v lack a rules change or the conntrack flush", changes)
 	}
 	want := strings.Replace(goldenRules, "-P FORWARD ACCEPT\n-P OUTPUT", "-P FORWARD DROP\n-P OUTPUT", 1)
-	if diff := cmp.Diff(want, f.Save()); diff != "" {
+	if diff := cmp.Diff(want, f.Dump()); diff != "" {
 		t.Fatalf("rules after repair (-want +got); the policy must stay DROP:\n%s", diff)
 	}
 	if st, _ := n.Check(testSpec); !st.Present() || st.Policy != "DROP" {
@@ -108,7 +108,7 @@ func TestApplyRepairsFlushedTables(t *testing.T) {
 
 func TestApplyRepairsDeletedChain(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestApplyRepairsDeletedChain(t *testing.T) {
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+	if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
 }
@@ -147,13 +147,13 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 		}
 		return append(rest, comment...)
 	}
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
 	// A daemon restart loses the learned spelling: the first check
 	// rewrites once, then it is stable.
-	n = NewIPTablesRunner(f)
+	n = NewIPTablesRunner(f, BackendIPTablesNFT)
 	for i := range 3 {
 		changes, err := n.Apply(testSpec)
 		if err != nil {
@@ -167,7 +167,7 @@ func TestApplyConvergesWhenListingDiffersFromSpec(t *testing.T) {
 
 func TestApplyRemovesDuplicateJumps(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestApplyRemovesDuplicateJumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines, _ := f.List("filter", "FORWARD")
-	if got := len(jumpRuleIDs(lines, "FORWARD", FilterChain)); got != 1 {
+	if got := len(jumpLines(lines, "FORWARD", FilterChain)); got != 1 {
 		t.Errorf("%d jumps to %s after apply, want 1: %q", got, FilterChain, lines)
 	}
 }
@@ -212,8 +212,8 @@ func must(t *testing.T, err error) {
 func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
 	f := newFakeIPTables()
 	dockerLike(t, f)
-	baseline := f.Save()
-	n := NewIPTablesRunner(f)
+	baseline := f.Dump()
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
 	if _, err := n.Clear(); err != nil {
 		t.Fatal(err)
 	}
-	after := f.Save()
+	after := f.Dump()
 	// Docker's reordering is the only difference from the baseline.
 	if strings.Count(after, "DOCKER-USER") != strings.Count(baseline, "DOCKER-USER") || strings.Contains(after, "headnode") || strings.Contains(after, "HEADNODE") {
 		t.Errorf("clear left our traces or removed Docker's:\n%s", after)
@@ -250,8 +250,8 @@ func TestApplyAndClearLeaveOtherRulesAlone(t *testing.T) {
 func TestClearRestoresBaselineExactly(t *testing.T) {
 	f := newFakeIPTables()
 	dockerLike(t, f)
-	baseline := f.Save()
-	n := NewIPTablesRunner(f)
+	baseline := f.Dump()
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -260,29 +260,37 @@ func TestClearRestoresBaselineExactly(t *testing.T) {
 	if _, err := n.Clear(); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(baseline, f.Save()); diff != "" {
+	if diff := cmp.Diff(baseline, f.Dump()); diff != "" {
 		t.Errorf("after clear (-baseline +got):\n%s", diff)
 	}
 }
 
+// The cluster moves to another interface or subnet (a renumbering at run
+// time): one transaction replaces the rules, and nothing of the old spec
+// stays.
 func TestApplyFollowsSpecChanges(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
-	wifi := testSpec
-	wifi.UplinkInterface = "wlan0"
-	changes, err := n.Apply(wifi)
+	moved := Spec{ClusterInterface: "br0", Subnet: netip.MustParsePrefix("10.151.0.0/24")}
+	before := f.Execs()
+	changes, err := n.Apply(moved)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(changes) == 0 {
-		t.Fatal("changing the uplink changed nothing")
+		t.Fatal("changing the cluster side changed nothing")
 	}
-	all := f.Save()
-	if strings.Contains(all, "eth1") || !strings.Contains(all, "-o wlan0") {
-		t.Errorf("rules still mention the old uplink:\n%s", all)
+	// Save, one restore of both chains, the read-back that learns how
+	// iptables prints the new rules.
+	if got := f.Execs() - before; got != 3 {
+		t.Errorf("the change took %d iptables processes, want 3", got)
+	}
+	all := f.Dump()
+	if strings.Contains(all, "eth0") || strings.Contains(all, "192.168.50.") || !strings.Contains(all, "! -i br0 -o br0") || !strings.Contains(all, "-s 10.151.0.0/24 ! -o br0") {
+		t.Errorf("rules still mention the old cluster side, or lack the new:\n%s", all)
 	}
 }
 
@@ -294,7 +302,7 @@ func TestApplyReportsIPTablesFailure(t *testing.T) {
 		}
 		return nil
 	}
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	_, err := n.Apply(testSpec)
 	if err == nil || !strings.Contains(err.Error(), "MASQUERADE") {
 		t.Fatalf("apply error = %v, want the iptables failure", err)
@@ -303,15 +311,18 @@ func TestApplyReportsIPTablesFailure(t *testing.T) {
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+	if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 		t.Fatalf("rules after recovering (-want +got):\n%s", diff)
 	}
 }
 
 func TestApplyRejectsIncompleteSpec(t *testing.T) {
-	n := NewIPTablesRunner(newFakeIPTables())
-	if _, err := n.Apply(Spec{ClusterInterface: "eth0", UplinkInterface: "eth1"}); err == nil {
+	n := NewIPTablesRunner(newFakeIPTables(), BackendIPTablesNFT)
+	if _, err := n.Apply(Spec{ClusterInterface: "eth0"}); err == nil {
 		t.Error("apply without a subnet succeeded")
+	}
+	if _, err := n.Apply(Spec{Subnet: testSpec.Subnet}); err == nil {
+		t.Error("apply without a cluster interface succeeded")
 	}
 }
 
@@ -320,7 +331,7 @@ func TestApplyRejectsIncompleteSpec(t *testing.T) {
 // instead; a rule with the wrong interface is found and rewritten.
 func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
 	f := newFakeIPTables()
-	n := NewIPTablesRunner(f)
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +352,84 @@ func TestApplyNoticesRuleDifferingOnlyInInterface(t *testing.T) {
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(goldenRules, f.Save()); diff != "" {
+	if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A repair is one iptables-save and one iptables-restore, whatever was
+// wrong: the chain is never empty or half-written in between, because
+// there is no in between.
+func TestRepairIsOneTransaction(t *testing.T) {
+	f := newFakeIPTables()
+	n := NewIPTablesRunner(f, BackendIPTablesNFT)
+	if _, err := n.Apply(testSpec); err != nil {
+		t.Fatal(err)
+	}
+	restores := 0
+	f.AfterRestore = func() { restores++ }
+	for _, tamper := range []func(){
+		func() { f.Flush("filter"); f.Flush("nat") },
+		func() { must(t, f.Insert("filter", FilterChain, 1, "-j", "ACCEPT")) },
+		func() { must(t, f.DeleteById("filter", FilterChain, 3)) },
+		func() { must(t, f.Append("filter", "FORWARD", "-j", FilterChain)) },
+	} {
+		tamper()
+		before, r := f.Execs(), restores
+		if _, err := n.Apply(testSpec); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Execs() - before; got != 2 || restores-r != 1 {
+			t.Errorf("repair took %d processes (%d restores), want iptables-save and one iptables-restore", got, restores-r)
+		}
+		if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
+			t.Fatalf("(-want +got):\n%s", diff)
+		}
+	}
+}
+
+// Another program adds a rule to our chain the moment after our
+// transaction, before we read the chain back to learn how iptables prints
+// it. The listing then holds more than we wrote, so it must not become the
+// expected listing: the next check repairs the chain.
+func TestForeignRuleRightAfterOurWriteIsNotLearned(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		f := newFakeIPTables()
+		n := NewIPTablesRunner(f, BackendIPTablesNFT)
+		if restart {
+			// Learned already; then our chain is tampered with and the
+			// daemon restarts, so the repair has to learn again.
+			if _, err := n.Apply(testSpec); err != nil {
+				t.Fatal(err)
+			}
+			f.Flush("filter")
+			n = NewIPTablesRunner(f, BackendIPTablesNFT)
+		}
+		once := false
+		f.AfterRestore = func() {
+			if !once {
+				once = true
+				must(t, f.Append("filter", FilterChain, "-s", "203.0.113.7/32", "-j", "ACCEPT"))
+			}
+		}
+		if _, err := n.Apply(testSpec); err != nil {
+			t.Fatal(err)
+		}
+		if !once {
+			t.Fatal("the test's foreign insert did not run")
+		}
+		if st, err := n.Check(testSpec); err != nil || st.FilterChain {
+			t.Errorf("restart %v: check accepts our chain with a foreign rule in it: %+v, %v", restart, st, err)
+		}
+		changes, err := n.Apply(testSpec)
+		if err != nil || len(changes) == 0 {
+			t.Fatalf("restart %v: the foreign rule was not repaired: %v, %v", restart, changes, err)
+		}
+		if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
+			t.Fatalf("restart %v: (-want +got):\n%s", restart, diff)
+		}
+		if changes, err := n.Apply(testSpec); err != nil || len(changes) != 0 {
+			t.Errorf("restart %v: apply after the repair changed %v, %v", restart, changes, err)
+		}
 	}
 }

@@ -12,11 +12,17 @@
 // keeps the daemon from re-applying until the next explicit Apply (`headnode
 // nat clear` and `headnode nat apply`).
 //
+// The firewall backend is chosen in one place (openFirewall): the iptables
+// program over nf_tables or x_tables, or nf_tables programmed over netlink
+// when no iptables program is installed; the automatic choice moves to the
+// iptables program when it appears (see autoFirewall for why).
+//
 // Keeper runs a Manager on one goroutine: it applies at start, repairs
 // after tampering (nf_tables change events, or a poll for the legacy
 // backend, rate-limited when another program keeps fighting), and serves
-// Apply, Clear and Status requests in between so that they never interleave
-// with a repair. A Manager for another network namespace does its work on
+// Apply, Clear, Status and SetDesired (a new cluster interface or address,
+// e.g. after the cluster is renumbered) requests in between so that they
+// never interleave with a repair. A Manager for another network namespace does its work on
 // an OS thread that has joined it, since the iptables processes and
 // /proc/sys/net both resolve through the calling thread's namespace.
 package nat

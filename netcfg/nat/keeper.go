@@ -16,7 +16,8 @@ import (
 // whenever the firewall changes (nftables events) or the cluster interface
 // changes (Kick), and at a fixed interval for what events cannot see
 // (iptables-legacy). All Manager calls happen on the Keeper's goroutine, so
-// apply, repair and clear never interleave.
+// apply, repair, clear and a change of the desired cluster side
+// (SetDesired) never interleave.
 type Keeper struct {
 	m    *Manager
 	o    KeeperOptions
@@ -31,12 +32,17 @@ type Keeper struct {
 
 // KeeperOptions configures a Keeper.
 type KeeperOptions struct {
-	// Poll is the periodic check interval. 0 picks 1 s for the legacy
-	// backend, which sends no change events, so that a flush is repaired
-	// within 2 s; and 30 s for nf_tables, where events do the work.
+	// Poll is the periodic check interval. 0 picks, after every check,
+	// 1 s for the legacy backend, which sends no change events, so that a
+	// flush is repaired within 2 s; and 30 s for nf_tables, where events
+	// do the work.
 	Poll time.Duration
-	// Debounce is how long to wait for a burst of firewall events to end
-	// before checking; 0 means 100 ms.
+	// Debounce is how long firewall events must be quiet before a check,
+	// so that a burst (a script's `iptables -F; iptables -t nat -F`, each
+	// process a few milliseconds apart) costs one check; at most five
+	// times that passes from the first event. 0 means 15 ms: one check is
+	// a few milliseconds, so waiting much longer would only stretch the
+	// time in which the tampered rules stand.
 	Debounce time.Duration
 	Log      *slog.Logger
 	// Report is called on the Keeper's goroutine after every check.
@@ -53,6 +59,9 @@ type KeeperReport struct {
 	Repairs  int64
 	// Cleared: NAT is off by request (`nat clear`); nothing is applied.
 	Cleared bool
+	// Backend is the firewall backend in use after the check (the
+	// automatic choice moves when the iptables program appears).
+	Backend firewall.Backend
 }
 
 type requestKind int
@@ -61,11 +70,13 @@ const (
 	reqApply requestKind = iota
 	reqClear
 	reqStatus
+	reqDesired
 )
 
 type keeperRequest struct {
-	kind  requestKind
-	reply chan keeperReply
+	kind    requestKind
+	desired Desired
+	reply   chan keeperReply
 }
 
 type keeperReply struct {
@@ -77,14 +88,8 @@ type keeperReply struct {
 
 // NewKeeper returns a Keeper for m.
 func NewKeeper(m *Manager, o KeeperOptions) *Keeper {
-	if o.Poll == 0 {
-		o.Poll = 30 * time.Second
-		if m.Backend() != firewall.BackendNFTables {
-			o.Poll = time.Second
-		}
-	}
 	if o.Debounce == 0 {
-		o.Debounce = 100 * time.Millisecond
+		o.Debounce = 15 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -114,25 +119,33 @@ func (k *Keeper) Kick() {
 
 // Apply applies now, re-enabling NAT if it was cleared.
 func (k *Keeper) Apply(ctx context.Context) (Result, error) {
-	r, err := k.request(ctx, reqApply)
+	r, err := k.request(ctx, keeperRequest{kind: reqApply})
+	return r.result, err
+}
+
+// SetDesired changes the cluster side (interface and address) and applies
+// it at once, unless NAT is cleared (then it is applied by the next
+// Apply). The rules move in one transaction; see Manager.SetDesired.
+func (k *Keeper) SetDesired(ctx context.Context, d Desired) (Result, error) {
+	r, err := k.request(ctx, keeperRequest{kind: reqDesired, desired: d})
 	return r.result, err
 }
 
 // Clear removes everything and keeps it removed until Apply.
 func (k *Keeper) Clear(ctx context.Context) ([]change.Change, error) {
-	r, err := k.request(ctx, reqClear)
+	r, err := k.request(ctx, keeperRequest{kind: reqClear})
 	return r.changes, err
 }
 
 // Status reads the current state of the setup (see Manager.Status),
 // serialized with apply and repair.
 func (k *Keeper) Status(ctx context.Context) (Status, error) {
-	r, err := k.request(ctx, reqStatus)
+	r, err := k.request(ctx, keeperRequest{kind: reqStatus})
 	return r.status, err
 }
 
-func (k *Keeper) request(ctx context.Context, kind requestKind) (keeperReply, error) {
-	req := keeperRequest{kind: kind, reply: make(chan keeperReply, 1)}
+func (k *Keeper) request(ctx context.Context, req keeperRequest) (keeperReply, error) {
+	req.reply = make(chan keeperReply, 1)
 	select {
 	case k.reqs <- req:
 	case <-ctx.Done():
@@ -148,9 +161,10 @@ func (k *Keeper) request(ctx context.Context, kind requestKind) (keeperReply, er
 
 // Run keeps the setup applied until ctx is done.
 func (k *Keeper) Run(ctx context.Context) {
-	if k.m.Backend() == firewall.BackendNFTables {
-		go firewall.WatchNFTables(ctx, k.m.opts.Namespace, k.o.Log, k.Kick)
-	}
+	// Watched whatever the backend: the automatic choice can move from
+	// one to another, and on legacy the events cost nothing (there are
+	// none but other programs' nf_tables changes).
+	go firewall.WatchNFTables(ctx, k.m.opts.Namespace, k.o.Log, k.Kick)
 	led, _ := LoadLedger(k.m.opts.StateDir)
 	cleared := led.Cleared
 	if cleared {
@@ -159,7 +173,7 @@ func (k *Keeper) Run(ctx context.Context) {
 	} else {
 		k.check()
 	}
-	poll := time.NewTicker(k.o.Poll)
+	poll := time.NewTicker(k.poll())
 	defer poll.Stop()
 	var notBefore time.Time
 	for {
@@ -181,6 +195,11 @@ func (k *Keeper) Run(ctx context.Context) {
 				rep.result, rep.err = k.check()
 			case reqStatus:
 				rep.status, rep.err = k.m.Status()
+			case reqDesired:
+				k.m.SetDesired(req.desired)
+				if !cleared {
+					rep.result, rep.err = k.check()
+				}
 			}
 			req.reply <- rep
 			continue
@@ -200,6 +219,19 @@ func (k *Keeper) Run(ctx context.Context) {
 		if k.lastRepaired {
 			notBefore = time.Now().Add(k.lim.Reserve().Delay())
 		}
+		poll.Reset(k.poll())
+	}
+}
+
+// poll is the periodic check interval for the backend in use now.
+func (k *Keeper) poll() time.Duration {
+	switch {
+	case k.o.Poll != 0:
+		return k.o.Poll
+	case k.m.Backend().Events():
+		return 30 * time.Second
+	default:
+		return time.Second
 	}
 }
 
@@ -226,7 +258,7 @@ func (k *Keeper) debounce(ctx context.Context) {
 func (k *Keeper) check() (Result, error) {
 	res, err := k.m.Apply()
 	k.lastRepaired = false
-	rep := KeeperReport{At: time.Now(), Result: res, Err: err}
+	rep := KeeperReport{At: time.Now(), Result: res, Err: err, Backend: k.m.Backend()}
 	var fixed []string
 	for _, c := range res.Changes {
 		if c.Kind == change.Rules || c.Kind == change.Forwarding {

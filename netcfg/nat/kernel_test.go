@@ -77,7 +77,7 @@ func (tp *topo) managerWith(t testing.TB, backend, clusterAddress, stateDir stri
 		ClusterInterface: "eth0",
 		UplinkInterface:  "eth1",
 		ClusterAddress:   netip.MustParsePrefix(clusterAddress),
-		IPTables:         backend,
+		Firewall:         firewallChoice(backend),
 		StateDir:         stateDir,
 		Namespace:        &ns,
 	})
@@ -88,26 +88,64 @@ func (tp *topo) managerWith(t testing.TB, backend, clusterAddress, stateDir stri
 	return m
 }
 
-var backends = []string{"nft", "legacy"}
+// backends are the firewall backends every kernel test runs against: the
+// iptables program over nf_tables and over x_tables, and nf_tables
+// programmed over netlink.
+var backends = []string{"nft", "legacy", "netlink"}
 
-func ipt(backend string) string { return "iptables-" + backend }
+// firewallChoice is Options.Firewall for a test backend name.
+func firewallChoice(backend string) string {
+	switch backend {
+	case "nft":
+		return FirewallIPTablesNFT
+	case "legacy":
+		return FirewallIPTablesLegacy
+	case "netlink":
+		return FirewallNFTables
+	}
+	return backend
+}
+
+// ipt is the iptables program a test uses beside backend, as another
+// program on the same system would: for the netlink backend, iptables-nft.
+func ipt(backend string) string {
+	if backend == "netlink" {
+		return "iptables-nft"
+	}
+	return "iptables-" + backend
+}
 
 // goldenRules is package firewall's golden listing of our rules on a system
-// where nothing else is installed (for eth0, eth1 and 192.168.50.0/24, as
-// newTopo and manager set up); its unit tests check the same file against
-// their in-memory iptables.
-var goldenRules = func() string {
-	b, err := os.ReadFile("../firewall/testdata/rules.golden")
+// where nothing else is installed (for eth0 and 192.168.50.0/24, as newTopo
+// and manager set up); its unit tests check the same file against their
+// in-memory iptables. goldenNFT is the netlink backend's table as `nft list
+// table ip headnode` prints it.
+var goldenRules, goldenNFT = readGolden("rules.golden"), readGolden("nftables.golden")
+
+func readGolden(name string) string {
+	b, err := os.ReadFile("../firewall/testdata/" + name)
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
-}()
+}
 
-// rulesS returns `iptables -S` of filter, nat and mangle, in the format of
-// goldenRules: each table's listing headed by "*TABLE".
-func rulesS(t testing.TB, ns *sandbox.NS, backend string) string {
+// ours returns our rules as the backend's own tool lists them: for the
+// iptables backends `iptables -S` of filter, nat and mangle, each table's
+// listing headed by "*TABLE" (the format of goldenRules); for netlink, `nft
+// list table ip headnode`, or "" when there is no such table.
+func ours(t testing.TB, ns *sandbox.NS, backend string) string {
 	t.Helper()
+	if backend == "netlink" {
+		out, err := ns.Run("nft", "list", "table", "ip", "headnode")
+		if err != nil {
+			if strings.Contains(out, "No such file or directory") {
+				return ""
+			}
+			t.Fatal(err)
+		}
+		return out
+	}
 	var b strings.Builder
 	for _, table := range []string{"filter", "nat", "mangle"} {
 		out, err := ns.Run(ipt(backend), "-t", table, "-S")
@@ -119,13 +157,29 @@ func rulesS(t testing.TB, ns *sandbox.NS, backend string) string {
 	return b.String()
 }
 
+// golden is what ours returns with our rules installed and nothing else.
+func golden(backend string) string {
+	if backend == "netlink" {
+		return goldenNFT
+	}
+	return goldenRules
+}
+
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 
-// save returns iptables-save output without its timestamped comment lines
-// and with packet counters zeroed: what is left is the ruleset, byte for
-// byte.
+// save returns the whole ruleset, byte for byte but for comments and
+// counters: iptables-save of the backend's iptables (without its
+// timestamped comment lines, with packet counters zeroed); for the netlink
+// backend `nft list ruleset`, which shows every table, iptables-nft's too.
 func save(t testing.TB, ns *sandbox.NS, backend string) string {
 	t.Helper()
+	if backend == "netlink" {
+		out, err := ns.Run("nft", "list", "ruleset")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
 	out, err := ns.Run(ipt(backend) + "-save")
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +193,25 @@ func save(t testing.TB, ns *sandbox.NS, backend string) string {
 	return strings.Join(lines, "\n")
 }
 
+// tamper removes our rules as another program would: for the iptables
+// backends `iptables -F` of filter and nat; for netlink `nft flush
+// ruleset`, which removes every table.
+func tamper(t testing.TB, ns *sandbox.NS, backend string) {
+	t.Helper()
+	if backend == "netlink" {
+		must(t, run(ns, "nft", "flush", "ruleset"))
+		return
+	}
+	for _, table := range []string{"filter", "nat"} {
+		must(t, run(ns, ipt(backend), "-t", table, "-F"))
+	}
+}
+
+func run(ns *sandbox.NS, name string, args ...string) error {
+	_, err := ns.Run(name, args...)
+	return err
+}
+
 func forwarding(t testing.TB, ns *sandbox.NS) string {
 	t.Helper()
 	out, err := ns.Run("cat", "/proc/sys/net/ipv4/ip_forward")
@@ -150,7 +223,7 @@ func forwarding(t testing.TB, ns *sandbox.NS) string {
 
 var dialFrom = sandboxtest.SourceSeen
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -162,13 +235,24 @@ func TestKernelApplyTwiceIsIdenticalAndClearRestores(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			tp := newTopo(t)
 			// Something already there, as on any real system: a ufw-like
-			// input rule and a foreign masquerade.
-			for _, args := range [][]string{
-				{"-A", "INPUT", "-i", "lo", "-j", "ACCEPT"},
-				{"-t", "nat", "-A", "POSTROUTING", "-s", "10.42.0.0/16", "!", "-o", "cni0", "-j", "MASQUERADE"},
-			} {
-				if _, err := tp.head.Run(ipt(backend), args...); err != nil {
-					t.Fatal(err)
+			// input rule and a foreign masquerade (written with nft on a
+			// system without iptables).
+			if backend == "netlink" {
+				for _, args := range [][]string{
+					{"add", "table", "inet", "user"},
+					{"add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; }"},
+					{"add", "rule", "inet", "user", "input", "iif", "lo", "accept"},
+					{"add", "chain", "inet", "user", "post", "{ type nat hook postrouting priority 100; }"},
+					{"add", "rule", "inet", "user", "post", "ip", "saddr", "10.42.0.0/16", "oifname", "!=", "cni0", "masquerade"},
+				} {
+					must(t, run(tp.head, "nft", args...))
+				}
+			} else {
+				for _, args := range [][]string{
+					{"-A", "INPUT", "-i", "lo", "-j", "ACCEPT"},
+					{"-t", "nat", "-A", "POSTROUTING", "-s", "10.42.0.0/16", "!", "-o", "cni0", "-j", "MASQUERADE"},
+				} {
+					must(t, run(tp.head, ipt(backend), args...))
 				}
 			}
 			baseline := save(t, tp.head, backend)
@@ -227,18 +311,18 @@ func TestKernelRulesMatchGolden(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			tp := newTopo(t)
-			empty := rulesS(t, tp.head, backend)
+			empty := ours(t, tp.head, backend)
 			m := tp.manager(t, backend)
 			if _, err := m.Apply(); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(goldenRules, rulesS(t, tp.head, backend)); diff != "" {
+			if diff := cmp.Diff(golden(backend), ours(t, tp.head, backend)); diff != "" {
 				t.Errorf("(-golden +%s):\n%s", backend, diff)
 			}
 			if _, err := m.Clear(); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(empty, rulesS(t, tp.head, backend)); diff != "" {
+			if diff := cmp.Diff(empty, ours(t, tp.head, backend)); diff != "" {
 				t.Errorf("after clear (-before +after):\n%s", diff)
 			}
 		})
@@ -334,14 +418,29 @@ func TestKernelApplyFixesStaleConntrack(t *testing.T) {
 	}
 }
 
-// The Keeper restores connectivity after another program flushes the
-// tables, with FORWARD policy DROP so that nothing works without our rules.
+// The Keeper restores connectivity after another program removes our
+// rules: `iptables -F` of both tables, with FORWARD policy DROP so that
+// nothing works without our rules; for netlink `nft flush ruleset`, and
+// another program deleting our table (without our masquerade the replies
+// have no way back, so nothing works without our rules there either).
 func TestKernelKeeperRepairsFlush(t *testing.T) {
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
+	type tc struct {
+		name, backend string
+		tamper        func(t *testing.T, ns *sandbox.NS)
+	}
+	var cases []tc
+	for _, b := range backends {
+		cases = append(cases, tc{b, b, func(t *testing.T, ns *sandbox.NS) { tamper(t, ns, b) }})
+	}
+	cases = append(cases, tc{"netlink-delete-table", "netlink", func(t *testing.T, ns *sandbox.NS) {
+		must(t, run(ns, "nft", "delete", "table", "ip", "headnode"))
+	}})
+	for _, c := range cases {
+		backend := c.backend
+		t.Run(c.name, func(t *testing.T) {
 			tp := newTopo(t)
-			if _, err := tp.head.Run(ipt(backend), "-P", "FORWARD", "DROP"); err != nil {
-				t.Fatal(err)
+			if backend != "netlink" {
+				must(t, run(tp.head, ipt(backend), "-P", "FORWARD", "DROP"))
 			}
 			m := tp.manager(t, backend)
 			reports := make(chan KeeperReport, 100)
@@ -361,11 +460,7 @@ func TestKernelKeeperRepairsFlush(t *testing.T) {
 			if _, err := dialFrom(tp.inside, tp.outside, "10.99.0.1:8080", 2*time.Second); err != nil {
 				t.Fatalf("before the flush: %v", err)
 			}
-			for _, table := range []string{"filter", "nat"} {
-				if _, err := tp.head.Run(ipt(backend), "-t", table, "-F"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c.tamper(t, tp.head)
 			flushed := time.Now()
 			if _, err := dialFrom(tp.inside, tp.outside, "10.99.0.1:8081", 100*time.Millisecond); err == nil {
 				t.Log("note: connection succeeded right after the flush; the repair was faster than the dial")
@@ -380,7 +475,7 @@ func TestKernelKeeperRepairsFlush(t *testing.T) {
 					t.Fatalf("connectivity not restored within 2 s of the flush")
 				}
 			}
-			t.Logf("%s: connectivity restored %v after the flush", backend, restored.Round(time.Millisecond))
+			t.Logf("%s: connectivity restored %v after the flush", c.name, restored.Round(time.Millisecond))
 			deadline := time.After(2 * time.Second)
 			for {
 				select {
@@ -417,7 +512,7 @@ func TestKernelApplyWaitsForMissingInterfaces(t *testing.T) {
 	}
 	// Rules match interfaces by name, so they are in place before the
 	// interfaces exist.
-	if diff := cmp.Diff(goldenRules, rulesS(t, head, "nft")); diff != "" {
+	if diff := cmp.Diff(goldenRules, ours(t, head, "nft")); diff != "" {
 		t.Errorf("(-golden +got):\n%s", diff)
 	}
 	// The cluster interface appears (USB Ethernet, late): the next apply

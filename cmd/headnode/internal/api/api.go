@@ -73,7 +73,9 @@ type Config struct {
 // NAT reports forwarding and our firewall rules.
 type NAT struct {
 	// State is "ok", "applying", "waiting", "failed" or "cleared".
-	State        string    `json:"state"`
+	State string `json:"state"`
+	// Backend is the firewall backend: "iptables-nft", "iptables-legacy"
+	// or "nftables-netlink" (nf_tables programmed over netlink).
 	Backend      string    `json:"backend,omitempty"`
 	Forwarding   bool      `json:"forwarding"`
 	RulesPresent bool      `json:"rules_present"`

@@ -88,7 +88,7 @@ func managerFor(cfg *config.Config) (*nat.Manager, error) {
 		ClusterInterface: cfg.Network.ClusterInterface,
 		UplinkInterface:  cfg.Network.UplinkInterface,
 		ClusterAddress:   addr,
-		IPTables:         cfg.Network.IPTables,
+		Firewall:         cfg.Network.FirewallChoice(),
 		StateDir:         cfg.Daemon.StateDir,
 	})
 }
@@ -166,7 +166,11 @@ func printNATStatus(out io.Writer, n api.NAT, s *api.Status) {
 	fmt.Fprintf(w, "state\t%s\n", state)
 	fmt.Fprintf(w, "backend\t%s\n", n.Backend)
 	fmt.Fprintf(w, "forwarding\t%s\n", onOff(n.Forwarding))
-	fmt.Fprintf(w, "rules\t%s\n", map[bool]string{true: "present (filter " + firewall.FilterChain + ", nat " + firewall.NATChain + ")", false: "not present"}[n.RulesPresent])
+	where := "filter " + firewall.FilterChain + ", nat " + firewall.NATChain
+	if n.Backend == string(firewall.BackendNetlink) {
+		where = "table ip " + firewall.NFTTable
+	}
+	fmt.Fprintf(w, "rules\t%s\n", map[bool]string{true: "present (" + where + ")", false: "not present"}[n.RulesPresent])
 	if n.Policy != "" {
 		fmt.Fprintf(w, "FORWARD policy\t%s\n", n.Policy)
 	}

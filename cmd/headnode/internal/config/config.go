@@ -84,6 +84,7 @@ func Default() *Config {
 			ClusterInterface: "eth0",
 			ClusterAddress:   "192.168.50.1/24",
 			UplinkInterface:  "eth1",
+			Firewall:         "auto",
 			IPTables:         "auto",
 			NAT:              true,
 		},

@@ -130,6 +130,8 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 			`c.toml:2: control.group: "wheel users" is not a group name (letters, digits, '_', '-', '.', not starting with '-'), e.g. "headnode", or "" for root only`,
 		}},
 		{"[led]\nenabled = \"yes\"\n", []string{`c.toml:2: led.enabled: expected true or false, got a TOML string`}},
+		{"[network]\nfirewall = \"ufw\"\n", []string{`c.toml:2: network.firewall: "ufw" is not valid; use "auto", "iptables-nft", "iptables-legacy" or "nftables"`}},
+		{"[network]\nfirewall = \"nftables\"\niptables = \"legacy\"\n", []string{`c.toml:3: network.iptables: "legacy" contradicts network.firewall = "nftables"; keep only network.firewall`}},
 		{"[network\n", []string{`c.toml:1: expected ']' to close table name`}},
 	} {
 		got := problems(t, tc.doc)
@@ -180,5 +182,28 @@ func TestPowerKeyErrors(t *testing.T) {
 	}
 	if p := problems(t, "[power]\nprobe = \"tcp:99999\"\n"); len(p) != 1 || !strings.Contains(p[0], `"tcp:99999" has no valid port; write it like "tcp:22"`) {
 		t.Errorf("tcp port: %q", p)
+	}
+}
+
+// The firewall key chooses the backend; the older iptables key still does
+// when firewall is "auto", and agreeing values of both are fine.
+func TestFirewallChoice(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"", "auto"},
+		{"[network]\nfirewall = \"nftables\"\n", "nftables"},
+		{"[network]\niptables = \"nft\"\n", "iptables-nft"},
+		{"[network]\niptables = \"legacy\"\n", "iptables-legacy"},
+		{"[network]\niptables = \"/opt/xt/iptables\"\n", "/opt/xt/iptables"},
+		{"[network]\nfirewall = \"iptables-legacy\"\niptables = \"legacy\"\n", "iptables-legacy"},
+		{"[network]\nfirewall = \"iptables-nft\"\n", "iptables-nft"},
+	} {
+		c, err := Parse([]byte(tc.doc), "c.toml")
+		if err != nil {
+			t.Errorf("%q: %v", tc.doc, err)
+			continue
+		}
+		if got := c.Network.FirewallChoice(); got != tc.want {
+			t.Errorf("%q: firewall choice %q, want %q", tc.doc, got, tc.want)
+		}
 	}
 }

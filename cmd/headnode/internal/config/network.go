@@ -12,8 +12,14 @@ type Network struct {
 	// ClusterAddress is set on the cluster interface; "" leaves it alone.
 	ClusterAddress  string `toml:"cluster_address"`
 	UplinkInterface string `toml:"uplink_interface"`
-	// IPTables selects the iptables backend: "auto" (whatever `iptables`
-	// resolves to), "nft", "legacy", or an absolute path to a binary.
+	// Firewall selects the firewall backend: "auto" (the iptables program
+	// when it is installed, else nf_tables over netlink), "iptables-nft",
+	// "iptables-legacy" or "nftables" (netlink, no program needed).
+	Firewall string `toml:"firewall"`
+	// IPTables selects the iptables program: "auto" (whatever `iptables`
+	// resolves to), "nft", "legacy", or an absolute path to a binary. It
+	// chose the backend before Firewall existed, and still does when
+	// Firewall is "auto" (see FirewallChoice).
 	IPTables string `toml:"iptables"`
 	// NAT false leaves forwarding, the cluster address and the firewall
 	// to someone else; headnode still follows the uplink for the LCD.
@@ -47,14 +53,45 @@ func (c *Config) validateNetwork(bad badFunc) {
 			bad("network.cluster_address", "%q is the network address itself; give the head node's own address, e.g. %s", n.ClusterAddress, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
 		}
 	}
+	iptOK := true
 	switch n.IPTables {
 	case "auto", "nft", "legacy":
 	default:
 		if !strings.HasPrefix(n.IPTables, "/") {
+			iptOK = false
 			bad("network.iptables", "%q is not valid; use \"auto\", \"nft\", \"legacy\" or an absolute path to an iptables binary", n.IPTables)
 		}
 	}
+	switch n.Firewall {
+	case "auto", "iptables-nft", "iptables-legacy", "nftables":
+		if iptOK && n.Firewall != "auto" && n.IPTables != "auto" && iptablesMeans(n.IPTables) != n.Firewall {
+			bad("network.iptables", "%q contradicts network.firewall = %q; keep only network.firewall", n.IPTables, n.Firewall)
+		}
+	default:
+		bad("network.firewall", "%q is not valid; use \"auto\", \"iptables-nft\", \"iptables-legacy\" or \"nftables\"", n.Firewall)
+	}
 
+}
+
+// iptablesMeans is the firewall backend an iptables value chose before the
+// firewall key existed; a path means that program.
+func iptablesMeans(v string) string {
+	switch v {
+	case "nft":
+		return "iptables-nft"
+	case "legacy":
+		return "iptables-legacy"
+	}
+	return v
+}
+
+// FirewallChoice is the backend choice for nat.Options.Firewall: the
+// firewall key, unless it is "auto" and the iptables key names a program.
+func (n Network) FirewallChoice() string {
+	if n.Firewall != "auto" || n.IPTables == "auto" {
+		return n.Firewall
+	}
+	return iptablesMeans(n.IPTables)
 }
 
 // ClusterPrefix returns the cluster subnet (e.g. 192.168.50.0/24) and the

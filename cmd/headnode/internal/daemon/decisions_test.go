@@ -12,6 +12,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	"github.com/headnode/headnode/netcfg/firewall"
 	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/netcfg/nat"
 	"github.com/headnode/headnode/power"
@@ -169,7 +170,7 @@ func TestApplyNAT(t *testing.T) {
 	t1 := t0.Add(time.Minute)
 	subnet := netip.MustParsePrefix("192.168.50.0/24")
 	// before is what the status said after the previous report.
-	before := api.NAT{State: api.NATApplying, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"},
+	before := api.NAT{State: api.NATApplying, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"},
 		Subnet: "10.1.0.0/24", Error: "earlier error", Repairs: 2, LastRepair: t0, LastCheck: t0, Waiting: []string{"eth0 missing"}}
 	for _, c := range []struct {
 		name    string
@@ -177,25 +178,27 @@ func TestApplyNAT(t *testing.T) {
 		report  *nat.KeeperReport
 		want    api.NAT
 	}{
-		{"iptables cannot be opened", errors.New("no iptables binary"), nil, api.NAT{State: api.NATFailed, Daemon: true, Backend: "nf_tables",
+		{"iptables cannot be opened", errors.New("no iptables binary"), nil, api.NAT{State: api.NATFailed, Daemon: true, Backend: "iptables-nft",
 			Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24", Error: "no iptables binary", Repairs: 2, LastRepair: t0, LastCheck: t0, Waiting: []string{"eth0 missing"}}},
 		{"that failure outranks any report", errors.New("no iptables binary"), &nat.KeeperReport{At: t1, Result: nat.Result{Subnet: subnet}},
-			api.NAT{State: api.NATFailed, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
+			api.NAT{State: api.NATFailed, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
 				Error: "no iptables binary", Repairs: 2, LastRepair: t0, LastCheck: t0, Waiting: []string{"eth0 missing"}}},
 		{"applied: the subnet, rules and forwarding, earlier trouble forgotten", nil, &nat.KeeperReport{At: t1, Result: nat.Result{Subnet: subnet}, Repairs: 2},
-			api.NAT{State: api.NATOK, Daemon: true, Backend: "nf_tables", Forwarding: true, RulesPresent: true, Subnet: "192.168.50.0/24", Repairs: 2, LastRepair: t0, LastCheck: t1}},
+			api.NAT{State: api.NATOK, Daemon: true, Backend: "iptables-nft", Forwarding: true, RulesPresent: true, Subnet: "192.168.50.0/24", Repairs: 2, LastRepair: t0, LastCheck: t1}},
 		{"repaired: the time of the repair", nil, &nat.KeeperReport{At: t1, Result: nat.Result{Subnet: subnet}, Repaired: true, Repairs: 3},
-			api.NAT{State: api.NATOK, Daemon: true, Backend: "nf_tables", Forwarding: true, RulesPresent: true, Subnet: "192.168.50.0/24", Repairs: 3, LastRepair: t1, LastCheck: t1}},
+			api.NAT{State: api.NATOK, Daemon: true, Backend: "iptables-nft", Forwarding: true, RulesPresent: true, Subnet: "192.168.50.0/24", Repairs: 3, LastRepair: t1, LastCheck: t1}},
+		{"the automatic backend moved to iptables-legacy: the status follows", nil, &nat.KeeperReport{At: t1, Result: nat.Result{Subnet: subnet}, Repairs: 2, Backend: firewall.BackendIPTablesLegacy},
+			api.NAT{State: api.NATOK, Daemon: true, Backend: "iptables-legacy", Forwarding: true, RulesPresent: true, Subnet: "192.168.50.0/24", Repairs: 2, LastRepair: t0, LastCheck: t1}},
 		{"waiting for the cluster interface", nil, &nat.KeeperReport{At: t1, Result: nat.Result{Waiting: []string{"eth0 has no address"}}, Repairs: 2},
-			api.NAT{State: api.NATWaiting, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
+			api.NAT{State: api.NATWaiting, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
 				Repairs: 2, LastRepair: t0, LastCheck: t1, Waiting: []string{"eth0 has no address"}}},
 		{"applying failed", nil, &nat.KeeperReport{At: t1, Err: errors.New("iptables: exit 4"), Repairs: 2},
-			api.NAT{State: api.NATFailed, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
+			api.NAT{State: api.NATFailed, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"}, Subnet: "10.1.0.0/24",
 				Error: "iptables: exit 4", Repairs: 2, LastRepair: t0, LastCheck: t1}},
 		{"cleared on request", nil, &nat.KeeperReport{At: t1, Cleared: true, Repairs: 2},
-			api.NAT{State: api.NATCleared, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"}, Repairs: 2, LastRepair: t0, LastCheck: t1}},
+			api.NAT{State: api.NATCleared, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"}, Repairs: 2, LastRepair: t0, LastCheck: t1}},
 		{"cleared, and the clear failed", nil, &nat.KeeperReport{At: t1, Cleared: true, Err: errors.New("chain busy"), Repairs: 2},
-			api.NAT{State: api.NATCleared, Daemon: true, Backend: "nf_tables", Missing: []string{"nat POSTROUTING jump"}, Error: "chain busy", Repairs: 2, LastRepair: t0, LastCheck: t1}},
+			api.NAT{State: api.NATCleared, Daemon: true, Backend: "iptables-nft", Missing: []string{"nat POSTROUTING jump"}, Error: "chain busy", Repairs: 2, LastRepair: t0, LastCheck: t1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := &state{}

@@ -77,8 +77,9 @@ func (d *Daemon) startNetwork(parent context.Context, cfg *config.Config) (stop 
 	}
 }
 
-// startNAT opens iptables and starts the keeper; a failure to open (no
-// iptables) is reported as NAT state. It returns the manager to close, or
+// startNAT opens the firewall backend and starts the keeper; a failure to
+// open (an iptables backend asked for, and no iptables) is reported as NAT
+// state. It returns the manager to close, or
 // nil.
 func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config) *nat.Manager {
 	n := cfg.Network
@@ -87,7 +88,7 @@ func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.C
 		ClusterInterface: n.ClusterInterface,
 		UplinkInterface:  n.UplinkInterface,
 		ClusterAddress:   addr,
-		IPTables:         n.IPTables,
+		Firewall:         n.FirewallChoice(),
 		StateDir:         cfg.Daemon.StateDir,
 	})
 	if err != nil {
@@ -180,6 +181,9 @@ func (st *state) applyNAT() {
 	r := st.net.report
 	n.LastCheck = r.At
 	n.Repairs = r.Repairs
+	if r.Backend != "" {
+		n.Backend = string(r.Backend)
+	}
 	if r.Repaired {
 		n.LastRepair = r.At
 	}
