@@ -244,33 +244,51 @@ func (c *Console) broadcastLocked() {
 	c.sealed = make(chan struct{})
 }
 
-// flush writes the records sealed since the last flush to disk.
+// flushChunk is how much of the ring a flush copies at a time: the copy
+// is made under the lock, the disk written without it, so capture never
+// waits for the SD card, and a flush never needs a ring's worth of memory.
+const flushChunk = 64 << 10
+
+// flush writes the records sealed since the last flush to disk. What was
+// evicted before it got to them is not written at all: one flush writes at
+// most a ring.
 func (c *Console) flush() error {
-	c.mu.Lock()
-	if c.files == nil || c.saved == c.ring.End() {
-		c.mu.Unlock()
+	if c.files == nil {
 		return nil
 	}
-	b, next := c.ring.Encoded(c.saved)
-	c.mu.Unlock()
-	// A copy: the disk is written without the lock, so capture never
-	// waits for the SD card. What was evicted before this flush is not
-	// written at all: one write is at most a ring.
-	err := c.files.append(b)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		if c.saveErr {
+	var buf []byte
+	for {
+		c.mu.Lock()
+		if c.saved >= c.ring.End() {
+			c.mu.Unlock()
+			break
+		}
+		if buf == nil {
+			buf = make([]byte, flushChunk)
+		}
+		n, next := c.ring.Encoded(c.saved, buf)
+		c.mu.Unlock()
+		if n == 0 {
+			break // only what was evicted (or a record over the chunk, which MaxLine rules out)
+		}
+		err := c.files.append(buf[:n])
+		c.mu.Lock()
+		if err != nil {
+			first := !c.saveErr
+			c.saveErr = true
+			c.mu.Unlock()
+			if first {
+				return err
+			}
 			return nil // said already
 		}
-		c.saveErr = true
-		return err
+		if c.saveErr {
+			c.log.Info("console log saved again", "path", c.files.path)
+		}
+		c.saveErr = false
+		c.saved = next
+		c.mu.Unlock()
 	}
-	if c.saveErr {
-		c.log.Info("console log saved again", "path", c.files.path)
-	}
-	c.saveErr = false
-	c.saved = next
 	return nil
 }
 

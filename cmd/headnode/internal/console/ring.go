@@ -175,13 +175,22 @@ func (r *Ring) Since(pos Pos) (recs []Record, next Pos, missed int64) {
 	return recs, Pos(off), missed
 }
 
-// Encoded returns a copy of the sealed records from pos on, as they are
-// encoded, and the position after them: what the log files append.
-func (r *Ring) Encoded(pos Pos) ([]byte, Pos) {
+// Encoded copies whole sealed records from pos on, as they are encoded,
+// into buf, as many as fit, and returns how many bytes it copied and the
+// position after them: what the log files append, a buffer at a time.
+// Records evicted before pos was reached are skipped.
+func (r *Ring) Encoded(pos Pos, buf []byte) (int, Pos) {
 	off := max(int64(pos), r.head)
-	b := make([]byte, r.tail-off)
-	r.get(off, b)
-	return b, Pos(r.tail)
+	end := off
+	for end < r.tail {
+		next := end + recordHeader + int64(r.lenAt(end))
+		if next-off > int64(len(buf)) {
+			break
+		}
+		end = next
+	}
+	r.get(off, buf[:end-off])
+	return int(end - off), Pos(end)
 }
 
 // Tail returns the last n records (all of them when n <= 0), the open one

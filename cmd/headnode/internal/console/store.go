@@ -9,14 +9,12 @@ import (
 
 // logFiles keep a console's sealed records across daemon restarts, in two
 // files that are only ever appended to, name.log and name.log.1 before it:
-// when name.log reaches half the ring's size it replaces name.log.1 and a
-// new one begins. Appending writes each record once, which is what an SD
+// when name.log is full it replaces name.log.1 and a new one begins. Appending writes each record once, which is what an SD
 // card's wear asks for, and the console batches its appends. When more
-// than a ring's worth arrived since the last write (a flood), only what
-// the ring still holds is written, so one write is at most a ring. A new
-// file begins before a write would take name.log past half a ring, so
-// each file holds at most a ring's worth and a console takes at most
-// twice its ring size on disk.
+// than a ring's worth arrived since the last flush (a flood), only what
+// the ring still holds is written. A new file begins before a write would
+// take name.log past a ring's size, so the two files hold at least the
+// last ring's worth (what a restart loads back) and at most twice that.
 type logFiles struct {
 	path    string // dir/name.log
 	segment int64  // rotate past this many bytes
@@ -24,7 +22,7 @@ type logFiles struct {
 }
 
 func newLogFiles(dir, name string, ringSize int) *logFiles {
-	l := &logFiles{path: filepath.Join(dir, name+".log"), segment: int64(ringSize / 2)}
+	l := &logFiles{path: filepath.Join(dir, name+".log"), segment: int64(ringSize)}
 	if st, err := os.Stat(l.path); err == nil {
 		l.size = st.Size()
 	}
