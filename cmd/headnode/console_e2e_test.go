@@ -44,7 +44,7 @@ func consoleTopo(t *testing.T, n int, buffer string) (*topo, *daemonProc, []*con
 	cfg := tp.config(t, "")
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(text, extra...), 0o644)
-	d := tp.startDaemon(t, cfg, os.Getenv("CONSOLE_DAEMON_ENV"))
+	d := tp.startDaemon(t, cfg)
 	d.waitFor(t, "the consoles open", func(s *api.Status) bool {
 		open := 0
 		for _, c := range s.Consoles.Nodes {
