@@ -40,6 +40,12 @@ declare -A PACKAGES=(
 	[qemu-aarch64]=qemu-user
 	[unshare]=util-linux
 	[promtool]=prometheus
+	[prometheus]=prometheus
+	[prometheus-node-exporter]=prometheus-node-exporter
+	[snmpd]=snmpd
+	[snmpwalk]=snmp
+	[snmptranslate]=snmp
+	[smilint]=smitools
 	[chromium]=chromium
 	[dhclient]=isc-dhcp-client
 	[udhcpc]=udhcpc
@@ -58,12 +64,24 @@ declare -A PACKAGES=(
 	[debugfs]=e2fsprogs
 )
 
+# Debian packages the tests use that bring no command, by a file they
+# install (a glob). erlang-snmp: the base MIB modules (SNMPv2-SMI, -TC,
+# -CONF) that smilint and snmptranslate check HEADNODE-MIB against.
+declare -A PACKAGE_FILES=(
+	['/usr/lib/erlang/lib/snmp-*/mibs/SNMPv2-SMI.mib']=erlang-snmp
+)
+
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 deps() {
 	local missing=()
 	for cmd in "${!PACKAGES[@]}"; do
 		command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+	done
+	local pattern
+	for pattern in "${!PACKAGE_FILES[@]}"; do
+		# shellcheck disable=SC2086 # the pattern is meant to be expanded
+		compgen -G $pattern >/dev/null || missing+=("${PACKAGE_FILES[$pattern]}")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -153,6 +171,12 @@ deb_one() {
 	# What `headnode config default` prints (the binary embeds this file).
 	install -D -m 0644 cmd/headnode/internal/config/default.toml "$stage/etc/headnode/config.toml"
 	install -D -m 0644 README.md "$stage/usr/share/doc/headnode/README.md"
+	# Monitoring: Prometheus alert rules and an example configuration, the
+	# Grafana dashboard, the MIB that `headnode snmp` serves.
+	install -D -m 0644 cmd/headnode/internal/web/prometheus/alerts.yml "$stage/usr/share/headnode/prometheus/alerts.yml"
+	install -D -m 0644 cmd/headnode/internal/web/prometheus/prometheus.yml "$stage/usr/share/headnode/prometheus/prometheus.yml"
+	install -D -m 0644 cmd/headnode/internal/web/grafana/headnode-dashboard.json "$stage/usr/share/headnode/grafana/headnode-dashboard.json"
+	install -D -m 0644 cmd/headnode/internal/snmp/HEADNODE-MIB.txt "$stage/usr/share/headnode/mibs/HEADNODE-MIB.txt"
 	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
 	# Debian policy wants a changelog: this one names the version's source.
 	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \

@@ -19,18 +19,22 @@ const (
 
 // packaged maps each file in the package to its source in the repository.
 var packaged = map[string]string{
-	"usr/bin/headnode":                                  "", // built
-	"usr/lib/systemd/system/headnode.service":           "systemd/headnode.service",
-	"usr/lib/sysctl.d/60-headnode.conf":                 "systemd/sysctl.d/60-headnode.conf",
-	"usr/lib/modules-load.d/headnode.conf":              "systemd/modules-load.d/headnode.conf",
-	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules": "systemd/udev/60-headnode-blinkstick.rules",
-	"usr/lib/NetworkManager/conf.d/headnode.conf":       "systemd/NetworkManager/headnode.conf",
-	"usr/lib/tmpfiles.d/headnode.conf":                  "systemd/tmpfiles.d/headnode.conf",
-	"usr/lib/sysusers.d/headnode.conf":                  "systemd/sysusers.d/headnode.conf",
-	"etc/headnode/config.toml":                          "cmd/headnode/internal/config/default.toml",
-	"usr/share/doc/headnode/README.md":                  "README.md",
-	"usr/share/doc/headnode/copyright":                  "LICENSE",
-	"usr/share/doc/headnode/changelog.gz":               "", // generated
+	"usr/bin/headnode":                                   "", // built
+	"usr/lib/systemd/system/headnode.service":            "systemd/headnode.service",
+	"usr/lib/sysctl.d/60-headnode.conf":                  "systemd/sysctl.d/60-headnode.conf",
+	"usr/lib/modules-load.d/headnode.conf":               "systemd/modules-load.d/headnode.conf",
+	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules":  "systemd/udev/60-headnode-blinkstick.rules",
+	"usr/lib/NetworkManager/conf.d/headnode.conf":        "systemd/NetworkManager/headnode.conf",
+	"usr/lib/tmpfiles.d/headnode.conf":                   "systemd/tmpfiles.d/headnode.conf",
+	"usr/lib/sysusers.d/headnode.conf":                   "systemd/sysusers.d/headnode.conf",
+	"etc/headnode/config.toml":                           "cmd/headnode/internal/config/default.toml",
+	"usr/share/doc/headnode/README.md":                   "README.md",
+	"usr/share/doc/headnode/copyright":                   "LICENSE",
+	"usr/share/doc/headnode/changelog.gz":                "", // generated
+	"usr/share/headnode/prometheus/alerts.yml":           "cmd/headnode/internal/web/prometheus/alerts.yml",
+	"usr/share/headnode/prometheus/prometheus.yml":       "cmd/headnode/internal/web/prometheus/prometheus.yml",
+	"usr/share/headnode/grafana/headnode-dashboard.json": "cmd/headnode/internal/web/grafana/headnode-dashboard.json",
+	"usr/share/headnode/mibs/HEADNODE-MIB.txt":           "cmd/headnode/internal/snmp/HEADNODE-MIB.txt",
 }
 
 // TestPackages builds both Debian packages with `build.sh deb` once and

@@ -41,6 +41,7 @@ const usage = `usage: headnode <command> [arguments]
   console pN [--log|--follow]        the node's serial console (Ctrl-] detaches)
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
+  snmp    [--url URL]                snmpd pass_persist for HEADNODE-MIB
   version
 
 Global flags (before or after the command):
@@ -85,7 +86,7 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "console", "nat", "config", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "console", "nat", "config", "snmp", "version"}
 
 var commands map[string]commandSpec
 
@@ -103,6 +104,7 @@ func init() {
 		"console": {runConsole, text(consoleUsage)},
 		"nat":     {runNAT, text(natUsage)},
 		"config":  {runConfig, text(configUsage)},
+		"snmp":    {runSNMP, text(snmpUsage)},
 		"version": {runVersion, text(versionUsage)},
 	}
 }

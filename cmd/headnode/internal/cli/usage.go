@@ -1,6 +1,9 @@
 package cli
 
-import "github.com/headnode/headnode/cmd/headnode/internal/config"
+import (
+	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/cmd/headnode/internal/snmp"
+)
 
 // Each command's help: `headnode CMD --help` (or -h, or `headnode help
 // CMD`) prints it on stdout and exits 0. The first line is the command's
@@ -98,6 +101,27 @@ const configUsage = `usage: headnode config check [--config FILE] | default
 
 check reads and validates the configuration file and names every problem;
 default prints the built-in configuration (the file the package installs).
+` + globalFlagsUsage
+
+const snmpUsage = `usage: headnode snmp [--url URL]
+
+Serves the cluster's state to net-snmp's snmpd through its pass_persist
+protocol (requests on stdin, answers on stdout): health, the uplink, NAT
+and the node table of HEADNODE-MIB (/usr/share/headnode/mibs), under
+` + snmp.Base + `. snmpd starts it; add to
+/etc/snmp/snmpd.conf:
+
+  view systemonly included ` + snmp.Base + `
+  pass_persist ` + snmp.Base + ` /usr/bin/headnode snmp
+
+(the view line lets Debian's default community see the subtree).
+
+It reads the daemon's status from the read-only status page, not the
+control socket, so snmpd's unprivileged user can run it.
+
+Flags:
+  --url URL    the status page (default: http:// and the first [http]
+               listen address of the configuration, http://127.0.0.1:9180/)
 ` + globalFlagsUsage
 
 const versionUsage = `usage: headnode version

@@ -36,6 +36,9 @@ type Config struct {
 	DHCP     DHCP     `toml:"dhcp"`
 	Bridge   Bridge   `toml:"bridge"`
 	Console  Console  `toml:"console"`
+	// Prometheus and Notify are the monitoring sections (monitor.go).
+	Prometheus Prometheus `toml:"prometheus"`
+	Notify     Notify     `toml:"notify"`
 
 	// Path is the file this configuration came from; empty for built-in
 	// defaults.
@@ -98,6 +101,9 @@ func Default() *Config {
 		DHCP:     defaultDHCP(),
 		Bridge:   defaultBridge(),
 		Console:  defaultConsole(),
+
+		Prometheus: defaultPrometheus(),
+		Notify:     defaultNotify(),
 	}
 }
 
@@ -254,6 +260,7 @@ func (c *Config) validate() error {
 	c.validateDHCP(bad)
 	c.validateBridge(bad)
 	c.validateConsole(bad)
+	c.validateMonitor(bad)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -92,6 +92,7 @@ func (d *Daemon) parts() []part {
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
 		{"console", d.startConsole, consoleChanged},
+		{"notify", d.startNotify, notifyChanged},
 		{"http", d.startHTTP, httpChanged},
 	}
 }

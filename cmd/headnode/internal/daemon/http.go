@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,15 +18,21 @@ import (
 )
 
 func httpChanged(old, new *config.Config) bool {
-	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || old.Network.ClusterAddress != new.Network.ClusterAddress
+	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || old.Network.ClusterAddress != new.Network.ClusterAddress ||
+		old.Prometheus != new.Prometheus
 }
 
-// startHTTP serves the read-only status page, metrics and health check on
-// every [http] listen address. Only read-only handlers are mounted here:
-// changing state needs the control socket.
+// startHTTP serves the read-only status page, metrics, health check and
+// Prometheus service discovery on every [http] listen address. Only
+// read-only handlers are mounted here: changing state needs the control
+// socket.
 func (d *Daemon) startHTTP(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
-	handler := web.Handler(func() *api.Status { s, _ := d.current(); return s }, busMetrics{d.hw})
+	current := func() *api.Status { s, _ := d.current(); return s }
+	host, _ := os.Hostname()
+	mux := http.NewServeMux()
+	mux.Handle("GET "+web.TargetsPath, web.Targets(current, cfg.Prometheus.NodeExporterPort, host))
+	mux.Handle("/", web.Handler(current, busMetrics{d.hw}))
 	var wg sync.WaitGroup
 	for _, l := range cfg.HTTP.Listen {
 		addr, err := resolveListen(l, cfg)
@@ -33,7 +40,7 @@ func (d *Daemon) startHTTP(parent context.Context, cfg *config.Config) (stop fun
 			d.log.Warn("not serving the status page there", "listen", l, "err", err)
 			continue
 		}
-		wg.Go(func() { d.serveHTTP(ctx, addr, handler) })
+		wg.Go(func() { d.serveHTTP(ctx, addr, mux) })
 	}
 	return func() { cancel(); wg.Wait() }
 }

@@ -59,6 +59,7 @@ func Handler(current func() *api.Status, extra ...prometheus.Collector) http.Han
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(current),
+		&alertCollector{current: current},
 	)
 	reg.MustRegister(extra...)
 	host, _ := os.Hostname()
