@@ -161,6 +161,9 @@ deb_one() {
 	# Modes come from the tree (dpkg-deb keeps them); owners are root.
 	umask 022
 	install -D -m 0755 "$DIST/$bin" "$stage/usr/bin/headnode"
+	# Run as clusterctrl, headnode is the official tool's command line.
+	mkdir -p "$stage/usr/sbin"
+	ln -s ../bin/headnode "$stage/usr/sbin/clusterctrl"
 	install -D -m 0644 systemd/headnode.service "$stage/usr/lib/systemd/system/headnode.service"
 	install -D -m 0644 systemd/sysctl.d/60-headnode.conf "$stage/usr/lib/sysctl.d/60-headnode.conf"
 	install -D -m 0644 systemd/modules-load.d/headnode.conf "$stage/usr/lib/modules-load.d/headnode.conf"
@@ -182,7 +185,7 @@ deb_one() {
 	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
 		"$(deb_version)" "$VERSION" "$maint" "$(date -R -d "@$SOURCE_DATE_EPOCH")" |
 		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
-	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
+	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/preinst systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
 	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
 	cat >"$stage/DEBIAN/control" <<-CONTROL
@@ -251,6 +254,25 @@ image_cleanup() {
 	if [ -n "$IMG_OUT" ] && [ -z "$IMG_DONE" ]; then rm -f "$IMG_OUT"; fi
 }
 
+# divert_official_clusterctrl ROOT: an official clusterctrl in the image
+# (ClusterHAT images carry /usr/sbin/clusterctrl, not from a package) is
+# moved to /usr/sbin/clusterctrl.official by a dpkg diversion for package
+# headnode, which ships /usr/sbin/clusterctrl as a link to itself: the
+# image's dpkg knows, and `apt remove headnode` on the Pi puts the official
+# tool back (the package's postrm removes the diversion). The preinst
+# makes the same diversion on a Pi with `apt install`; here it is made, and
+# said, before the package goes in.
+divert_official_clusterctrl() {
+	local root=$1 f=/usr/sbin/clusterctrl
+	if [ -L "$root$f" ] && [ "$(readlink "$root$f")" = ../bin/headnode ]; then
+		return
+	fi
+	if [ -e "$root$f" ] || [ -L "$root$f" ]; then
+		dpkg-divert --root="$root" --package headnode --divert "$f.official" --rename --add "$f" >/dev/null
+		echo "build.sh: moved the official $f to $f.official (a dpkg diversion: \`apt remove headnode\` brings it back)" >&2
+	fi
+}
+
 # image [--deb FILE] IN OUT: copy a Raspberry Pi OS image and bake headnode
 # into the copy, offline (no chroot, no qemu, nothing runs from the image):
 # the package is installed into its root file system with the host's dpkg,
@@ -271,7 +293,7 @@ image() {
 	[ -f "$in" ] || die "image: \"$in\" is not a file; give a Raspberry Pi OS image (.img or .img.xz)"
 	[ ! -e "$out" ] || die "image: \"$out\" already exists; remove it or choose another output name"
 	[ -z "$deb" ] || [ -f "$deb" ] || die "image: --deb \"$deb\" is not a file"
-	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb systemctl
+	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb dpkg-divert systemctl
 	[[ $in != *.xz ]] || need xz
 
 	trap image_cleanup EXIT
@@ -325,6 +347,7 @@ image() {
 	# because the host's dpkg calls its own architecture native, and
 	# --no-triggers leaves other packages' triggers (none expected) to the
 	# Pi's first dpkg run instead of running the image's scripts here.
+	divert_official_clusterctrl "$IMG_MNT"
 	echo "build.sh: installing $deb into $in's root file system" >&2
 	# The scripts run on this machine, so they run in a mount namespace where
 	# this machine's systemd state is empty scratch space: whatever would

@@ -25,12 +25,14 @@ type Cluster struct {
 	boards   []board.Board
 	first    []int // global number of each board's node 1
 	total    int
+	hat      board.Board
+	ctrls    []Ordered
 	Warnings []string
 }
 
 // NewCluster numbers the nodes of hat (nil for none) and ctrls.
 func NewCluster(hat board.Board, ctrls []Ordered) *Cluster {
-	c := &Cluster{}
+	c := &Cluster{hat: hat, ctrls: slices.Clone(ctrls)}
 	ctrls = slices.Clone(ctrls)
 	slices.SortStableFunc(ctrls, func(a, b Ordered) int {
 		return cmp.Or(cmp.Compare(a.Order(), b.Order()), cmp.Compare(a.Info().Bus, b.Info().Bus))
@@ -54,6 +56,17 @@ func (c *Cluster) add(b board.Board) {
 	c.boards = append(c.boards, b)
 	c.first = append(c.first, c.total+1)
 	c.total += b.Nodes()
+}
+
+// renumbered numbers the same boards again, for when an order value
+// changed; moved[i] is where board i is now.
+func (c *Cluster) renumbered() (*Cluster, []int) {
+	nc := NewCluster(c.hat, c.ctrls)
+	moved := make([]int, len(c.boards))
+	for i, b := range c.boards {
+		moved[i] = slices.Index(nc.boards, b)
+	}
+	return nc, moved
 }
 
 // Nodes is the number of nodes with power control: p1..pNodes().

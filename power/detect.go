@@ -99,12 +99,14 @@ func Detect(hw Hardware, o DetectOptions) (*Cluster, []Problem) {
 
 func detectHAT(hw Hardware, o DetectOptions) (board.Board, *Problem) {
 	major, minor := 0, 0
+	ho := o.HAT
 	if o.HATVersion != "" {
 		var err error
 		major, minor, err = ParseHATVersion(o.HATVersion)
 		if err != nil {
 			return nil, &Problem{What: "ClusterHAT", Err: err}
 		}
+		ho.Forced = o.HATVersion
 	} else {
 		h, err := detect.ReadHAT(hw.HATDir)
 		explicit := o.Board == "clusterhat"
@@ -124,6 +126,7 @@ func detectHAT(hw Hardware, o DetectOptions) (board.Board, *Problem) {
 		}
 		v := int(h.ProductVer & 0xFF)
 		major, minor = v>>4, v&0x0F
+		ho.UUID, ho.Vendor, ho.ProductID = h.UUID, h.Vendor, fmt.Sprintf("0x%04x", h.ProductID)
 		if major < 1 || major > 3 {
 			return nil, &Problem{What: "ClusterHAT", Err: fmt.Errorf("unknown ClusterHAT version (product_ver 0x%04x)", h.ProductVer)}
 		}
@@ -137,14 +140,14 @@ func detectHAT(hw Hardware, o DetectOptions) (board.Board, *Problem) {
 			}
 			lines[i] = l
 		}
-		return clusterhat.NewGPIO(lines, minor), nil
+		ho.Minor = minor
+		return clusterhat.NewGPIO(lines, ho), nil
 	}
 	what := fmt.Sprintf("ClusterHAT v%d.%d on I2C bus %d", major, minor, o.HATBus)
 	bus, err := hw.I2C(o.HATBus)
 	if err != nil {
 		return nil, &Problem{What: what, Err: err}
 	}
-	ho := o.HAT
 	ho.Address, ho.Major, ho.Minor = o.HATAddress, major, minor
 	d, err := clusterhat.NewI2C(bus, o.HATBus, ho)
 	if err != nil {

@@ -45,6 +45,24 @@ type Options struct {
 	// Report receives the state after every change and every read. It is
 	// called from the manager's goroutine and must not block for long.
 	Report func(Report)
+	// Fan is the head node's own fan (the official tool's FANGPIO),
+	// driven high for on; nil without one.
+	Fan Line
+	// SysRoot is where the USB devices are listed (hw/machine.SysRoot),
+	// for the nodes' USB paths; HATUSBPath is a ClusterHAT v1's hub
+	// there (it cannot be found), "" when not known. PathSettle is how
+	// long a ClusterHAT's hub is given to vanish or return when it has to
+	// be switched to be told from other hubs (the official tool waits 1 s).
+	SysRoot    string
+	HATUSBPath string
+	PathSettle time.Duration
+}
+
+// Line is a GPIO line (the head node's fan).
+type Line interface {
+	Name() string
+	State() (output, high bool, err error)
+	Drive(high bool) error
 }
 
 // Board states in a Report.
@@ -68,6 +86,12 @@ type Report struct {
 	BootApplied time.Time
 	BootNote    string
 	Warnings    []string
+	// Fan is the head node's fan read back from its line; nil without
+	// one (FanError says why it could not be read).
+	Fan      *bool
+	FanError string
+	// LEDs is the node LED state last asked for ("on", "off", "").
+	LEDs string
 }
 
 // BoardReport is one board.
@@ -77,16 +101,44 @@ type BoardReport struct {
 	State            string
 	Error            string
 	Alert, Hub, LEDs *bool
+	// Read is everything read back (write protection, USBBOOT lines,
+	// fan, voltages, temperature, as the board has them).
+	Read board.State
 }
 
-// Request is a control request. Op is "on", "off", "alert", "hub" or
-// "leds"; Nodes (1-based, validated) for on/off; On for alert/leds; Hub is
-// "on", "off" or "reset".
+// Request is a control request:
+//
+//	on, off      Nodes (All when none was named: ALERT is lit meanwhile)
+//	alert        On; Nodes limit it to their boards
+//	leds, wp     On
+//	hub          Hub: "on", "off" or "reset"
+//	fan          On; Target "" (every fan), "c" (the head node's) or an order
+//	act          On; Target "" (every board) or an order
+//	usbboot      On, Nodes
+//	paths        Nodes (none: all): the nodes' USB paths, in Result.Paths
+//	setorder     Order to NewOrder
+//	save         Order, Save
+//	restart      Order: the ClusterCTRL's controller restarts
+//	init         nothing: the boards are initialised as they are found
+//
+// Nodes are 1-based and validated by Do.
 type Request struct {
-	Op    string
-	Nodes []int
-	On    bool
-	Hub   string
+	Op       string
+	Nodes    []int
+	All      bool
+	On       bool
+	Hub      string
+	Target   string
+	Order    int
+	NewOrder int
+	Save     board.Saving
+}
+
+// Result is what a request did: one line per thing changed, and for
+// "paths" each node's USB path.
+type Result struct {
+	Changes []string
+	Paths   map[int]string
 }
 
 // Manager owns the boards: it initialises them, applies the boot policy
@@ -101,6 +153,7 @@ type Manager struct {
 	// owned by Run
 	boards      []boardRun
 	requested   map[int]bool
+	leds        *bool // node LEDs last asked for
 	queue       []int
 	lastOn      time.Time
 	bootApplied time.Time
@@ -112,6 +165,12 @@ type boardRun struct {
 	ready bool // Init done since the board last came up
 	st    board.State
 	err   error
+	// alertHeld: ALERT was lit for a bulk sequence and goes off when the
+	// board's part of it is done.
+	alertHeld bool
+	// restarted: the controller was told to restart; when it comes up
+	// its own power-on state is what was asked for, not the boot policy.
+	restarted bool
 }
 
 type call struct {
@@ -120,8 +179,8 @@ type call struct {
 }
 
 type result struct {
-	changes []string
-	err     error
+	res Result
+	err error
 }
 
 // NewManager returns a manager for c; Run starts it.
@@ -144,24 +203,31 @@ var ErrStopped = errors.New("node power control is stopped")
 // Do carries out a request and returns what changed, one line per thing.
 // A power-on of several nodes returns at once with the later ones queued.
 // Invalid requests return an *InputError and change nothing.
-func (m *Manager) Do(ctx context.Context, r Request) ([]string, error) {
+func (m *Manager) Do(ctx context.Context, r Request) (Result, error) {
 	c := call{req: r, reply: make(chan result, 1)}
 	select {
 	case m.calls <- c:
 	case <-ctx.Done():
-		return nil, ErrStopped
+		return Result{}, ErrStopped
 	}
 	select {
 	case res := <-c.reply:
-		return res.changes, res.err
+		return res.res, res.err
 	case <-ctx.Done():
-		return nil, ErrStopped
+		return Result{}, ErrStopped
 	}
 }
 
 // Run runs the manager until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
 	m.loadRequested()
+	if m.leds != nil {
+		for _, b := range m.c.Boards() {
+			if lm, ok := b.(board.LEDMemory); ok {
+				lm.RememberLEDs(*m.leds)
+			}
+		}
+	}
 	for i := range m.boards {
 		m.readBoard(i)
 	}
@@ -182,10 +248,11 @@ func (m *Manager) Run(ctx context.Context) {
 			}
 			return
 		case c := <-m.calls:
-			changes, err := m.handle(c.req)
-			c.reply <- result{changes, err}
+			res, err := m.handle(c.req)
+			c.reply <- result{res, err}
 		case <-due:
 			m.powerOnNext()
+			m.releaseAlerts()
 		case <-read.C:
 			for i := range m.boards {
 				m.readBoard(i)
@@ -231,7 +298,18 @@ func (m *Manager) readBoardOnce(i int, mayReinit bool) {
 		m.o.Log.Info("power board answers again", "board", b.Info().Model)
 	}
 	br.st, br.err = st, nil
-	if fresh {
+	switch {
+	case fresh && br.restarted:
+		// A restart by request: the board's own power-on state is now
+		// what is asked of its nodes.
+		br.restarted = false
+		for k, on := range st.Powered {
+			m.requested[m.c.First(i)+k] = on
+		}
+		if err := m.saveRequested(); err != nil {
+			m.o.Log.Error("saving requested power states", "err", err)
+		}
+	case fresh:
 		m.applyBoot(i)
 	}
 }
@@ -337,35 +415,61 @@ func (m *Manager) powerOnNext() {
 	m.o.Log.Info("node powered on", "node", nodename.Name(n))
 }
 
-func (m *Manager) handle(r Request) ([]string, error) {
+func (m *Manager) handle(r Request) (Result, error) {
 	for _, n := range r.Nodes {
 		if n < 1 || n > m.c.Nodes() {
-			return nil, inputErrorf("unknown node %q: this board has %s", nodename.Name(n), m.c.Range())
+			return Result{}, inputErrorf("unknown node %q: this board has %s", nodename.Name(n), m.c.Range())
 		}
 	}
-	if len(m.c.Boards()) == 0 {
-		return nil, inputErrorf("no board with node power control was found")
+	if len(m.c.Boards()) == 0 && !(r.Op == "fan" && m.o.Fan != nil && (r.Target == "" || r.Target == "c")) {
+		return Result{}, inputErrorf("no board with node power control was found")
 	}
+	changes := func(ch []string, err error) (Result, error) { return Result{Changes: ch}, err }
 	switch r.Op {
 	case "on":
-		changes, err := m.on(r.Nodes)
-		return changes, errors.Join(err, m.saveRequested())
+		ch, err := m.on(r.Nodes, r.All)
+		return Result{Changes: ch}, errors.Join(err, m.saveRequested())
 	case "off":
-		return m.off(r.Nodes)
+		return changes(m.off(r.Nodes, r.All))
 	case "alert":
-		return m.eachBoard("alert "+onOff(r.On), func(b board.Board) error { return b.SetAlert(r.On) })
+		return changes(m.alert(r.Nodes, r.On))
 	case "leds":
-		return m.eachBoard("leds "+onOff(r.On), func(b board.Board) error { return b.SetLEDs(r.On) })
+		m.leds = board.Flag(r.On)
+		ch, err := m.eachBoard("leds "+onOff(r.On), func(b board.Board) error { return b.SetLEDs(r.On) })
+		return Result{Changes: ch}, errors.Join(err, m.saveRequested())
 	case "hub":
 		switch r.Hub {
 		case "on", "off":
-			return m.eachBoard("hub "+r.Hub, func(b board.Board) error { return b.SetHub(r.Hub == "on") })
+			return changes(m.eachBoard("hub "+r.Hub, func(b board.Board) error { return b.SetHub(r.Hub == "on") }))
 		case "reset":
-			return m.eachBoard("hub reset", func(b board.Board) error { return b.ResetHub() })
+			return changes(m.eachBoard("hub reset", func(b board.Board) error { return b.ResetHub() }))
 		}
-		return nil, inputErrorf("unknown hub action %q: use on, off or reset", r.Hub)
+		return Result{}, inputErrorf("unknown hub action %q: use on, off or reset", r.Hub)
+	case "wp":
+		return changes(m.eachBoard("write protection "+onOff(r.On), func(b board.Board) error {
+			if w, ok := b.(board.WriteProtect); ok {
+				return w.SetWP(r.On)
+			}
+			return board.Unsupported("%s has no EEPROM write protection to switch", b.Info().Model)
+		}))
+	case "fan":
+		return changes(m.fan(r.Target, r.On))
+	case "act":
+		return changes(m.act(r.Target, r.On))
+	case "usbboot":
+		return changes(m.usbboot(r.Nodes, r.On))
+	case "paths":
+		return m.paths(r.Nodes)
+	case "setorder":
+		return changes(m.setOrder(r.Order, r.NewOrder))
+	case "save":
+		return changes(m.save(r.Order, r.Save))
+	case "restart":
+		return changes(m.restart(r.Order))
+	case "init":
+		return Result{Changes: []string{"boards initialised as they were found"}}, nil
 	}
-	return nil, inputErrorf("unknown power operation %q: use on, off, alert, hub or leds", r.Op)
+	return Result{}, inputErrorf("unknown power operation %q: use on, off, alert, hub, leds, wp, fan, act, usbboot, paths, setorder, save, restart or init", r.Op)
 }
 
 func onOff(b bool) string {
@@ -375,7 +479,10 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func (m *Manager) on(ns []int) ([]string, error) {
+func (m *Manager) on(ns []int, all bool) ([]string, error) {
+	// Queued power-ons are told as from the request's arrival, which is
+	// what the user counts from.
+	start := time.Now()
 	var changes []string
 	var errs []error
 	wasOn := map[int]bool{}
@@ -383,13 +490,17 @@ func (m *Manager) on(ns []int) ([]string, error) {
 		m.requested[n] = true
 		wasOn[n], _ = m.powered(n)
 	}
+	if all {
+		m.holdAlerts(ns)
+	}
 	m.enqueue(ns)
+	m.releaseAlerts()
 	for _, n := range ns {
 		on, _ := m.powered(n)
 		switch {
 		case slices.Contains(m.queue, n):
 			at := m.lastOn.Add(m.o.Stagger * time.Duration(slices.Index(m.queue, n)+1))
-			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", nodename.Name(n), time.Until(at).Round(10*time.Millisecond)))
+			changes = append(changes, fmt.Sprintf("%s: queued, powers on in %s", nodename.Name(n), at.Sub(start).Round(10*time.Millisecond)))
 		case on && wasOn[n]:
 			changes = append(changes, nodename.Name(n)+": already on")
 		case on:
@@ -406,9 +517,13 @@ func (m *Manager) on(ns []int) ([]string, error) {
 	return changes, errors.Join(errs...)
 }
 
-func (m *Manager) off(ns []int) ([]string, error) {
+func (m *Manager) off(ns []int, all bool) ([]string, error) {
 	var changes []string
 	var errs []error
+	if all {
+		m.holdAlerts(ns)
+		defer m.releaseAlerts()
+	}
 	for _, n := range ns {
 		m.requested[n] = false
 		if i := slices.Index(m.queue, n); i >= 0 {
@@ -435,22 +550,11 @@ func (m *Manager) off(ns []int) ([]string, error) {
 // does for alert/led on a HAT plus ClusterCTRL boards. When no board
 // supports it, the request is refused as invalid.
 func (m *Manager) eachBoard(what string, f func(board.Board) error) ([]string, error) {
-	var changes []string
-	var unsupported, errs []error
-	for i, b := range m.c.Boards() {
-		err := f(b)
-		switch {
-		case errors.Is(err, board.ErrUnsupported):
-			unsupported = append(unsupported, err)
-			changes = append(changes, fmt.Sprintf("%s: %s not supported", b.Info().Model, what))
-		case err != nil:
-			m.boardError(i, err)
-			errs = append(errs, fmt.Errorf("%s: %w", b.Info().Model, err))
-		default:
-			m.readBoard(i)
-			changes = append(changes, fmt.Sprintf("%s: %s", b.Info().Model, what))
-		}
+	all := make([]int, len(m.c.Boards()))
+	for i := range all {
+		all[i] = i
 	}
+	changes, unsupported, errs := m.onBoards(all, what, f)
 	if len(unsupported) == len(m.c.Boards()) {
 		return nil, &InputError{Msg: unsupported[0].Error()}
 	}
@@ -468,7 +572,7 @@ func (m *Manager) report() {
 	}
 	for i, b := range m.c.Boards() {
 		br := m.boards[i]
-		rep := BoardReport{Info: b.Info(), First: m.c.First(i), Nodes: b.Nodes(), State: BoardOK, Alert: br.st.Alert, Hub: br.st.Hub, LEDs: br.st.LEDs}
+		rep := BoardReport{Info: b.Info(), First: m.c.First(i), Nodes: b.Nodes(), State: BoardOK, Alert: br.st.Alert, Hub: br.st.Hub, LEDs: br.st.LEDs, Read: br.st}
 		if br.err != nil {
 			rep.State, rep.Error = BoardFailed, br.err.Error()
 			if board.IsMissing(br.err) {
@@ -485,12 +589,24 @@ func (m *Manager) report() {
 			r.Requested[n-1] = onOff(req)
 		}
 	}
+	if m.leds != nil {
+		r.LEDs = onOff(*m.leds)
+	}
+	if m.o.Fan != nil {
+		if out, high, err := m.o.Fan.State(); err != nil {
+			r.FanError = err.Error()
+		} else {
+			r.Fan = board.Flag(out && high)
+		}
+	}
 	m.o.Report(r)
 }
 
-// requestedFile is the persisted form: node name -> "on" | "off".
+// requestedFile is the persisted form: node name -> "on" | "off", and the
+// node LEDs last asked for.
 type requestedFile struct {
 	Requested map[string]string `json:"requested"`
+	LEDs      string            `json:"leds,omitempty"`
 }
 
 func (m *Manager) loadRequested() {
@@ -514,6 +630,9 @@ func (m *Manager) loadRequested() {
 			m.requested[n] = v == "on"
 		}
 	}
+	if f.LEDs != "" {
+		m.leds = board.Flag(f.LEDs == "on")
+	}
 }
 
 // saveRequested writes the requested states atomically (a temporary file
@@ -525,6 +644,9 @@ func (m *Manager) saveRequested() error {
 	f := requestedFile{Requested: map[string]string{}}
 	for n, on := range m.requested {
 		f.Requested[nodename.Name(n)] = onOff(on)
+	}
+	if m.leds != nil {
+		f.LEDs = onOff(*m.leds)
 	}
 	b, _ := json.MarshalIndent(f, "", "  ")
 	if err := writeAtomic(m.o.StateFile, append(b, '\n')); err != nil {

@@ -71,9 +71,14 @@ func (r *rig) run(c *Cluster, boot string) {
 }
 
 // advance lets d pass on the bubble's clock and returns once the manager
-// has done everything that came due and waits again.
+// has done everything that came due and waits again. A driver that
+// sleeps between polls (ClusterCTRL) is durably blocked to synctest
+// mid-command, so a request (which the manager takes only between its
+// tasks) marks the end.
 func (r *rig) advance(d time.Duration) {
 	time.Sleep(d)
+	synctest.Wait()
+	r.m.Do(context.Background(), Request{Op: "init"})
 	synctest.Wait()
 }
 
@@ -98,12 +103,12 @@ func (r *rig) wantPins(want string) {
 // do makes a request and returns once the manager waits again.
 func (r *rig) do(req Request) []string {
 	r.t.Helper()
-	ch, err := r.m.Do(context.Background(), req)
+	res, err := r.m.Do(context.Background(), req)
 	if err != nil {
 		r.t.Fatalf("%+v: %v", req, err)
 	}
 	synctest.Wait()
-	return ch
+	return res.Changes
 }
 
 // wantReport checks the last report.

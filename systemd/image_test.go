@@ -250,6 +250,39 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		noLeftovers(t, in, out)
 	})
 
+	// A ClusterHAT image has the official clusterctrl: headnode's takes its
+	// place, the official one is moved aside by a diversion the image's
+	// dpkg knows, and removing headnode there brings it back.
+	t.Run("official clusterctrl", func(t *testing.T) {
+		dir := t.TempDir()
+		tree := filepath.Join(dir, "tree")
+		fakeRootfs(t, tree, "armhf", true)
+		official := officialClusterctrl(t, tree)
+		in := makeImage(t, dir, tree, "[all]\ndtoverlay=i2c-gpio,bus=1,i2c_gpio_sda=2,i2c_gpio_scl=3\n")
+		out := filepath.Join(dir, "out.img")
+		t.Cleanup(func() { noLeftovers(t, in, out) })
+		_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["armhf"], in, out)
+		if err != nil {
+			t.Fatalf("build.sh image: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stderr, "moved the official /usr/sbin/clusterctrl to /usr/sbin/clusterctrl.official") {
+			t.Errorf("build.sh image did not say it moved the official tool:\n%s", stderr)
+		}
+		noLeftovers(t, in, out)
+		root, _ := readImage(t, out)
+		checkDiverted(t, root, official)
+		if target, err := os.Readlink(filepath.Join(root, "usr/sbin/clusterhat")); err != nil || target != "clusterctrl" {
+			t.Errorf("/usr/sbin/clusterhat -> %q %v, want clusterctrl (now headnode's)", target, err)
+		}
+		// Restorable: removing the package in the image puts it back.
+		fakes, log := fakeCommands(t, liveCommands...)
+		inNamespace(t, true, fakes, "dpkg", "--root="+root, "--force-script-chrootless", "--force-architecture", "--remove", "headnode")
+		if c := calls(t, log); len(c) > 0 {
+			t.Errorf("dpkg --remove ran host commands: %q", c)
+		}
+		checkRestored(t, root, official)
+	})
+
 	// A ClusterHAT image turns on I2C with i2c-gpio: no second line. The
 	// wrong package is refused first.
 	t.Run("i2c-gpio", func(t *testing.T) {

@@ -20,6 +20,7 @@ const (
 // packaged maps each file in the package to its source in the repository.
 var packaged = map[string]string{
 	"usr/bin/headnode":                                   "", // built
+	"usr/sbin/clusterctrl":                               "", // a link: the clusterctrl personality
 	"usr/lib/systemd/system/headnode.service":            "systemd/headnode.service",
 	"usr/lib/sysctl.d/60-headnode.conf":                  "systemd/sysctl.d/60-headnode.conf",
 	"usr/lib/modules-load.d/headnode.conf":               "systemd/modules-load.d/headnode.conf",
@@ -90,6 +91,11 @@ func checkDeb(t *testing.T, deb, arch string) {
 			t.Errorf("%s is owned by %s, want root/root", path, owner)
 		}
 		switch {
+		case mode[0] == 'l':
+			files = append(files, path)
+			if path != "usr/sbin/clusterctrl" || len(f) != 8 || f[7] != "../bin/headnode" {
+				t.Errorf("link %q, want only usr/sbin/clusterctrl -> ../bin/headnode", line)
+			}
 		case mode[0] == 'd':
 			if mode != "drwxr-xr-x" {
 				t.Errorf("directory %s has mode %s, want drwxr-xr-x", path, mode)
@@ -130,14 +136,14 @@ func checkDeb(t *testing.T, deb, arch string) {
 			t.Errorf("%s in the package differs from %s", p, src)
 		}
 	}
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
+	for _, script := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if got := run(t, nil, "dpkg-deb", "-I", deb, script); !strings.HasPrefix(got, "#!/bin/sh\n") {
 			t.Errorf("%s: %q...", script, got[:min(len(got), 40)])
 		}
 	}
 	ctrl := t.TempDir()
 	run(t, nil, "dpkg-deb", "-e", deb, ctrl)
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
+	for _, script := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if st, err := os.Stat(filepath.Join(ctrl, script)); err != nil || st.Mode().Perm() != 0o755 {
 			t.Errorf("maintainer script %s: %v %v, want mode 0755", script, st.Mode(), err)
 		}

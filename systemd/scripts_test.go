@@ -74,6 +74,7 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	// A root without iptables (nor nftables), as Raspberry Pi OS Lite:
 	// the package must install there, offline.
 	fakeRootfs(t, root, "arm64", false)
+	official := officialClusterctrl(t, root)
 	fakes, log := fakeCommands(t, liveCommands...)
 	dpkg := func(args ...string) {
 		t.Helper()
@@ -89,6 +90,9 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	if got := dpkgStatus(t, root); got != "install ok installed" {
 		t.Errorf("after install: status %q", got)
 	}
+	// The official clusterctrl is moved aside by a diversion; ours is a
+	// link to the binary.
+	checkDiverted(t, root, official)
 	if target, err := os.Readlink(wants); err != nil || target != "/usr/lib/systemd/system/headnode.service" {
 		t.Errorf("after install: headnode.service not enabled: %q %v", target, err)
 	}
@@ -107,6 +111,7 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	if got := dpkgStatus(t, root); got != "deinstall ok config-files" {
 		t.Errorf("after remove: status %q", got)
 	}
+	checkRestored(t, root, official)
 	if exists("usr/bin/headnode") || !exists("etc/headnode/config.toml") || !exists("var/lib/headnode/nat.json") {
 		t.Errorf("after remove: want the binary gone, the conffile and the state kept")
 	}
@@ -122,6 +127,55 @@ func testOfflineLifecycle(t *testing.T, deb string) {
 	}
 }
 
+// officialClusterctrl puts the official tool where a ClusterHAT image has
+// it: /usr/sbin/clusterctrl (from no package), with /usr/sbin/clusterhat
+// linking to it. It returns the tool's content.
+func officialClusterctrl(t *testing.T, root string) string {
+	t.Helper()
+	const tool = "#!/usr/bin/env python3\n#\n# Cluster Control\n#\n# (c) 8086 Consultancy 2018-2026\n"
+	if err := os.MkdirAll(filepath.Join(root, "usr/sbin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/clusterctrl"), []byte(tool), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("clusterctrl", filepath.Join(root, "usr/sbin/clusterhat")); err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
+// checkDiverted checks that root's /usr/sbin/clusterctrl is headnode's
+// and the official tool is at /usr/sbin/clusterctrl.official, by a
+// diversion the root's dpkg knows.
+func checkDiverted(t *testing.T, root, official string) {
+	t.Helper()
+	if target, err := os.Readlink(filepath.Join(root, "usr/sbin/clusterctrl")); err != nil || target != "../bin/headnode" {
+		t.Errorf("/usr/sbin/clusterctrl -> %q %v, want ../bin/headnode", target, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "usr/sbin/clusterctrl.official")); err != nil || string(got) != official {
+		t.Errorf("/usr/sbin/clusterctrl.official: %v %q, want the official tool", err, got)
+	}
+	list := run(t, nil, "dpkg-divert", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "--list", "/usr/sbin/clusterctrl")
+	if strings.TrimSpace(list) != "diversion of /usr/sbin/clusterctrl to /usr/sbin/clusterctrl.official by headnode" {
+		t.Errorf("diversions: %q", list)
+	}
+}
+
+// checkRestored checks that the official tool is back after a removal.
+func checkRestored(t *testing.T, root, official string) {
+	t.Helper()
+	if got, err := os.ReadFile(filepath.Join(root, "usr/sbin/clusterctrl")); err != nil || string(got) != official {
+		t.Errorf("after remove: /usr/sbin/clusterctrl %v %q, want the official tool back", err, got)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "usr/sbin/clusterctrl.official")); err == nil {
+		t.Error("after remove: /usr/sbin/clusterctrl.official is still there")
+	}
+	if list := run(t, nil, "dpkg-divert", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "--list", "/usr/sbin/clusterctrl"); strings.TrimSpace(list) != "" {
+		t.Errorf("after remove: diversions %q", list)
+	}
+}
+
 // testLiveScripts runs the maintainer scripts as on a running Pi, every
 // command they call recorded by a stand-in, and checks the decisions:
 // enable, apply the drop-ins and start on install, restart on upgrade,
@@ -130,7 +184,9 @@ func testLiveScripts(t *testing.T, deb string) {
 	need(t, true, "unshare", "dpkg-deb")
 	ctrl := t.TempDir()
 	run(t, nil, "dpkg-deb", "-e", deb, ctrl)
-	fakes, log := fakeCommands(t, append([]string{"deb-systemd-helper", "systemd-sysusers"}, liveCommands...)...)
+	fakes, log := fakeCommands(t, append([]string{"deb-systemd-helper", "systemd-sysusers", "dpkg-divert"}, liveCommands...)...)
+	divert := "dpkg-divert --package headnode --divert /usr/sbin/clusterctrl.official --rename --add /usr/sbin/clusterctrl"
+	undivert := "dpkg-divert --package headnode --divert /usr/sbin/clusterctrl.official --rename --remove /usr/sbin/clusterctrl"
 	enable := []string{"deb-systemd-helper --quiet was-enabled headnode.service", "deb-systemd-helper enable headnode.service", "systemd-sysusers headnode.conf"}
 	apply := []string{
 		"systemctl --system daemon-reload",
@@ -152,7 +208,10 @@ func testLiveScripts(t *testing.T, deb string) {
 		{"install without systemd", false, []string{"postinst", "configure", ""}, enable, true},
 		{"remove", true, []string{"prerm", "remove"}, []string{"deb-systemd-invoke stop headnode.service"}, true},
 		{"prerm on upgrade", true, []string{"prerm", "upgrade", "9.8.8"}, nil, true},
-		{"postrm remove", true, []string{"postrm", "remove"}, []string{"systemctl --system daemon-reload"}, true},
+		{"postrm remove", true, []string{"postrm", "remove"}, []string{undivert, "systemctl --system daemon-reload"}, true},
+		{"postrm upgrade", true, []string{"postrm", "upgrade", "9.8.8"}, nil, true},
+		{"preinst install", true, []string{"preinst", "install"}, []string{divert}, true},
+		{"preinst upgrade", true, []string{"preinst", "upgrade", "9.8.6"}, []string{divert}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			inNamespace(t, c.systemd, fakes, append([]string{"sh", filepath.Join(ctrl, c.args[0])}, c.args[1:]...)...)

@@ -124,7 +124,7 @@ led = "nano"
 	d.waitFor(t, "identify", func(s *api.Status) bool {
 		return s.Display.LED.Pattern == "identify" && s.Display.LED.Mode == "identify"
 	})
-	if _, errOut, code := run(t, nil, "led", "blink", "--config", cfg); code != 2 || errOut != "headnode: unknown LED mode \"blink\": use identify, stopped or auto\n" {
+	if _, errOut, code := run(t, nil, "led", "blink", "--config", cfg); code != 2 || errOut != "headnode: unknown LED mode \"blink\": use identify, stopped or auto (or on, off for the boards' node LEDs)\n" {
 		t.Errorf("led blink: exit %d, %q", code, errOut)
 	}
 	if _, _, code := run(t, nil, "led", "auto", "--config", cfg); code != 0 {

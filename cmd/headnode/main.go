@@ -5,6 +5,9 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/cli"
 )
@@ -13,5 +16,19 @@ import (
 var version = "dev"
 
 func main() {
+	// Installed as clusterctrl (or the official image's clusterhat link
+	// to it), it is the official tool's command line.
+	switch filepath.Base(os.Args[0]) {
+	case "clusterctrl", "clusterhat":
+		// The official tool names itself by the path it was run from, as
+		// Python's sys.argv[0] is for a script found on PATH.
+		prog := os.Args[0]
+		if !strings.Contains(prog, "/") {
+			if p, err := exec.LookPath(prog); err == nil {
+				prog = p
+			}
+		}
+		os.Exit(cli.Clusterctrl(prog, os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(cli.Main(os.Args[1:], version, os.Stdout, os.Stderr))
 }

@@ -150,6 +150,8 @@ type soakRig struct {
 	// lcdMu keeps the LCD's power loss out of the window in which a new
 	// address must reach the glass within 1 s.
 	lcdMu sync.Mutex
+	// boardFailures counts checks that saw the power board not ok.
+	boardFailures atomic.Int64
 }
 
 func TestSoak(t *testing.T) {
@@ -224,6 +226,9 @@ func TestSoak(t *testing.T) {
 				if got := powered(s); got != wantPower {
 					r.stats.fail("node power changed without a request: %s, want %s", got, wantPower)
 				}
+				if len(s.Power.Boards) == 1 && s.Power.Boards[0].State != "ok" {
+					r.boardFailures.Add(1)
+				}
 			}
 			if n++; n%10 == 0 {
 				res := r.resources()
@@ -245,8 +250,10 @@ func TestSoak(t *testing.T) {
 		return rng.IntN(n)
 	}
 
-	// I2C NACKs and bus errors on about 1 % of transactions, throughout.
-	r.post("/v1/sim/i2c", api.SimI2C{Bus: 1, NACKRate: 0.007, ErrorRate: 0.003})
+	// I2C NACKs and bus errors on about 1 % of transactions, and a bit
+	// flipped in 5 % of the reads from the ClusterHAT's expander (0x20),
+	// throughout.
+	r.post("/v1/sim/i2c", api.SimI2C{Bus: 1, NACKRate: 0.007, ErrorRate: 0.003, FlipRate: 0.05, FlipAddr: 0x20})
 
 	wg.Go(func() { r.networkFaults(ctx, rnd, pick) })
 	wg.Go(func() { r.deviceFaults(ctx, rnd, pick) })
@@ -291,12 +298,31 @@ func TestSoak(t *testing.T) {
 	// above shows it; there is no per-fault recovery time to measure.
 	const i2cKind = "I2C NACK or bus error (1% of transactions)"
 	r.stats.kind(i2cKind, 0, "retried by the drivers; the final board, power and LCD state is right")
+	// A corrupted read is recovered when nothing came of it: no node's
+	// power changed unrequested (checked all along), no power board
+	// failed, and the board was never taken as reset.
+	const flipKind = "corrupted expander read (1 bit flipped, 5% of reads at 0x20)"
+	r.stats.kind(flipKind, 0, "no node's power changed, no re-initialisation, board never failed")
+	reinit := strings.Contains(r.d.log.String(), "came up reset")
 	r.stats.mu.Lock()
 	r.stats.kinds[i2cKind].injected = int(i2c.Injected)
+	r.stats.kinds[flipKind].injected = int(i2c.Flipped)
 	if !t.Failed() {
 		r.stats.kinds[i2cKind].recovered = int(i2c.Injected)
+		if r.boardFailures.Load() == 0 && !reinit {
+			r.stats.kinds[flipKind].recovered = int(i2c.Flipped)
+		}
 	}
 	r.stats.mu.Unlock()
+	if i2c.Flipped == 0 {
+		t.Error("no expander read was corrupted: the fault did not work")
+	}
+	if n := r.boardFailures.Load(); n > 0 {
+		t.Errorf("the ClusterHAT was reported failed or missing %d times under corrupted reads", n)
+	}
+	if reinit {
+		t.Error("a corrupted read was taken for a reset of the ClusterHAT: it was initialised again")
+	}
 	metrics := r.metrics()
 	i2cTx, i2cErr := metricValue(metrics, `headnode_i2c_transactions_total{bus="1"}`), metricValue(metrics, `headnode_i2c_errors_total{bus="1"}`)
 
@@ -304,13 +330,13 @@ func TestSoak(t *testing.T) {
 	summary := fmt.Sprintf(`soak: %v with backend %s, seed %d
 %s
 API load: %d requests (%.0f/s), %d errors
-I2C bus 1: %.0f transactions, %.0f failed (%.2f%%: %d injected NACKs and bus errors, the rest to the LCD while it had no power)
+I2C bus 1: %.0f transactions, %.0f failed (%.2f%%: %d injected NACKs and bus errors, the rest to the LCD while it had no power), %d expander reads corrupted
 uplink address changes: %d in all bursts
 netlink subscription overflows recovered: %d
 goroutines: %d at start, peak %d, %d at the end; resident memory: %.1f MB at start, peak %.1f MB, %.1f MB at the end
 NAT repairs counted by the daemon: %d
 `, elapsed.Round(time.Second), *soakBackend, seed, table, requests.Load(), float64(requests.Load())/elapsed.Seconds(), apiErrors.Load(),
-		i2cTx, i2cErr, 100*i2cErr/max(i2cTx, 1), i2c.Injected, addrChanges.Load(), final.Netlink.Resubscribes,
+		i2cTx, i2cErr, 100*i2cErr/max(i2cTx, 1), i2c.Injected, i2c.Flipped, addrChanges.Load(), final.Netlink.Resubscribes,
 		base.goroutines, peak.goroutines, end.goroutines, base.rssMB, peak.rssMB, end.rssMB, final.NAT.Repairs)
 	t.Log("\n" + summary)
 	if *soakTable != "" {

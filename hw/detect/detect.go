@@ -81,3 +81,54 @@ func ClusterCTRLBuses(dir string) ([]int, error) {
 	sort.Ints(buses)
 	return buses, nil
 }
+
+// USBDevice is a vendor and product ID pair.
+type USBDevice struct{ Vendor, Product uint16 }
+
+// ClusterHATHubs are the USB hubs the official tool takes for a
+// ClusterHAT's (possible_clusterhat): the Genesys Logic GL850G it carries
+// and 8086 Consultancy's own IDs.
+var ClusterHATHubs = []USBDevice{{0x05e3, 0x0608}, {0x3171, 0x0040}, {0x3171, 0x0041}}
+
+// USBDevicesOf returns the sysfs names (the USB paths, "1-1.3") of the
+// devices under root/sys/bus/usb/devices with one of ids, sorted.
+func USBDevicesOf(root string, ids []USBDevice) []string {
+	dirs, _ := filepath.Glob(filepath.Join(root, "sys/bus/usb/devices/*"))
+	var out []string
+	for _, d := range dirs {
+		name := filepath.Base(d)
+		if strings.Contains(name, ":") || strings.HasPrefix(name, "usb") {
+			continue // interfaces and root hubs
+		}
+		id := func(f string) uint16 {
+			b, err := os.ReadFile(filepath.Join(d, f))
+			if err != nil {
+				return 0
+			}
+			v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 16)
+			return uint16(v)
+		}
+		dev := USBDevice{id("idVendor"), id("idProduct")}
+		for _, want := range ids {
+			if dev == want {
+				out = append(out, name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// I2CTinyUSBPath returns the USB path ("1-1.2.1") of the i2c-tiny-usb
+// interface whose adapter is I2C bus n, as the official tool finds it
+// (usbpathfrombus): root/sys/bus/usb/drivers/i2c-tiny-usb/PATH:C.I/i2c-N.
+func I2CTinyUSBPath(root string, n int) (string, bool) {
+	ifaces, _ := filepath.Glob(filepath.Join(root, "sys/bus/usb/drivers/i2c-tiny-usb/*", fmt.Sprintf("i2c-%d", n)))
+	for _, p := range ifaces {
+		path, _, ok := strings.Cut(filepath.Base(filepath.Dir(p)), ":")
+		if ok {
+			return path, true
+		}
+	}
+	return "", false
+}

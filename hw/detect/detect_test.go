@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,5 +53,31 @@ func TestClusterCTRLBuses(t *testing.T) {
 	}
 	if got, err := detect.ClusterCTRLBuses(filepath.Join(dir, "absent")); err != nil || len(got) != 0 {
 		t.Errorf("no dir: %v %v", got, err)
+	}
+}
+
+func TestUSBPaths(t *testing.T) {
+	root := t.TempDir()
+	dev := func(path, vendor, product string) {
+		d := filepath.Join(root, "sys/bus/usb/devices", path)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "idVendor"), []byte(vendor+"\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "idProduct"), []byte(product+"\n"), 0o644)
+	}
+	dev("usb1", "1d6b", "0002")
+	dev("1-1", "2109", "3431")
+	dev("1-1.3", "05e3", "0608")
+	dev("1-1.3:1.0", "05e3", "0608")
+	dev("1-1.4.2", "3171", "0041")
+	if got := detect.USBDevicesOf(root, detect.ClusterHATHubs); fmt.Sprint(got) != "[1-1.3 1-1.4.2]" {
+		t.Errorf("ClusterHAT hubs %v", got)
+	}
+	os.MkdirAll(filepath.Join(root, "sys/bus/usb/drivers/i2c-tiny-usb/1-1.2.1:1.0/i2c-11"), 0o755)
+	os.MkdirAll(filepath.Join(root, "sys/bus/usb/drivers/i2c-tiny-usb/1-1.5:1.0/i2c-12"), 0o755)
+	if p, ok := detect.I2CTinyUSBPath(root, 11); !ok || p != "1-1.2.1" {
+		t.Errorf("bus 11: %q %v", p, ok)
+	}
+	if _, ok := detect.I2CTinyUSBPath(root, 13); ok {
+		t.Error("bus 13 found")
 	}
 }

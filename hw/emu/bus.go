@@ -36,6 +36,8 @@ type Stats struct {
 	// Injected counts transactions failed on purpose (SetInject,
 	// SetNACKRate); NACKs from absent devices are not counted.
 	Injected int64
+	// Flipped counts reads returned with a bit flipped (SetFlipRate).
+	Flipped int64
 }
 
 // Bus is an emulated I2C bus. It implements periph's i2c.Bus.
@@ -52,6 +54,11 @@ type Bus struct {
 	// nackRate is the probability that a transaction is NACKed.
 	nackRate float64
 	rng      *rand.Rand
+	// flipRate is the probability that a read from flipAddr (0: any)
+	// comes back with one bit flipped, chosen by flipRNG.
+	flipRate float64
+	flipAddr uint16
+	flipRNG  *rand.Rand
 }
 
 // NewBus returns an empty bus; name is what String reports ("emu-i2c-1").
@@ -90,6 +97,18 @@ func (b *Bus) SetNACKRate(p float64, seed uint64) {
 	b.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
+// SetFlipRate makes a fraction p of the transactions that read from addr
+// (0: from any address) return their data with one bit flipped and no
+// error, as a glitch on the wire does: the master cannot tell. The bit is
+// chosen by a seeded generator so that runs are repeatable; 0 turns it
+// off.
+func (b *Bus) SetFlipRate(p float64, addr uint16, seed uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.flipRate, b.flipAddr = p, addr
+	b.flipRNG = rand.New(rand.NewPCG(seed, seed^0xb17f11b5))
+}
+
 // Stats returns the traffic so far.
 func (b *Bus) Stats() Stats {
 	b.mu.Lock()
@@ -118,7 +137,13 @@ func (b *Bus) Tx(addr uint16, w, r []byte) error {
 	}
 	b.stats.Written += int64(len(w))
 	b.stats.Read += int64(len(r))
-	return d.Tx(w, r)
+	err := d.Tx(w, r)
+	if err == nil && len(r) > 0 && b.flipRate > 0 && (b.flipAddr == 0 || b.flipAddr == addr) && b.flipRNG.Float64() < b.flipRate {
+		bit := b.flipRNG.IntN(8 * len(r))
+		r[bit/8] ^= 1 << (bit % 8)
+		b.stats.Flipped++
+	}
+	return err
 }
 
 // SetSpeed implements i2c.Bus; the emulation has no clock.

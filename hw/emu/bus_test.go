@@ -65,3 +65,41 @@ func TestBusFaultInjection(t *testing.T) {
 		t.Errorf("%d injected faults counted, want %d", got, nacks+1)
 	}
 }
+
+// constant answers every read with the same byte.
+type constant byte
+
+func (c constant) Tx(_, r []byte) error {
+	for i := range r {
+		r[i] = byte(c)
+	}
+	return nil
+}
+
+func TestBusFlipsBitsOfReads(t *testing.T) {
+	b := NewBus("emu")
+	b.Attach(0x20, constant(0x00))
+	b.Attach(0x27, constant(0x00))
+	b.SetFlipRate(0.25, 0x20, 3)
+	flipped := 0
+	var r [2]byte
+	for range 1000 {
+		if err := b.Tx(0x20, []byte{0}, r[:]); err != nil {
+			t.Fatal(err)
+		}
+		switch v := uint16(r[0]) | uint16(r[1])<<8; {
+		case v == 0:
+		case v&(v-1) == 0: // one bit set
+			flipped++
+		default:
+			t.Fatalf("read % x: more than one bit flipped", r)
+		}
+		if err := b.Tx(0x27, []byte{0}, r[:]); err != nil || r != [2]byte{} {
+			t.Fatalf("another address's read was changed: % x %v", r, err)
+		}
+		b.Tx(0x20, []byte{0, 1}, nil) // writes are never touched
+	}
+	if flipped < 200 || flipped > 300 || b.Stats().Flipped != int64(flipped) {
+		t.Errorf("%d of 1000 reads flipped at rate 0.25 (counted %d)", flipped, b.Stats().Flipped)
+	}
+}

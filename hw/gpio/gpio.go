@@ -2,6 +2,7 @@ package gpio
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -17,12 +18,50 @@ var initOnce = sync.OnceValue(func() error {
 })
 
 // Line is one GPIO line, by BCM number.
-type Line struct {
+type Line interface {
+	Name() string
+	// State returns whether the line is an output and its level,
+	// without changing the line.
+	State() (output, high bool, err error)
+	// Drive makes the line an output at the level, level first.
+	Drive(high bool) error
+}
+
+// gpiomem is the BCM283x's GPIO registers for users: where it is, periph's
+// memory-mapped driver runs the lines; where it is not (a Pi 5, whose
+// header is on the RP1), the character device does.
+const gpiomem = "/dev/gpiomem"
+
+var (
+	cdevMu    sync.Mutex
+	cdevLines = map[int]*cdevLine{}
+)
+
+// Open returns BCM GPIO line n. A line on the character device is
+// requested once and kept: opening it again returns the same line.
+func Open(n int) (Line, error) {
+	if _, err := os.Stat(gpiomem); err != nil {
+		cdevMu.Lock()
+		defer cdevMu.Unlock()
+		if l, ok := cdevLines[n]; ok {
+			return l, nil
+		}
+		l, err := openCdev(sysKernel{}, "/dev", n)
+		if err != nil {
+			return nil, err
+		}
+		cdevLines[n] = l
+		return l, nil
+	}
+	return openMem(n)
+}
+
+// memLine is a line on periph's memory-mapped driver (/dev/gpiomem).
+type memLine struct {
 	pin gpio.PinIO
 }
 
-// Open returns BCM GPIO line n.
-func Open(n int) (*Line, error) {
+func openMem(n int) (*memLine, error) {
 	if err := initOnce(); err != nil {
 		return nil, fmt.Errorf("gpio: periph init: %w", err)
 	}
@@ -34,16 +73,16 @@ func Open(n int) (*Line, error) {
 	// the ioctl fallback it says FuncNone for a line not yet requested
 	// (and does not touch it).
 	if f, ok := p.(pin.PinFunc); !ok || f.Func() == pin.FuncNone {
-		return nil, fmt.Errorf("GPIO%d: cannot read the line without changing it (no /dev/gpiomem; Pi 5 GPIO is not supported for ClusterHAT v1)", n)
+		return nil, fmt.Errorf("GPIO%d: cannot read the line without changing it (periph's driver for it does not say how it is set)", n)
 	}
-	return &Line{pin: p}, nil
+	return &memLine{pin: p}, nil
 }
 
 // Name is the line's name, e.g. "GPIO5".
-func (l *Line) Name() string { return l.pin.Name() }
+func (l *memLine) Name() string { return l.pin.Name() }
 
 // State returns whether the line is an output and its level.
-func (l *Line) State() (output, high bool, err error) {
+func (l *memLine) State() (output, high bool, err error) {
 	f := string(l.pin.(pin.PinFunc).Func())
 	switch {
 	case strings.HasPrefix(f, "Out"):
@@ -56,6 +95,6 @@ func (l *Line) State() (output, high bool, err error) {
 
 // Drive makes the line an output at the given level (level first, then
 // direction: no glitch).
-func (l *Line) Drive(high bool) error {
+func (l *memLine) Drive(high bool) error {
 	return l.pin.Out(gpio.Level(high))
 }

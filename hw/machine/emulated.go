@@ -24,11 +24,11 @@ type emulated struct {
 	mu    sync.Mutex
 	buses map[int]*emu.Bus
 
-	boards         *boards.Machine // nil when it could not be built...
-	boardsErr      error           // ...for this reason
-	hatDir, devDir string
-	usbRoot        string          // the USB tree consoles plug into (package gadget)
-	lcd            *hd44780.Module // nil when its backpack is unknown
+	boards                 *boards.Machine // nil when it could not be built...
+	boardsErr              error           // ...for this reason
+	hatDir, devDir, sysDir string
+	usbRoot                string          // the USB tree consoles plug into (package gadget)
+	lcd                    *hd44780.Module // nil when its backpack is unknown
 
 	// The BlinkStick, in a sysfs and /dev tree of its own that the real
 	// discovery (hidraw.Enumerate) reads as it reads the system's.
@@ -47,10 +47,11 @@ func newEmulated(s simspec.Spec) (e *emulated, errs []error) {
 		buses:   map[int]*emu.Bus{},
 		hatDir:  filepath.Join(s.Dir, "hat"),
 		devDir:  filepath.Join(s.Dir, "dev"),
+		sysDir:  filepath.Join(s.Dir, "sys"),
 		hidRoot: filepath.Join(s.Dir, "hid"),
 		usbRoot: gadget.Dir(s.Dir),
 	}
-	spec := boards.Spec{Chip: s.HATChip, HATBus: s.HATBus, HATAddress: s.HATAddress, Dir: s.Dir}
+	spec := boards.Spec{Chip: s.HATChip, HATBus: s.HATBus, HATAddress: s.HATAddress, WPLink: s.WPLink, Pi: s.Pi, Dir: s.Dir}
 	if s.HasHAT() {
 		spec.HAT = s.HATVersion
 	}
@@ -60,7 +61,7 @@ func newEmulated(s simspec.Spec) (e *emulated, errs []error) {
 	if m, err := boards.New(spec, e.bus); err != nil {
 		e.boardsErr = fmt.Errorf("emulated boards: %w", err)
 	} else {
-		e.boards, e.hatDir, e.devDir = m, m.HATDir, m.DevDir
+		e.boards, e.hatDir, e.devDir, e.sysDir = m, m.HATDir, m.DevDir, m.SysDir
 	}
 
 	// After the boards: a backpack set to the expander's address replaces
@@ -136,15 +137,22 @@ func (f *Faults) SetI2C(n int, nackRate, errorRate float64) {
 	})
 }
 
-// I2CStats counts bus n's transactions and those failed on purpose.
+// SetFlips makes a fraction rate of the reads from addr (0: any address)
+// on bus n come back with one bit flipped and no error; 0 turns it off.
+func (f *Faults) SetFlips(n int, rate float64, addr uint16) {
+	f.e.bus(n).SetFlipRate(rate, addr, 5)
+}
+
+// I2CStats counts bus n's transactions, those failed on purpose, and the
+// reads corrupted on purpose.
 type I2CStats struct {
-	Transactions, Injected int64
+	Transactions, Injected, Flipped int64
 }
 
 // I2C returns bus n's counts.
 func (f *Faults) I2C(n int) I2CStats {
 	st := f.e.bus(n).Stats()
-	return I2CStats{Transactions: st.Transactions, Injected: st.Injected}
+	return I2CStats{Transactions: st.Transactions, Injected: st.Injected, Flipped: st.Flipped}
 }
 
 // SetLCDPower cuts the LCD backpack's power (false) or gives it back: the

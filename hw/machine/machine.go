@@ -158,6 +158,16 @@ func (m *Machine) DevDir() string {
 	return detect.DevDir
 }
 
+// SysRoot is the root under which the Pi's /proc and /sys files about
+// itself and its USB devices are found ("/" on the real machine): its
+// revision, throttling, temperature, and where the boards sit on USB.
+func (m *Machine) SysRoot() string {
+	if m.emu != nil {
+		return m.emu.sysDir
+	}
+	return "/"
+}
+
 // HIDRoot is the root of the sysfs and /dev trees HID devices are listed
 // in (hidraw.Enumerate); "" is this system's own.
 func (m *Machine) HIDRoot() string {

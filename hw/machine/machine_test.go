@@ -241,8 +241,8 @@ func TestEmulatedBoardsOutliveTheMachine(t *testing.T) {
 	if out, high, err := line.State(); !out || !high || err != nil {
 		t.Errorf("GPIO6 after reopening: output %v high %v %v", out, high, err)
 	}
-	if _, err := openSim(t, s, Options{}).GPIO(7); err == nil {
-		t.Error("GPIO7 is not wired on a ClusterHAT v1")
+	if _, err := openSim(t, s, Options{}).GPIO(28); err == nil {
+		t.Error("GPIO28 is not on the header")
 	}
 }
 

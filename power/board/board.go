@@ -45,6 +45,19 @@ type Info struct {
 	Address  uint16 `json:"address,omitempty"`  // I2C address
 	Order    int    `json:"order,omitempty"`    // ClusterCTRL order
 	Firmware string `json:"firmware,omitempty"` // ClusterCTRL firmware version
+	// FirmwareMajor and FirmwareMinor are Firmware as GET_DATA gives it.
+	FirmwareMajor int `json:"firmware_major,omitempty"`
+	FirmwareMinor int `json:"firmware_minor,omitempty"`
+	// ClusterHAT: its version, its EEPROM's identity (empty when the
+	// version was forced), and its write-protect solder link: 1 bridged,
+	// 0 open, -1 unknown (a PCA9554 cannot test it), nil before Init.
+	Major     int    `json:"major,omitempty"`
+	Minor     int    `json:"minor,omitempty"`
+	UUID      string `json:"uuid,omitempty"`
+	Vendor    string `json:"vendor,omitempty"`
+	ProductID string `json:"product_id,omitempty"`
+	Forced    string `json:"forced,omitempty"`
+	WPLink    *int   `json:"wp_link,omitempty"`
 }
 
 // State is a board's state as read back.
@@ -55,7 +68,67 @@ type State struct {
 	Powered []bool // per node, index 0 = node 1
 	// Flags the board can read back; nil when it cannot.
 	Alert, Hub, LEDs *bool
+	// WP is the HAT EEPROM's write-protect line (ClusterHAT v2/v3).
+	WP *bool
+	// USBBoot is each node's USBBOOT line, on boards that have them
+	// (ClusterCTRL Single and Triple); nil elsewhere.
+	USBBoot []bool
+	// FanStatus is a ClusterCTRL's fan status (GET_DATA 4): bit 0 the
+	// fan was asked for, bits 1-7 nodes asking for cooling (Stack).
+	FanStatus *byte
+	// ADCs are a ClusterCTRL's voltage readings, Temp its temperature
+	// sensor's raw reading (nil without one).
+	ADCs []ADC
+	Temp *uint16
 }
+
+// ADC is one ClusterCTRL voltage reading as the firmware gives it.
+type ADC struct {
+	// Type is 1 (3.3 V reference, input halved) or 2 (3.3 V reference,
+	// 10 k + 1.07 k divider); other types are not known.
+	Type byte
+	Raw  uint16
+}
+
+// Optional capabilities: a board that lacks an interface cannot do it.
+type (
+	// FanSwitch switches the board's fan (ClusterCTRL Triple, A+6,
+	// Stack).
+	FanSwitch interface{ SetFan(on bool) error }
+	// ACTSwitch enables the board's activity LED (ClusterCTRL A+6).
+	ACTSwitch interface{ SetACT(on bool) error }
+	// USBBootSwitch drives a node's USBBOOT line (ClusterCTRL Single,
+	// Triple): the node boots from USB (rpiboot) at its next power-on.
+	USBBootSwitch interface{ SetUSBBoot(n int, on bool) error }
+	// WriteProtect switches the HAT EEPROM's write protection.
+	WriteProtect interface{ SetWP(on bool) error }
+	// PathReader tells where node n (0: the board itself) sits on the
+	// board's USB hub, as port numbers from the hub down.
+	PathReader interface{ Path(n int) ([]byte, error) }
+	// Controller is a board with its own controller and EEPROM
+	// (ClusterCTRL): its order value, its saved settings, and a restart.
+	Controller interface {
+		SetOrder(order int) error
+		Save(what Saving) error
+		Restart() error
+	}
+	// LEDMemory is told the node LED state last asked for (kept across
+	// daemon restarts by the caller) without writing to the board.
+	LEDMemory interface{ RememberLEDs(on bool) }
+)
+
+// Saving is what Controller.Save writes to the board's EEPROM.
+type Saving string
+
+// What can be saved.
+const (
+	SaveAll      Saving = "all"      // order, LEDs, power-on state, USBBOOT
+	SaveOrder    Saving = "order"    // the order value
+	SaveUSBBoot  Saving = "usbboot"  // the USBBOOT lines
+	SavePOS      Saving = "pos"      // the nodes' power now, as the power-on state
+	SaveLEDs     Saving = "leds"     // the LED enables
+	SaveDefaults Saving = "defaults" // factory defaults (order 20, nodes off at power-on)
+)
 
 // ErrUnsupported is wrapped by errors for things a board cannot do; the
 // request is refused and nothing changes.

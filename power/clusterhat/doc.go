@@ -38,12 +38,32 @@
 //
 // Hub polarity is where the sources disagree. v2.0 switches the hub on
 // with a 1; from v2.1 a 1 holds the hub in reset. The tool's first-run
-// block tests "version 2 and minor 0" (so v3.x is active low), but its hub
-// on/off/status code tests only "minor 0", which would treat a v3.0 as
-// active high; the ClusterCTRL DA firmware (burtyb/ClusterCTRL src/main.c
-// at f3d792468b43cec28f4d168caa41bff10d9f2c2b, chdta_scan) inverts only
-// for major 2, minor > 0. This package uses the first-run rule everywhere:
-// active high on v2.0 only. No v3.0 board was available to check.
+// block (lines 503-506) tests "version 2 and minor 0", so a v3.x is active
+// low, but its hub on/off and status code (lines 785-788, 843-852) tests
+// only "minor 0", which would treat a v3.0 as active high; the ClusterCTRL
+// DA firmware (burtyb/ClusterCTRL src/main.c at
+// f3d792468b43cec28f4d168caa41bff10d9f2c2b, chdta_scan, lines 1149-1156)
+// inverts only for major 2, minor > 0, and knows no v3. Opts.HubPolarity
+// ([power] hub_polarity) HubAuto uses the first-run rule everywhere
+// (active high on v2.0 only); HubHigh and HubLow force either. No v3.0
+// board was available to settle it; v3.1 (the tool special-cases it for
+// getpath) agrees with every source as active low.
+//
+// Reads are not trusted singly. A bit-banged bus can return a byte with a
+// bit flipped, or all ones, and ACK it; node power is decided from these
+// reads, so every register the decisions rest on is read until it gives
+// the same value three times in a row (stableRead), a read that looks
+// like a reset (configuration 0xFF) must do so three times in a row before
+// the board is initialised again (looksReset), and every read-modify-
+// write of the output latch is read back and done again if the latch does
+// not hold what was written (setBits). The official tool does none of
+// this: one corrupted read there re-initialises the board from its
+// power-on-state jumper, or writes another node's flipped bit back.
+//
+// Write protection (bit 7) is switched on v2.x only and not turned off
+// while the WP solder link is bridged (lines 954-963), as the tool does.
+// Opts.Size counts fewer than four nodes (CLUSTERHAT_SIZE, lines
+// 436-437).
 //
 // Assumed, not from a source: the XA0/XA1 jumpers move the expander to
 // 0x20-0x23 (the tool hard-codes 0x20); a lone failed transaction is

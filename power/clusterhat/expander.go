@@ -26,6 +26,18 @@ const (
 	bitWP    = 7
 )
 
+// Hub polarities (Opts.HubPolarity): which level of bit 5 switches the
+// hub on.
+const (
+	// HubAuto is the official tool's first-run rule: a 1 switches the hub
+	// on a v2.0 only; every later board holds it in reset with a 1.
+	HubAuto = "auto"
+	// HubHigh: a 1 switches the hub on.
+	HubHigh = "high"
+	// HubLow: a 0 switches the hub on.
+	HubLow = "low"
+)
+
 // Opts configures an expander-driven ClusterHAT.
 type Opts struct {
 	// Address is the expander's I2C address, 0x20-0x23.
@@ -34,6 +46,14 @@ type Opts struct {
 	Major, Minor int
 	// HubResetOff is how long `hub reset` keeps the hub off.
 	HubResetOff time.Duration
+	// HubPolarity is HubAuto (or ""), HubHigh or HubLow.
+	HubPolarity string
+	// Size is how many of P1-P4 are counted (the official tool's
+	// CLUSTERHAT_SIZE); 0 means 4.
+	Size int
+	// Identity is what the HAT's EEPROM says, for Info; Forced is the
+	// version forced instead of reading it ("" when read).
+	UUID, Vendor, ProductID, Forced string
 }
 
 // DefaultOpts is a ClusterHAT v2.5 at 0x20.
@@ -46,8 +66,10 @@ type Dev struct {
 	opts   Opts
 	chip   string
 	// WPLink is the EEPROM write-protect solder link: 1 bridged, 0 open,
-	// -1 unknown (PCA9554 has no programmable pull-up to test it).
+	// -1 unknown (PCA9554 has no programmable pull-up to test it); known
+	// after Init.
 	WPLink int
+	inited bool
 }
 
 // NewI2C returns the ClusterHAT whose expander is at opts.Address on bus
@@ -60,6 +82,17 @@ func NewI2C(bus i2c.Bus, busNum int, opts Opts) (*Dev, error) {
 	}
 	if opts.Major < 2 || opts.Major > 3 {
 		return nil, fmt.Errorf("ClusterHAT v%d.%d has no I2C expander", opts.Major, opts.Minor)
+	}
+	switch opts.HubPolarity {
+	case "", HubAuto, HubHigh, HubLow:
+	default:
+		return nil, fmt.Errorf("hub polarity %q: use %q, %q or %q", opts.HubPolarity, HubAuto, HubHigh, HubLow)
+	}
+	if opts.Size == 0 {
+		opts.Size = 4
+	}
+	if opts.Size < 1 || opts.Size > 4 {
+		return nil, fmt.Errorf("ClusterHAT size %d: a ClusterHAT has 1-4 nodes", opts.Size)
 	}
 	d := &Dev{bus: bus, busNum: busNum, opts: opts}
 	if _, err := d.read(regConfig); err != nil {
@@ -101,69 +134,177 @@ func (d *Dev) write(reg, v byte) error {
 	return d.tx([]byte{reg, v}, nil)
 }
 
-// setBit is the official tool's on()/off(): read the output latch, change
-// one bit, write it back.
-func (d *Dev) setBit(bit int, on bool) error {
-	v, err := d.read(regOutput)
+// A stable read is agree reads in a row of the same value, within at most
+// readTries reads.
+const (
+	agree     = 3
+	readTries = 16
+)
+
+// stableRead reads reg until agree reads in a row give the same value. A
+// read can come back corrupted (a glitch on the bit-banged bus flips a
+// bit, a stuck SDA reads 0xFF) without any error; node power is decided
+// from these reads, so a lone odd value must never count, nor two alike
+// (at a bit flipped in one read of twenty, two reads flipped the same way
+// come about once in a few thousand). Pins that really change settle
+// within a read.
+func (d *Dev) stableRead(reg byte) (byte, error) {
+	last, err := d.read(reg)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if on {
-		v |= 1 << bit
-	} else {
-		v &^= 1 << bit
+	same := 1
+	for range readTries - 1 {
+		v, err := d.read(reg)
+		if err != nil {
+			return 0, err
+		}
+		if v == last {
+			if same++; same == agree {
+				return v, nil
+			}
+			continue
+		}
+		last, same = v, 1
 	}
-	return d.write(regOutput, v)
+	return 0, fmt.Errorf("ClusterHAT expander register 0x%02x reads differently every time (%d reads on I2C bus %d): %w", reg, readTries, d.busNum, errUnstable)
 }
 
-// hubActiveHigh: only v2.0 switches the hub on with a 1; from v2.1 on (and
-// v3.x) the bit holds the hub in reset. The official tool tests only the
-// minor version in `hub on/off`, which would be wrong on a v3.0; this uses
-// the rule its init uses (v2.0 only).
-func (d *Dev) hubActiveHigh() bool { return d.opts.Major == 2 && d.opts.Minor == 0 }
+// errUnstable is reads that never agree: the bus is broken.
+var errUnstable = errors.New("unstable reads")
+
+// confirmTries is how many reads of the configuration register in a row
+// must say "every pin an input" before the board is taken as reset.
+const confirmTries = 3
+
+// looksReset reports whether the expander is in its power-on state, which
+// is what re-initialising it (and applying the boot policy) rests on: the
+// configuration register reads 0xFF (every pin an input) on confirmTries
+// reads in a row. After Init it is 0x00; a lone read of 0xFF (a glitch on
+// the bus reads all ones) is a corrupted read, and nothing is done about
+// it. A configuration that really reads 0xFF means the pins drive nothing,
+// however that came about (a reset, an init cut short), and init is what
+// puts that right.
+func (d *Dev) looksReset(cfg byte) (bool, error) {
+	if cfg != 0xFF {
+		return false, nil
+	}
+	for range confirmTries - 1 {
+		v, err := d.read(regConfig)
+		if err != nil {
+			return false, err
+		}
+		if v != 0xFF {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// setBits is the official tool's on()/off() made safe: read the output
+// latch (a stable read), change the bits in mask to those of v, write it
+// back, and read it back (a stable read); if the latch
+// does not hold what was written (a write that did not stick), it is done
+// again from the start. The read before the write matters most: written
+// back from a corrupted read, one flipped bit would switch another node.
+func (d *Dev) setBits(mask, v byte) error {
+	const rmwTries = 3
+	var got, want byte
+	for range rmwTries {
+		cur, err := d.stableRead(regOutput)
+		if err != nil {
+			return err
+		}
+		// Written even when unchanged, as the official tool does.
+		want = cur&^mask | v&mask
+		if err := d.write(regOutput, want); err != nil {
+			return err
+		}
+		if got, err = d.stableRead(regOutput); err != nil {
+			return err
+		}
+		if got == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("ClusterHAT output latch reads 0x%02x after writing 0x%02x (%d tries)", got, want, rmwTries)
+}
+
+func (d *Dev) setBit(bit int, on bool) error {
+	var v byte
+	if on {
+		v = 1 << bit
+	}
+	return d.setBits(1<<bit, v)
+}
+
+// hubActiveHigh tells which level of bit 5 switches the hub on. The
+// sources disagree for a v3.0 (see the package documentation); HubAuto
+// follows the official tool's first-run rule, active high on v2.0 only.
+func (d *Dev) hubActiveHigh() bool {
+	switch d.opts.HubPolarity {
+	case HubHigh:
+		return true
+	case HubLow:
+		return false
+	}
+	return d.opts.Major == 2 && d.opts.Minor == 0
+}
 
 func (d *Dev) hasLEDBit() bool { return d.opts.Major == 2 }
 
 // Info implements board.Board.
 func (d *Dev) Info() board.Info {
 	rev := fmt.Sprintf("%d.%d", d.opts.Major, d.opts.Minor)
-	return board.Info{Kind: "clusterhat", Model: "ClusterHAT v" + rev, Revision: rev, Chip: d.chip, Bus: d.busNum, Address: d.opts.Address}
+	i := board.Info{Kind: "clusterhat", Model: "ClusterHAT v" + rev, Revision: rev, Chip: d.chip, Bus: d.busNum, Address: d.opts.Address,
+		Major: d.opts.Major, Minor: d.opts.Minor, UUID: d.opts.UUID, Vendor: d.opts.Vendor, ProductID: d.opts.ProductID, Forced: d.opts.Forced}
+	if d.inited {
+		wl := d.WPLink
+		i.WPLink = &wl
+	}
+	return i
 }
 
-// Nodes implements board.Board.
-func (d *Dev) Nodes() int { return 4 }
+// Nodes implements board.Board: P1-P4, or as many as Opts.Size counts.
+func (d *Dev) Nodes() int { return d.opts.Size }
 
 // Init implements board.Board. The expander comes up with every pin an
 // input (configuration 0xFF); that is how a first access after the HAT
-// powered up is recognised. Then, in the official tool's order: detect the
-// write-protect link (XRA1200P) and set write-protect, set P1-P4 from the
-// power-on-state jumper, ALERT off, LEDs on (v2), hub on, and only then
-// make every pin an output, so the latch is ready before the pins drive.
+// powered up is recognised (confirmed by looksReset). Then, in the
+// official tool's order: detect the write-protect link (XRA1200P) and set
+// write-protect, set P1-P4 from the power-on-state jumper, ALERT off, LEDs
+// on (v2), hub on, and only then make every pin an output, so the latch
+// is ready before the pins drive.
 func (d *Dev) Init() (bool, error) {
 	cfg, err := d.read(regConfig)
 	if err != nil {
 		return false, err
 	}
-	in, err := d.read(regInput)
+	reset, err := d.looksReset(cfg)
 	if err != nil {
 		return false, err
 	}
-	if cfg != 0xFF {
+	in, err := d.stableRead(regInput)
+	if err != nil {
+		return false, err
+	}
+	if !reset {
 		d.WPLink = -1
 		if d.chip == "XRA1200P" {
-			pu, err := d.read(regPullUp)
+			pu, err := d.stableRead(regPullUp)
 			if err != nil {
 				return false, err
 			}
 			d.WPLink = int(pu >> bitWP & 1)
 		}
+		d.inited = true
 		return false, nil
 	}
 	steps := []func() error{
 		d.initWriteProtect,
 		// Power-on state: all of P1-P4 reading high means the POS link is
 		// cut ("auto power on"); the default link holds them low (off).
-		func() error { return d.setNodes(in&0x0F == 0x0F) },
+		func() error { return d.setBits(0x0F, fill(in&0x0F == 0x0F)) },
 		func() error { return d.setBit(bitAlert, false) },
 		func() error {
 			if !d.hasLEDBit() {
@@ -179,7 +320,15 @@ func (d *Dev) Init() (bool, error) {
 			return false, fmt.Errorf("initialising the ClusterHAT: %w", err)
 		}
 	}
+	d.inited = true
 	return true, nil
+}
+
+func fill(on bool) byte {
+	if on {
+		return 0xFF
+	}
+	return 0
 }
 
 func (d *Dev) initWriteProtect() error {
@@ -190,7 +339,7 @@ func (d *Dev) initWriteProtect() error {
 		if err := d.write(regPullUp, 0x7F); err != nil {
 			return err
 		}
-		in, err := d.read(regInput)
+		in, err := d.stableRead(regInput)
 		if err != nil {
 			return err
 		}
@@ -203,37 +352,29 @@ func (d *Dev) initWriteProtect() error {
 	return d.setBit(bitWP, true)
 }
 
-func (d *Dev) setNodes(on bool) error {
-	v, err := d.read(regOutput)
-	if err != nil {
-		return err
-	}
-	if on {
-		v |= 0x0F
-	} else {
-		v &^= 0x0F
-	}
-	return d.write(regOutput, v)
-}
-
 // Read implements board.Board: node power from the input register (the
-// pins' levels).
+// pins' levels), read until it reads the same agree times in a row.
 func (d *Dev) Read() (board.State, error) {
 	cfg, err := d.read(regConfig)
 	if err != nil {
 		return board.State{}, err
 	}
-	in, err := d.read(regInput)
+	reset, err := d.looksReset(cfg)
 	if err != nil {
 		return board.State{}, err
 	}
-	st := board.State{Reset: cfg == 0xFF, Powered: make([]bool, 4)}
-	for i := range 4 {
+	in, err := d.stableRead(regInput)
+	if err != nil {
+		return board.State{}, err
+	}
+	st := board.State{Reset: reset, Powered: make([]bool, d.opts.Size)}
+	for i := range d.opts.Size {
 		st.Powered[i] = in>>i&1 == 1
 	}
 	hub := in>>bitHub&1 == 1
 	st.Hub = board.Flag(hub == d.hubActiveHigh())
 	st.Alert = board.Flag(in>>bitAlert&1 == 1)
+	st.WP = board.Flag(in>>bitWP&1 == 1)
 	if d.hasLEDBit() {
 		st.LEDs = board.Flag(in>>bitLED&1 == 1)
 	}
@@ -242,8 +383,8 @@ func (d *Dev) Read() (board.State, error) {
 
 // SetPower implements board.Board.
 func (d *Dev) SetPower(n int, on bool) error {
-	if n < 1 || n > 4 {
-		return fmt.Errorf("ClusterHAT has nodes 1-4, not %d", n)
+	if n < 1 || n > d.opts.Size {
+		return fmt.Errorf("ClusterHAT has nodes 1-%d, not %d", d.opts.Size, n)
 	}
 	return d.setBit(n-1, on)
 }
@@ -271,7 +412,27 @@ func (d *Dev) SetLEDs(on bool) error {
 	return d.setBit(bitLED, on)
 }
 
-var _ board.Board = (*Dev)(nil)
+// ErrWPLinked refuses to turn write protection off while the WP solder
+// link is bridged: the link holds the pin high whatever the expander
+// drives.
+var ErrWPLinked = errors.New("the EEPROM's write protection cannot be turned off: its WP solder link is bridged")
+
+// SetWP implements board.WriteProtect (bit 7). As the official tool, only
+// on v2.x, and not off while the solder link is bridged.
+func (d *Dev) SetWP(on bool) error {
+	if d.opts.Major != 2 {
+		return board.Unsupported("ClusterHAT v%d.%d: write protection is switched on v2.x only", d.opts.Major, d.opts.Minor)
+	}
+	if !on && d.chip == "XRA1200P" && d.WPLink == 1 {
+		return ErrWPLinked
+	}
+	return d.setBit(bitWP, on)
+}
+
+var (
+	_ board.Board        = (*Dev)(nil)
+	_ board.WriteProtect = (*Dev)(nil)
+)
 
 // errNoHub is returned by v1 boards.
 var errNoHub = errors.New("hub control is not supported on ClusterHAT v1.x (its hub is always on)")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -337,5 +338,84 @@ func TestInitGoldenTrace(t *testing.T) {
 	}
 	if err := pb.Close(); err != nil {
 		t.Errorf("replay: %v", err)
+	}
+}
+
+// hub_polarity: auto is the official tool's first-run rule (a 1 switches
+// the hub on on v2.0 only, so a v3.0 is active low); high and low force it
+// either way, for the init sequence, hub on/off and the read-back alike.
+func TestHubPolarity(t *testing.T) {
+	for _, tc := range []struct {
+		major, minor int
+		polarity     string
+		onLevel      bool
+	}{
+		{2, 0, HubAuto, true}, {2, 0, "", true}, {2, 5, HubAuto, false}, {3, 0, HubAuto, false}, {3, 1, HubAuto, false},
+		{3, 0, HubHigh, true}, {2, 0, HubLow, false}, {2, 5, HubHigh, true},
+	} {
+		t.Run(fmt.Sprintf("v%d.%d-%s", tc.major, tc.minor, tc.polarity), func(t *testing.T) {
+			h := newHAT(t, expander.XRA1200P, tc.major, tc.minor)
+			o := DefaultOpts
+			o.Major, o.Minor, o.HubPolarity = tc.major, tc.minor, tc.polarity
+			d, err := NewI2C(h.bus, 1, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Init()
+			if h.chip.Level(bitHub) != tc.onLevel {
+				t.Errorf("hub pin %v after init; hub on is %v", h.chip.Level(bitHub), tc.onLevel)
+			}
+			d.SetHub(false)
+			if st, _ := d.Read(); h.chip.Level(bitHub) == tc.onLevel || *st.Hub {
+				t.Errorf("hub off: pin %v, read back on %v", h.chip.Level(bitHub), *st.Hub)
+			}
+		})
+	}
+	o := DefaultOpts
+	o.HubPolarity = "inverted"
+	if _, err := NewI2C(newHAT(t, expander.XRA1200P, 2, 5).bus, 1, o); err == nil || !strings.Contains(err.Error(), `"inverted"`) {
+		t.Errorf("a bad polarity: %v", err)
+	}
+}
+
+// hat_size counts fewer of P1-P4, as the official tool's CLUSTERHAT_SIZE.
+func TestHATSize(t *testing.T) {
+	h := newHAT(t, expander.XRA1200P, 2, 5)
+	o := DefaultOpts
+	o.Size = 2
+	d, err := NewI2C(h.bus, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Init()
+	if st, _ := d.Read(); d.Nodes() != 2 || len(st.Powered) != 2 {
+		t.Errorf("nodes %d, read back %v", d.Nodes(), st.Powered)
+	}
+	if err := d.SetPower(3, true); err == nil || h.chip.Level(2) {
+		t.Errorf("p3 of a 2-node HAT: %v", err)
+	}
+}
+
+// Write protection: switched on v2.x, refused off while the solder link is
+// bridged, and not switched on v3.x (the official tool's rule).
+func TestWriteProtect(t *testing.T) {
+	h := newHAT(t, expander.XRA1200P, 2, 5)
+	h.dev.Init()
+	if err := h.dev.SetWP(false); err != nil || h.chip.Level(bitWP) {
+		t.Errorf("wp off: %v, pin %v", err, h.chip.Level(bitWP))
+	}
+	if st, _ := h.dev.Read(); *st.WP {
+		t.Error("read back WP on after wp off")
+	}
+	linked := newHAT(t, expander.XRA1200P, 2, 5)
+	linked.chip.SetExternal(bitWP, expander.High)
+	linked.dev.Init()
+	if err := linked.dev.SetWP(false); !errors.Is(err, ErrWPLinked) || *linked.dev.Info().WPLink != 1 {
+		t.Errorf("wp off with the link bridged: %v, link %v", err, linked.dev.Info().WPLink)
+	}
+	v3 := newHAT(t, expander.XRA1200P, 3, 1)
+	v3.dev.Init()
+	if err := v3.dev.SetWP(false); !errors.Is(err, board.ErrUnsupported) || !v3.chip.Level(bitWP) {
+		t.Errorf("wp off on v3.1: %v", err)
 	}
 }

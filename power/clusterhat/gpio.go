@@ -24,25 +24,31 @@ var V1Pins = [5]int{5, 6, 13, 19, 26}
 type GPIODev struct {
 	alert Line
 	nodes [4]Line
-	minor int
+	opts  Opts
 }
 
 // NewGPIO returns a v1.x ClusterHAT on lines (ALERT, P1, P2, P3, P4, as
-// V1Pins). Nothing is written.
-func NewGPIO(lines [5]Line, minor int) *GPIODev {
-	return &GPIODev{alert: lines[0], nodes: [4]Line{lines[1], lines[2], lines[3], lines[4]}, minor: minor}
+// V1Pins); of o, Minor, Size and the identity are used. Nothing is
+// written.
+func NewGPIO(lines [5]Line, o Opts) *GPIODev {
+	o.Major = 1
+	if o.Size < 1 || o.Size > 4 {
+		o.Size = 4
+	}
+	return &GPIODev{alert: lines[0], nodes: [4]Line{lines[1], lines[2], lines[3], lines[4]}, opts: o}
 }
 
 func (d *GPIODev) all() []Line { return append([]Line{d.alert}, d.nodes[:]...) }
 
 // Info implements board.Board.
 func (d *GPIODev) Info() board.Info {
-	rev := fmt.Sprintf("1.%d", d.minor)
-	return board.Info{Kind: "clusterhat", Model: "ClusterHAT v" + rev, Revision: rev, Chip: "GPIO", Bus: -1}
+	rev := fmt.Sprintf("1.%d", d.opts.Minor)
+	return board.Info{Kind: "clusterhat", Model: "ClusterHAT v" + rev, Revision: rev, Chip: "GPIO", Bus: -1,
+		Major: 1, Minor: d.opts.Minor, UUID: d.opts.UUID, Vendor: d.opts.Vendor, ProductID: d.opts.ProductID, Forced: d.opts.Forced}
 }
 
-// Nodes implements board.Board.
-func (d *GPIODev) Nodes() int { return 4 }
+// Nodes implements board.Board: P1-P4, or as many as Opts.Size counts.
+func (d *GPIODev) Nodes() int { return d.opts.Size }
 
 // Init implements board.Board. After the Pi boots, the lines are inputs
 // with the SoC's reset pulls (high on BCM 5 and 6, low on 13, 19 and 26;
@@ -71,7 +77,7 @@ func (d *GPIODev) Init() (bool, error) {
 
 // Read implements board.Board: the lines' levels.
 func (d *GPIODev) Read() (board.State, error) {
-	st := board.State{Powered: make([]bool, 4)}
+	st := board.State{Powered: make([]bool, d.opts.Size)}
 	for i, l := range d.all() {
 		out, high, err := l.State()
 		if err != nil {
@@ -82,7 +88,7 @@ func (d *GPIODev) Read() (board.State, error) {
 		}
 		if i == 0 {
 			st.Alert = board.Flag(high)
-		} else {
+		} else if i <= d.opts.Size {
 			st.Powered[i-1] = high
 		}
 	}
@@ -91,8 +97,8 @@ func (d *GPIODev) Read() (board.State, error) {
 
 // SetPower implements board.Board.
 func (d *GPIODev) SetPower(n int, on bool) error {
-	if n < 1 || n > 4 {
-		return fmt.Errorf("ClusterHAT has nodes 1-4, not %d", n)
+	if n < 1 || n > d.opts.Size {
+		return fmt.Errorf("ClusterHAT has nodes 1-%d, not %d", d.opts.Size, n)
 	}
 	return d.nodes[n-1].Drive(on)
 }

@@ -21,7 +21,7 @@ func v1Pins() ([5]*gpiopin.Pin, [5]Line) {
 
 func TestV1GPIO(t *testing.T) {
 	pins, lines := v1Pins()
-	d := NewGPIO(lines, 3)
+	d := NewGPIO(lines, Opts{Minor: 3})
 	if st, _ := d.Read(); !st.Reset {
 		t.Error("input lines after boot not seen as a fresh board")
 	}
@@ -41,7 +41,7 @@ func TestV1GPIO(t *testing.T) {
 	}
 	// A daemon restart: lines already driven are left alone.
 	drives := pins[2].Drives()
-	again := NewGPIO(lines, 3)
+	again := NewGPIO(lines, Opts{Minor: 3})
 	if fresh, err := again.Init(); err != nil || fresh || pins[2].Drives() != drives {
 		t.Errorf("second Init: fresh %v, err %v, drives %d -> %d", fresh, err, drives, pins[2].Drives())
 	}

@@ -73,36 +73,45 @@ const (
 	DataFanStatus = 0x04
 )
 
-// Variant describes one board, from its config.h.
+// Variant describes one board, from its config.h and config.c.
 type Variant struct {
 	Name  string
-	Type  byte // REG_TYPE; Single and A+6 share 0x03
-	MaxPi int
-	// GPIOD boards (pHAT, Single) have the LED_EN(0) quirk: enabling all
-	// LEDs also drives every node's power enable high.
-	GPIOD   bool
-	Fan     bool
-	USBBoot bool
-	ACT     bool
-	// ADCs are the types of the voltage ADCs (1: 5 V/2, 2: VIN divider).
+	Type  byte // CTRL_TYPE; Single and A+6 share 0x03
+	MaxPi int  // CTRL_MAXPI
+	// PID is the USB product ID (vendor 0x3171), from usbconfighw.h.
+	PID uint16
+	// GPIOD boards (pHAT, Single) switch their nodes through named pins
+	// and keep their LED enables differently (see the package doc).
+	GPIOD bool
+	// Fan: the FAN command is compiled in (FANENPORT or FANSTATUS);
+	// FanPin: it drives a fan (FANENPORT), else it only records it.
+	Fan, FanPin bool
+	USBBoot     bool // USBBOOT lines
+	ACT         bool // LEDACTPORT: an ACT LED
+	Alert       bool // LEDALERTPORT: an ALERT LED
+	Hub         bool // HUBENPORT: a hub the firmware can switch
+	NodeLEDs    bool // a LED per node (not NOPLED)
+	// ADCs are the types of the voltage ADCs (1: 5 V/2, 2: VIN divider);
+	// Temp: the AVR's temperature sensor is read (ADCTEMP).
 	ADCs []byte
+	Temp bool
 	// Paths are the GETPATH answers: [0] the controller, [n] node n; nil
-	// when the board has no paths (Stack).
+	// when the board has no paths (NOPATHS, the Stack).
 	Paths [][]byte
 }
 
 // The boards of burtyb/ClusterCTRL (DA omitted: it is a HAT multiplexer,
 // not a node power board).
 var (
-	Single = Variant{Name: "Single", Type: 0x03, MaxPi: 1, GPIOD: true, USBBoot: true,
+	Single = Variant{Name: "Single", Type: 0x03, MaxPi: 1, PID: 0x0015, GPIOD: true, USBBoot: true, Alert: true, Hub: true, NodeLEDs: true,
 		Paths: [][]byte{{2}, {4}}}
-	PHAT = Variant{Name: "pHAT", Type: 0x02, MaxPi: 2, GPIOD: true,
+	PHAT = Variant{Name: "pHAT", Type: 0x02, MaxPi: 2, PID: 0x0012, GPIOD: true, Alert: true, Hub: true, NodeLEDs: true,
 		Paths: [][]byte{{2}, {4}, {3}}}
-	Triple = Variant{Name: "Triple", Type: 0x01, MaxPi: 3, Fan: true, USBBoot: true, ADCs: []byte{1},
-		Paths: [][]byte{{1}, {4}, {3}, {2}}}
-	APlus6 = Variant{Name: "A+6", Type: 0x03, MaxPi: 5, Fan: true, ACT: true, ADCs: []byte{1, 1},
-		Paths: [][]byte{{4, 1}, {1}, {2}, {3}, {4, 2}, {4, 4}}}
-	Stack = Variant{Name: "Stack", Type: 0x04, MaxPi: 5, Fan: true, ADCs: []byte{1, 2}}
+	Triple = Variant{Name: "Triple", Type: 0x01, MaxPi: 3, PID: 0x0014, Fan: true, FanPin: true, USBBoot: true, Alert: true, Hub: true, NodeLEDs: true,
+		ADCs: []byte{1}, Temp: true, Paths: [][]byte{{1}, {4}, {3}, {2}}}
+	APlus6 = Variant{Name: "A+6", Type: 0x03, MaxPi: 5, PID: 0x0013, Fan: true, FanPin: true, ACT: true, Alert: true, Hub: true, NodeLEDs: true,
+		ADCs: []byte{1, 1}, Temp: true, Paths: [][]byte{{4, 1}, {1}, {2}, {3}, {4, 2}, {4, 4}}}
+	Stack = Variant{Name: "Stack", Type: 0x04, MaxPi: 5, PID: 0x0016, Fan: true, ADCs: []byte{1, 2}, Temp: true}
 )
 
 // Variants lists the boards by lower-case name.
@@ -125,29 +134,45 @@ type Opts struct {
 // DefaultOpts is a Stack with firmware 1.8 at the factory order 20.
 var DefaultOpts = Opts{Variant: Stack, Order: 20, Firmware: [2]byte{1, 8}, Layout: 0x02, Busy: 1}
 
-// EEPROM is the board's persistent settings (one bit per node).
+// EEPROM is the board's persistent settings (one bit per node): address
+// 0x01 order, 0x02 PWR LED, 0x03 ACT LED, 0x10 LED enables, 0x30 power-on
+// state, 0x50 USBBOOT.
 type EEPROM struct {
-	Order   byte   `json:"order"`
-	PwrLED  bool   `json:"pwr_led"`
-	ACTLED  bool   `json:"act_led"`
-	LED     uint16 `json:"led"`
-	POS     uint16 `json:"pos"`
-	USBBoot uint16 `json:"usbboot"`
+	Order   byte `json:"order"`
+	PwrLED  bool `json:"pwr_led"`
+	ACTLED  bool `json:"act_led"`
+	LED     byte `json:"led"`
+	POS     byte `json:"pos"`
+	USBBoot byte `json:"usbboot"`
+}
+
+// factoryEEPROM is what SAVEDEFAULTS writes.
+func factoryEEPROM() EEPROM {
+	return EEPROM{Order: 20, PwrLED: true, ACTLED: true, LED: 0xFF, POS: 0x00, USBBoot: 0xFF}
 }
 
 // State is the board's whole state, for saving an emulated board across
-// daemon restarts.
+// daemon restarts: the EEPROM, the firmware's RAM (struct state and the
+// registers it keeps) and the output pins.
 type State struct {
-	EEPROM  EEPROM `json:"eeprom"`
-	Order   byte   `json:"order"`
-	Mode    byte   `json:"mode"`
-	Power   uint16 `json:"power"`
-	LED     uint16 `json:"led"`
-	USBBoot uint16 `json:"usbboot"`
-	PwrLED  bool   `json:"pwr_led"`
-	ACTLED  bool   `json:"act_led"`
-	Alert   bool   `json:"alert"`
-	Fan     bool   `json:"fan"`
+	EEPROM EEPROM `json:"eeprom"`
+	Order  byte   `json:"order"`
+	Mode   byte   `json:"mode"`
+	// The firmware's state struct: enp (power), enpled, usbboot, enpwr,
+	// enact, and fanstatus.
+	Power   byte `json:"power"`
+	LED     byte `json:"led"`
+	USBBoot byte `json:"usbboot"`
+	PwrLED  bool `json:"pwr_led"`
+	ACTLED  bool `json:"act_led"`
+	FanReq  byte `json:"fan_req"`
+	// Pins: node power enables, node LEDs, USBBOOT lines, the ALERT LED
+	// and the fan.
+	PowerPins   byte `json:"power_pins"`
+	LEDPins     byte `json:"led_pins"`
+	USBBootPins byte `json:"usbboot_pins"`
+	Alert       bool `json:"alert"`
+	Fan         bool `json:"fan"`
 }
 
 // Dev is one emulated board. It implements emu.Device at address 0x20.
@@ -159,9 +184,13 @@ type Dev struct {
 	data     [8]byte // DATA0..DATA7
 	cmd      byte
 	status   byte
+	ptr      byte // the register pointer (emulated_address)
 	busyLeft int
 	hubOn    bool
 	hubCyc   int
+	cooling  byte // cooling requests from the nodes (Stack)
+	adc      [2]uint16
+	temp     uint16
 	cmds     map[byte]int
 	onChange func()
 }
@@ -179,7 +208,16 @@ func New(opts Opts) *Dev {
 		opts.Firmware = DefaultOpts.Firmware
 	}
 	d := &Dev{opts: opts, cmds: map[byte]int{}}
-	d.st.EEPROM = EEPROM{Order: 20, PwrLED: true, ACTLED: true, LED: 0xFFFF, POS: 0, USBBoot: 0xFFFF}
+	// 5.1 V on a type 1 input (raw*6.4453125 mV), 12.0 V on type 2, and
+	// about 24.6 °C by the tool's temperature conversion.
+	for i, typ := range opts.Variant.ADCs {
+		d.adc[i] = 791
+		if typ == 2 {
+			d.adc[i] = 360
+		}
+	}
+	d.temp = 247 + 30
+	d.st.EEPROM = factoryEEPROM()
 	if opts.Order != 0 {
 		d.st.EEPROM.Order = opts.Order
 	}
@@ -200,18 +238,33 @@ func (d *Dev) Reset() {
 	}
 }
 
+// bootLocked is main() up to the event loop (lines 1220-1452): RAM
+// zeroed, the hub enabled, ALERT off, the PWR LED, ACT enable, LED
+// enables, power-on state and USBBOOT from EEPROM, then each node whose
+// power-on bit is set switched on in turn, its LED lit if enabled, with
+// ALERT lit (and AUTOONDELAY waited) before each; ALERT off at the end.
 func (d *Dev) bootLocked() {
+	v := d.opts.Variant
 	e := d.st.EEPROM
-	d.st = State{EEPROM: e, Order: e.Order, PwrLED: e.PwrLED, ACTLED: e.ACTLED, LED: e.LED, USBBoot: e.USBBoot}
+	d.st = State{EEPROM: e, Order: e.Order, PwrLED: e.PwrLED, LED: e.LED, Power: e.POS}
+	if v.ACT {
+		d.st.ACTLED = e.ACTLED
+	}
+	if v.USBBoot {
+		d.st.USBBoot = e.USBBoot
+		d.st.USBBootPins = e.USBBoot & d.mask()
+	}
 	d.data = [8]byte{}
-	d.cmd, d.status, d.busyLeft = 0, 0, 0
+	d.cmd, d.status, d.busyLeft, d.ptr = 0, 0, 0, 0
 	d.hubOn = true
-	// The firmware lights ALERT and waits AUTOONDELAY before each
-	// switch-on; the emulation applies the result at once.
-	d.st.Power = e.POS & d.mask()
+	// The emulation applies the auto power-on at once; ALERT ends off.
+	d.st.PowerPins = e.POS & d.mask()
+	if v.NodeLEDs {
+		d.st.LEDPins = e.POS & e.LED & d.mask()
+	}
 }
 
-func (d *Dev) mask() uint16 { return uint16(1)<<d.opts.Variant.MaxPi - 1 }
+func (d *Dev) mask() byte { return byte(1)<<d.opts.Variant.MaxPi - 1 }
 
 // OnChange registers f to be called after state changes.
 func (d *Dev) OnChange(f func()) {
@@ -227,21 +280,33 @@ func (d *Dev) Variant() Variant { return d.opts.Variant }
 func (d *Dev) Powered(n int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.st.Power&(1<<(n-1)) != 0
+	return d.st.PowerPins&(1<<(n-1)) != 0
 }
 
-// NodeLED reports whether node n's LED is lit (powered and enabled).
+// NodeLED reports whether node n's LED is lit.
 func (d *Dev) NodeLED(n int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	bit := uint16(1) << (n - 1)
-	return d.st.Power&bit != 0 && d.st.LED&bit != 0
+	return d.st.LEDPins&(1<<(n-1)) != 0
 }
 
-// PwrLED, Alert and Hub report the board's power LED, ALERT LED and hub.
+// USBBoot reports whether node n's USBBOOT line is driven.
+func (d *Dev) USBBoot(n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.USBBootPins&(1<<(n-1)) != 0
+}
+
+// PwrLED, Alert, Hub, ACT and Fan report the board's power LED, ALERT
+// LED, hub, ACT LED enable and fan.
 func (d *Dev) PwrLED() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.st.PwrLED }
 func (d *Dev) Alert() bool  { d.mu.Lock(); defer d.mu.Unlock(); return d.st.Alert }
 func (d *Dev) Hub() bool    { d.mu.Lock(); defer d.mu.Unlock(); return d.hubOn }
+func (d *Dev) ACT() bool    { d.mu.Lock(); defer d.mu.Unlock(); return d.st.ACTLED }
+func (d *Dev) Fan() bool    { d.mu.Lock(); defer d.mu.Unlock(); return d.st.Fan }
+
+// EEPROMContent returns the saved settings.
+func (d *Dev) EEPROMContent() EEPROM { d.mu.Lock(); defer d.mu.Unlock(); return d.st.EEPROM }
 
 // HubCycles counts completed HUB_CYCLE commands.
 func (d *Dev) HubCycles() int { d.mu.Lock(); defer d.mu.Unlock(); return d.hubCyc }
@@ -251,6 +316,14 @@ func (d *Dev) Commands(c byte) int { d.mu.Lock(); defer d.mu.Unlock(); return d.
 
 // Order returns the order value in RAM (what REG_ORDER reads).
 func (d *Dev) Order() byte { d.mu.Lock(); defer d.mu.Unlock(); return d.st.Order }
+
+// SetCoolingRequests sets the Stack's cooling request lines (bit 0 = P1).
+func (d *Dev) SetCoolingRequests(b byte) { d.mu.Lock(); defer d.mu.Unlock(); d.cooling = b }
+
+// SetADC sets the raw reading of voltage ADC n (1-based) and SetTemp the
+// temperature sensor's.
+func (d *Dev) SetADC(n int, raw uint16) { d.mu.Lock(); defer d.mu.Unlock(); d.adc[n-1] = raw }
+func (d *Dev) SetTemp(raw uint16)       { d.mu.Lock(); defer d.mu.Unlock(); d.temp = raw }
 
 // Save returns the whole state.
 func (d *Dev) Save() State { d.mu.Lock(); defer d.mu.Unlock(); return d.st }
@@ -263,27 +336,29 @@ func (d *Dev) Restore(s State) {
 	d.hubOn = true
 }
 
-// Tx implements emu.Device.
+// Tx implements emu.Device. Each Tx is what i2c-tiny-usb sends as up to
+// two messages: w (the register select and any data) and r (the read).
 func (d *Dev) Tx(w, r []byte) error {
 	d.mu.Lock()
 	changed := d.tickLocked()
 	var err error
-	if len(w) == 0 {
-		err = fmt.Errorf("clusterctrl: transfer without a register: %w", emu.ErrNACK)
-	} else if len(w) > 1 && d.cmd != 0 {
-		// Busy: writes are NAKed until the pending command is done.
+	if len(w) > 0 && d.cmd != 0 {
+		// i2c_do_emulated: while a command is pending every message that
+		// is not a read is NAKed, a register select included.
 		err = fmt.Errorf("clusterctrl: busy with command 0x%02x: %w", d.cmd, emu.ErrNACK)
 	} else {
-		reg := int(w[0])
-		for _, v := range w[1:] {
-			if d.writeLocked(reg, v) {
+		if len(w) > 0 {
+			d.ptr = w[0]
+		}
+		for _, v := range w[min(1, len(w)):] {
+			if d.writeLocked(d.ptr, v) {
 				changed = true
 			}
-			reg++
+			d.ptr++
 		}
 		for i := range r {
-			r[i] = d.readLocked(reg)
-			reg++
+			r[i] = d.readLocked(d.ptr)
+			d.ptr++
 		}
 	}
 	f := d.onChange
@@ -309,7 +384,7 @@ func (d *Dev) tickLocked() bool {
 	return true
 }
 
-func (d *Dev) readLocked(reg int) byte {
+func (d *Dev) readLocked(reg byte) byte {
 	if d.opts.Layout != 0x02 {
 		if reg == RegVersion {
 			return d.opts.Layout
@@ -337,7 +412,7 @@ func (d *Dev) readLocked(reg int) byte {
 	return 0xFF
 }
 
-func (d *Dev) writeLocked(reg int, v byte) bool {
+func (d *Dev) writeLocked(reg, v byte) bool {
 	switch {
 	case reg == RegOrder:
 		if v == 0 {
@@ -354,7 +429,7 @@ func (d *Dev) writeLocked(reg int, v byte) bool {
 		if v != 0 {
 			d.cmd = v
 			d.busyLeft = d.opts.Busy
-			if v == CmdHubCycle {
+			if v == CmdHubCycle && d.opts.Variant.Hub {
 				d.hubOn = false
 			}
 		}
@@ -362,88 +437,38 @@ func (d *Dev) writeLocked(reg int, v byte) bool {
 	return false
 }
 
-func (d *Dev) node() (uint16, bool) {
+// node returns DATA0's bit when it names a node (1..MAXPI).
+func (d *Dev) node() (byte, bool) {
 	n := int(d.data[0])
 	if n < 1 || n > d.opts.Variant.MaxPi {
 		return 0, false
 	}
-	return uint16(1) << (n - 1), true
+	return byte(1) << (n - 1), true
 }
 
+// execLocked runs one command as the firmware's event loop does (lines
+// 1458-2045).
 func (d *Dev) execLocked(c byte) {
 	d.cmds[c]++
 	v := d.opts.Variant
 	st := &d.st
-	d.status = StatusOK
 	switch c {
-	case CmdInit, CmdRescan, CmdPing:
 	case CmdOn:
 		if bit, ok := d.node(); ok {
+			st.PowerPins |= bit
 			st.Power |= bit
+			if v.NodeLEDs && st.LED&bit != 0 {
+				st.LEDPins |= bit
+			}
 		}
+		d.status = StatusOK
 	case CmdOff:
 		if bit, ok := d.node(); ok {
+			st.PowerPins &^= bit
 			st.Power &^= bit
+			st.LEDPins &^= bit
 		}
-	case CmdAlertOn:
-		st.Alert = true
-	case CmdAlertOff:
-		st.Alert = false
-	case CmdHubCycle:
-		// HUB_CYCLE does not update STATUS; the hub was off while the
-		// command was pending.
-		d.hubOn = true
-		d.hubCyc++
-	case CmdLEDEnable, CmdLEDDisable:
-		on := c == CmdLEDEnable
-		if d.data[0] == 0 {
-			st.PwrLED = on
-			if on {
-				st.LED = 0xFFFF
-				if v.GPIOD {
-					// The firmware quirk: the port write that enables
-					// the LEDs also drives every power enable high.
-					st.Power = d.mask()
-				}
-			} else {
-				st.LED = 0
-			}
-		} else if bit, ok := d.node(); ok {
-			if on {
-				st.LED |= bit
-			} else {
-				st.LED &^= bit
-			}
-		}
-	case CmdPwrOn:
-		st.PwrLED = true
-	case CmdPwrOff:
-		st.PwrLED = false
-	case CmdReset:
-		d.bootLocked()
-		return
-	case CmdGetPStatus:
-		if bit, ok := d.node(); ok {
-			d.data[0] = b2i(st.Power&bit != 0)
-		} else {
-			d.data[0], d.status = 0xFF, StatusNoSuchPi
-		}
-	case CmdFan:
-		if !v.Fan {
-			d.status = StatusUnknownCmd
-			break
-		}
-		st.Fan = d.data[0] != 0
-	case CmdGetPath:
-		n := int(d.data[0])
-		d.data = [8]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
-		if v.Paths == nil || n >= len(v.Paths) {
-			d.status = StatusError
-			break
-		}
-		for i, p := range v.Paths[n] {
-			d.data[len(v.Paths[n])-1-i] = p
-		}
+		d.status = StatusOK
 	case CmdUSBBootEn, CmdUSBBootDis:
 		if !v.USBBoot {
 			d.status = StatusUnknownCmd
@@ -451,75 +476,222 @@ func (d *Dev) execLocked(c byte) {
 		}
 		if bit, ok := d.node(); ok {
 			if c == CmdUSBBootEn {
+				st.USBBootPins |= bit
 				st.USBBoot |= bit
 			} else {
+				st.USBBootPins &^= bit
 				st.USBBoot &^= bit
 			}
 		}
-	case CmdGetUStatus:
-		if bit, ok := d.node(); ok && v.USBBoot {
-			d.data[0] = b2i(st.USBBoot&bit != 0)
-		} else {
-			d.data[0] = 0xFF
-		}
-	case CmdSetOrder:
+		d.status = StatusOK
+	case CmdLEDEnable:
+		d.ledEnableLocked()
+		d.status = StatusOK
+	case CmdLEDDisable:
 		if d.data[0] == 0 {
-			d.status = StatusError
+			st.PwrLED = false
+			st.LEDPins = 0
+			st.LED = 0
+		} else if bit, ok := d.node(); ok {
+			st.LEDPins &^= bit
+			st.LED &^= bit
+		}
+		d.status = StatusOK
+	case CmdAlertOn, CmdAlertOff:
+		if v.Alert {
+			st.Alert = c == CmdAlertOn
+		}
+		d.status = StatusOK
+	case CmdSave:
+		st.EEPROM.Order = st.Order
+		d.saveLEDLocked()
+		st.EEPROM.POS = st.Power
+		if v.USBBoot {
+			st.EEPROM.USBBoot = st.USBBoot
+		}
+		d.status = StatusOK
+	case CmdSaveUSBBoot:
+		if v.USBBoot {
+			st.EEPROM.USBBoot = st.USBBoot
+		}
+		d.status = StatusOK
+	case CmdSaveOrder:
+		st.EEPROM.Order = st.Order
+		d.status = StatusOK
+	case CmdSavePOS:
+		st.EEPROM.POS = st.Power
+		d.status = StatusOK
+	case CmdSaveLED:
+		d.saveLEDLocked()
+		d.status = StatusOK
+	case CmdHubCycle:
+		// The hub was off while the command was pending (at least DATA0
+		// x 10 ms, 100 ms minimum); STATUS is left as it was.
+		if d.data[0] < 10 {
+			d.data[0] = 10
+		}
+		d.hubOn = true
+		d.hubCyc++
+	case CmdSaveDefault:
+		e := factoryEEPROM()
+		if !v.USBBoot {
+			e.USBBoot = st.EEPROM.USBBoot
+		}
+		st.EEPROM = e
+		d.status = StatusOK
+	case CmdPwrOn, CmdPwrOff:
+		st.PwrLED = c == CmdPwrOn
+		d.status = StatusOK
+	case CmdReset:
+		// The watchdog resets the MCU: RAM, STATUS included, starts over.
+		d.bootLocked()
+	case CmdGetPStatus:
+		if bit, ok := d.node(); ok {
+			if v.GPIOD {
+				d.data[0] = b2i(st.Power&bit != 0)
+			} else {
+				d.data[0] = b2i(st.PowerPins&bit != 0)
+			}
+			d.status = StatusOK
+		} else {
+			d.data[0], d.status = 0xFF, StatusNoSuchPi
+		}
+	case CmdGetUStatus:
+		bit, ok := d.node()
+		switch {
+		case !v.USBBoot || !ok:
+			d.data[0] = 0xFF
+		case v.GPIOD:
+			d.data[0] = b2i(st.USBBoot&bit != 0)
+		default:
+			d.data[0] = b2i(st.USBBootPins&bit != 0)
+		}
+		d.status = StatusOK
+	case CmdFan:
+		if !v.Fan {
+			d.status = StatusUnknownCmd
 			break
 		}
-		st.Order = d.data[0]
+		if v.FanPin {
+			st.Fan = d.data[0] == 1
+		}
+		st.FanReq = d.data[0]
+		d.status = StatusOK
+	case CmdGetData:
+		d.getDataLocked()
+	case CmdSetOrder:
+		if d.data[0] > 0 {
+			st.Order = d.data[0]
+			d.status = StatusOK
+		} else {
+			d.status = StatusError
+		}
 	case CmdACTEnable, CmdACTDisable:
 		if !v.ACT {
 			d.status = StatusUnknownCmd
 			break
 		}
 		st.ACTLED = c == CmdACTEnable
-	case CmdSave:
-		st.EEPROM.Order, st.EEPROM.LED, st.EEPROM.POS, st.EEPROM.USBBoot = st.Order, st.LED, st.Power, st.USBBoot
-		st.EEPROM.PwrLED, st.EEPROM.ACTLED = st.PwrLED, st.ACTLED
-	case CmdSaveDefault:
-		st.EEPROM = EEPROM{Order: 20, PwrLED: true, ACTLED: true, LED: 0xFFFF, POS: 0, USBBoot: 0xFFFF}
-	case CmdSaveOrder:
-		st.EEPROM.Order = st.Order
-	case CmdSaveUSBBoot:
-		st.EEPROM.USBBoot = st.USBBoot
-	case CmdSavePOS:
-		st.EEPROM.POS = st.Power
-	case CmdSaveLED:
-		st.EEPROM.LED, st.EEPROM.PwrLED = st.LED, st.PwrLED
-	case CmdGetData:
-		d.getDataLocked()
+		d.status = StatusOK
+	case CmdGetPath:
+		n := int(d.data[0])
+		if v.Paths == nil || n > v.MaxPi {
+			d.data = [8]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+			d.status = StatusError
+			break
+		}
+		// paths[n][0] goes to DATA7, paths[n][7] to DATA0.
+		p := v.Paths[n]
+		for i := range 8 {
+			b := byte(0xFF)
+			if i < len(p) {
+				b = p[i]
+			}
+			d.data[7-i] = b
+		}
+		d.status = StatusOK
 	default:
+		// INIT, RESCAN, PING, HUB_ON and HUB_OFF included: no branch.
 		d.status = StatusUnknownCmd
 	}
 }
 
+// ledEnableLocked is LED_EN (lines 1618-1675).
+func (d *Dev) ledEnableLocked() {
+	v := d.opts.Variant
+	st := &d.st
+	if d.data[0] == 0 {
+		st.PwrLED = true
+		if v.GPIOD {
+			// Every node's power enable and LED driven high, and every
+			// bit of both set: the firmware powers the nodes on.
+			st.PowerPins |= d.mask()
+			st.LEDPins |= d.mask()
+			st.Power, st.LED = 0xFF, 0xFF
+			return
+		}
+		st.LED |= d.mask()
+		if v.NodeLEDs {
+			st.LEDPins |= st.Power & d.mask()
+		}
+		return
+	}
+	bit, ok := d.node()
+	if !ok {
+		return
+	}
+	if v.GPIOD {
+		// Recorded, and lit, only while the node is powered.
+		if st.Power&bit != 0 {
+			st.LEDPins |= bit
+			st.LED |= bit
+		}
+		return
+	}
+	st.LED |= bit
+	if v.NodeLEDs && st.Power&bit != 0 {
+		st.LEDPins |= bit
+	}
+}
+
+// saveLEDLocked is save_led (lines 786-811).
+func (d *Dev) saveLEDLocked() {
+	st := &d.st
+	st.EEPROM.PwrLED, st.EEPROM.LED = st.PwrLED, st.LED
+	if d.opts.Variant.ACT {
+		st.EEPROM.ACTLED = st.ACTLED
+	}
+}
+
+// getDataLocked is GETDATA (lines 1907-1994): STATUS 0x01 unless a
+// sub-command the board has answers.
 func (d *Dev) getDataLocked() {
 	v := d.opts.Variant
+	d.status = StatusError
 	switch d.data[0] {
 	case DataVersion:
-		d.data[1], d.data[0] = d.opts.Firmware[0], d.opts.Firmware[1]
+		d.data = [8]byte{d.opts.Firmware[1], d.opts.Firmware[0], 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+		d.status = StatusOK
 	case DataADCCount:
 		d.data[0] = byte(len(v.ADCs))
+		d.status = StatusOK
 	case DataADCRead:
 		n := int(d.data[1])
 		if n < 1 || n > len(v.ADCs) {
-			d.status = StatusError
 			return
 		}
-		// 5.1 V on a type 1 input (raw*6.4453125 mV), 12 V on type 2.
-		raw := uint16(791)
-		if v.ADCs[n-1] == 2 {
-			raw = 360
-		}
+		raw := d.adc[n-1]
 		d.data[0], d.data[1], d.data[2] = v.ADCs[n-1], byte(raw), byte(raw>>8)
+		d.status = StatusOK
 	case DataTemp:
-		raw := uint16(247 + 30) // about 24.6 °C by the tool's conversion
-		d.data[0], d.data[1], d.data[2] = 2, byte(raw), byte(raw>>8)
+		if !v.Temp {
+			return
+		}
+		d.data[0], d.data[1], d.data[2] = 2, byte(d.temp), byte(d.temp>>8)
+		d.status = StatusOK
 	case DataFanStatus:
-		d.data[0] = b2i(d.st.Fan)
-	default:
-		d.status = StatusError
+		d.data[0] = d.st.FanReq | d.cooling<<1
+		d.status = StatusOK
 	}
 }
 

@@ -7,10 +7,9 @@
 // 6.1, the function select registers (every line an input at reset) and
 // GPLEV (the level register reads the pin, whatever its function);
 // section 6.2, Table 6-31 (page 102), the pull each line has at reset:
-// GPIO0-8 high, GPIO9-27 low. Of the ClusterHAT v1 lines that makes BCM 5
-// (ALERT) and 6 (P1) pulled high and 13, 19, 26 (P2-P4) low. The caller
-// chooses each pin's pull; the emulated board (hw/emu/boards) gives all
-// five lines a low pull, which matches the table for P2-P4 only. Whether
-// the HAT holds its inputs low by its own resistors was not found in any
-// source.
+// GPIO0-8 high, GPIO9-27 low (ResetPull). Of the ClusterHAT v1 lines
+// that makes BCM 5 (ALERT) and 6 (P1) pulled high and 13, 19, 26 (P2-P4)
+// low. Whether the HAT holds its inputs low by its own resistors was not
+// found in any source, nor whether the Pi 5's RP1 has the same pulls (the
+// emulation gives every machine the BCM2835's).
 package gpiopin

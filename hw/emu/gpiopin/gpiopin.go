@@ -18,6 +18,10 @@ type Pin struct {
 	onChange func()
 }
 
+// ResetPull is BCM GPIO n's pull after the SoC resets (BCM2835 ARM
+// Peripherals, Table 6-31): high for GPIO0-8, low for GPIO9-27.
+func ResetPull(n int) bool { return n >= 0 && n <= 8 }
+
 // New returns line name as after reset: an input pulled to pull.
 func New(name string, pull bool) *Pin { return &Pin{name: name, pull: pull} }
 

@@ -22,6 +22,10 @@ type Spec struct {
 	HATAddress uint16
 	// CTRL are the ClusterCTRL boards, each one of CTRLs.
 	CTRL []string
+	// WPLink: the ClusterHAT's write-protect solder link is bridged.
+	WPLink bool
+	// Pi is the head node's model: "4" (a Pi 4 Model B) or "5".
+	Pi string
 	// LCD is the character display.
 	LCD LCD
 	// LED is the BlinkStick model, one of LEDs.

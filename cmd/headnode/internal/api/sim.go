@@ -7,6 +7,10 @@ type SimI2C struct {
 	// fail with a NACK or a bus error.
 	NACKRate  float64 `json:"nack_rate"`
 	ErrorRate float64 `json:"error_rate"`
+	// FlipRate is the fraction of reads from FlipAddr (0: any address)
+	// that come back with one bit flipped and no error.
+	FlipRate float64 `json:"flip_rate,omitempty"`
+	FlipAddr uint16  `json:"flip_addr,omitempty"`
 }
 
 // SimDevice is the body of POST /v1/sim/lcd (the backpack's power) and
@@ -18,6 +22,8 @@ type SimDevice struct {
 // SimI2CStats is the answer to GET /v1/sim/i2c?bus=N.
 type SimI2CStats struct {
 	Transactions int64 `json:"transactions"`
-	// Injected counts the transactions failed on purpose.
+	// Injected counts the transactions failed on purpose, Flipped the
+	// reads corrupted on purpose.
 	Injected int64 `json:"injected"`
+	Flipped  int64 `json:"flipped"`
 }

@@ -34,10 +34,19 @@ const usage = `usage: headnode <command> [arguments]
   status  [pN] [--json]              nodes, uplink, NAT, LCD, LED, board
   on      [pN ...]                   power nodes on (all when none named), staggered
   off     [pN ...]                   power nodes off (all when none named)
-  alert   on|off                     the board's alert LED
+  alert   on|off [pN ...]            the board's alert LED (of the named nodes' boards)
   hub     on|off|reset               the board's USB hub
-  leds    on|off                     the board's own node LEDs
+  leds    on|off                     the board's own node LEDs (also: led on|off)
   led     identify|stopped|auto      the status LED
+  wp      on|off                     the ClusterHAT EEPROM's write protection
+  fan     on|off [c|ORDER]           fans: the head node's (c) and the ClusterCTRL boards'
+  act     on|off [ORDER]             the ClusterCTRL A+6's activity LED
+  usbboot on|off pN ...              ClusterCTRL USBBOOT: boot these nodes from USB
+  getpath [pN ...]                   the nodes' USB paths
+  setorder OLD NEW                   renumber a ClusterCTRL board (until saved)
+  save    ORDER [all|order|usbboot|pos|leds|defaults]
+                                     save a ClusterCTRL board's settings to its EEPROM
+  reset   ORDER                      restart a ClusterCTRL board's controller
   console pN [--log|--follow]        the node's serial console (Ctrl-] detaches)
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
@@ -86,26 +95,34 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "console", "nat", "config", "snmp", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "wp", "fan", "act", "usbboot", "getpath", "setorder", "save", "reset", "console", "nat", "config", "snmp", "version"}
 
 var commands map[string]commandSpec
 
 func init() {
 	commands = map[string]commandSpec{
-		"daemon":  {runDaemon, text(daemonUsage)},
-		"sim":     {runSim, simUsage},
-		"status":  {runStatus, text(statusUsage)},
-		"on":      {runOn, text(onUsage)},
-		"off":     {runOff, text(offUsage)},
-		"alert":   {runAlert, text(alertUsage)},
-		"hub":     {runHub, text(hubUsage)},
-		"leds":    {runLEDs, text(ledsUsage)},
-		"led":     {runLED, text(ledUsage)},
-		"console": {runConsole, text(consoleUsage)},
-		"nat":     {runNAT, text(natUsage)},
-		"config":  {runConfig, text(configUsage)},
-		"snmp":    {runSNMP, text(snmpUsage)},
-		"version": {runVersion, text(versionUsage)},
+		"daemon":   {runDaemon, text(daemonUsage)},
+		"sim":      {runSim, simUsage},
+		"status":   {runStatus, text(statusUsage)},
+		"on":       {runOn, text(onUsage)},
+		"off":      {runOff, text(offUsage)},
+		"alert":    {runAlert, text(alertUsage)},
+		"hub":      {runHub, text(hubUsage)},
+		"leds":     {runLEDs, text(ledsUsage)},
+		"led":      {runLED, text(ledUsage)},
+		"wp":       {runWP, text(wpUsage)},
+		"fan":      {runFan, text(fanUsage)},
+		"act":      {runACT, text(actUsage)},
+		"usbboot":  {runUSBBoot, text(usbbootUsage)},
+		"getpath":  {runGetPath, text(getpathUsage)},
+		"setorder": {runSetOrder, text(setorderUsage)},
+		"save":     {runSave, text(saveUsage)},
+		"reset":    {runReset, text(resetUsage)},
+		"console":  {runConsole, text(consoleUsage)},
+		"nat":      {runNAT, text(natUsage)},
+		"config":   {runConfig, text(configUsage)},
+		"snmp":     {runSNMP, text(snmpUsage)},
+		"version":  {runVersion, text(versionUsage)},
 	}
 }
 

@@ -24,13 +24,17 @@ func runLED(ctx context.Context, env *Env) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("led needs one of identify, stopped, auto")
+		return usagef("led needs one of identify, stopped, auto (or on, off for the boards' node LEDs)")
 	}
 	mode := pos[0]
+	if mode == "on" || mode == "off" {
+		// The official clusterctrl's word for the boards' node LEDs.
+		return powerRequest(ctx, env, "leds", api.PowerRequest{State: mode})
+	}
 	switch mode {
 	case display.ModeIdentify, display.ModeStopped, display.ModeAuto:
 	default:
-		return usagef("unknown LED mode %q: use identify, stopped or auto", mode)
+		return usagef("unknown LED mode %q: use identify, stopped or auto (or on, off for the boards' node LEDs)", mode)
 	}
 	c, err := env.client()
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 type simFlags struct {
 	fs                                 *flag.FlagSet
 	board, revision, ctrl, lcd, pinmap *string
-	led, listen, name                  *string
+	led, listen, name, pi              *string
+	wpLink                             *bool
 	duration, boot                     *time.Duration
 }
 
@@ -35,6 +36,8 @@ func newSimFlags() *simFlags {
 		lcd:      fs.String("lcd", def.LCDSize, "LCD size: 16x2, 20x2, 16x4 or 20x4"),
 		pinmap:   fs.String("pinmap", def.LCDPinMap, "the LCD backpack's pin map"),
 		led:      fs.String("led", def.LED, "BlinkStick kind"),
+		wpLink:   fs.Bool("wp-link", def.WPLink, "the ClusterHAT's write-protect solder link is bridged"),
+		pi:       fs.String("pi", def.Pi, "the head node: 4 (a Pi 4 Model B) or 5"),
 		duration: fs.Duration("duration", 0, "stop after this long (0: at Ctrl-C)"),
 		listen:   fs.String("listen", "127.0.0.1:9180", "address of the status page"),
 		name:     fs.String("name", "hnsim", "prefix of the network namespaces (1-8 letters or digits)"),
@@ -64,7 +67,7 @@ Flags:
 func runSim(ctx context.Context, env *Env) error {
 	f := newSimFlags()
 	if err := f.fs.Parse(env.Args); err != nil {
-		return usagef("sim: %v; flags are --board, --revision, --ctrl, --lcd, --pinmap, --led (the [hardware.sim] keys), --duration, --listen, --boot and --name", err)
+		return usagef("sim: %v; flags are --board, --revision, --ctrl, --lcd, --pinmap, --led, --wp-link, --pi (the [hardware.sim] keys), --duration, --listen, --boot and --name", err)
 	}
 	if f.fs.NArg() > 0 {
 		return usagef("sim takes no arguments, got %q", f.fs.Arg(0))
@@ -88,7 +91,7 @@ func runSim(ctx context.Context, env *Env) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return sim.Run(ctx, sim.Options{
-		Board: *f.board, Revision: *f.revision, CTRL: ctrls, LCDSize: *f.lcd, PinMap: *f.pinmap, LED: *f.led,
+		Board: *f.board, Revision: *f.revision, CTRL: ctrls, LCDSize: *f.lcd, PinMap: *f.pinmap, LED: *f.led, WPLink: *f.wpLink, Pi: *f.pi,
 		Duration: *f.duration, Listen: *f.listen, Name: *f.name, BootDelay: *f.boot,
 		Out: env.Stdout, Binary: self,
 	})

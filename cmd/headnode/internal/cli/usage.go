@@ -43,9 +43,10 @@ Powers the named nodes off (all of them when none is named), at once; a
 queued power-on of those nodes is cancelled.
 ` + globalFlagsUsage
 
-const alertUsage = `usage: headnode alert on|off
+const alertUsage = `usage: headnode alert on|off [pN ...]
 
-Switches the power board's alert LED.
+Switches the alert LED of every power board, or with nodes named, of the
+boards those nodes are on.
 ` + globalFlagsUsage
 
 const hubUsage = `usage: headnode hub on|off|reset
@@ -55,7 +56,62 @@ Switches the power board's USB hub on or off, or resets it (off, then on).
 
 const ledsUsage = `usage: headnode leds on|off
 
-Switches the power board's own node LEDs.
+Switches the power boards' own node LEDs (and a ClusterCTRL's power LED);
+never a node's power. "headnode led on|off" is the same.
+` + globalFlagsUsage
+
+const wpUsage = `usage: headnode wp on|off
+
+Switches the write protection of a ClusterHAT v2.x's HAT EEPROM. It cannot
+be turned off while the board's WP solder link is bridged.
+` + globalFlagsUsage
+
+const fanUsage = `usage: headnode fan on|off [c|ORDER]
+
+Switches fans: without an argument every fan, with c the head node's own
+([power] fan_gpio), with an order the ClusterCTRL board's of that order
+(Triple, A+6; a Stack takes it as a request on top of its nodes').
+` + globalFlagsUsage
+
+const actUsage = `usage: headnode act on|off [ORDER]
+
+Enables or disables the activity LED of the ClusterCTRL A+6 boards, or of
+the one of that order.
+` + globalFlagsUsage
+
+const usbbootUsage = `usage: headnode usbboot on|off pN ...
+
+Drives the USBBOOT line of ClusterCTRL nodes (Single, Triple): on, the node
+boots from USB (rpiboot) at its next power-on. ClusterHAT nodes have none.
+` + globalFlagsUsage
+
+const getpathUsage = `usage: headnode getpath [pN ...]
+
+Prints each node's USB path (all nodes when none is named), as the kernel
+names the port, e.g. "p1: 1-1.3.4": how rpiboot tells the nodes apart.
+Finding a ClusterHAT v2/v3's hub among others with its IDs switches the
+hub off for a second; a v1's is [power] hat_usb_path.
+` + globalFlagsUsage
+
+const setorderUsage = `usage: headnode setorder OLD NEW
+
+Gives the ClusterCTRL board of order OLD the order NEW, which renumbers the
+nodes (ClusterCTRL nodes are numbered by their boards' orders). It lasts
+until the board restarts; "headnode save NEW order" keeps it.
+` + globalFlagsUsage
+
+const saveUsage = `usage: headnode save ORDER [all|order|usbboot|pos|leds|defaults]
+
+Saves settings of the ClusterCTRL board of that order to its EEPROM: all
+(the default: order, LEDs, the nodes' power now as their power-on state,
+USBBOOT), or one of them (pos is the power-on state), or defaults (the
+factory settings: order 20, every node off at power-on).
+` + globalFlagsUsage
+
+const resetUsage = `usage: headnode reset ORDER
+
+Restarts the controller of the ClusterCTRL board of that order: its nodes
+lose power and come up as its saved power-on state says.
 ` + globalFlagsUsage
 
 const ledUsage = `usage: headnode led identify|stopped|auto
@@ -63,7 +119,8 @@ const ledUsage = `usage: headnode led identify|stopped|auto
 Sets the status LED: identify blinks white for 30 s to find the machine,
 stopped shows the stopped pattern until auto, auto follows the cluster's
 health. stopped also works without a running daemon (systemd's
-ExecStopPost).
+ExecStopPost). "led on|off" switches the boards' node LEDs, as leds does
+(and as the official clusterctrl's "led" does).
 ` + globalFlagsUsage
 
 const consoleUsage = `usage: headnode console pN [--log | --follow | --read-only | --take]

@@ -183,6 +183,17 @@ func TestPowerKeyErrors(t *testing.T) {
 	if p := problems(t, "[power]\nprobe = \"tcp:99999\"\n"); len(p) != 1 || !strings.Contains(p[0], `"tcp:99999" has no valid port; write it like "tcp:22"`) {
 		t.Errorf("tcp port: %q", p)
 	}
+	got = problems(t, "[power]\nhat_size = 5\nhub_polarity = \"inverted\"\nhat_usb_path = \"usb1/1\"\nfan_gpio = 40\n[hardware.sim]\npi = \"3\"\n")
+	want = []string{
+		`c.toml:2: power.hat_size: 5 is out of range; a ClusterHAT has 1-4 nodes`,
+		`c.toml:3: power.hub_polarity: "inverted" is not valid; use "auto" (the official tool's rule), "high" (1 = hub on) or "low" (0 = hub on)`,
+		`c.toml:4: power.hat_usb_path: "usb1/1" is not a USB path; write it as the kernel names the port, e.g. "1-1.2"`,
+		`c.toml:5: power.fan_gpio: 40 is out of range; use a BCM GPIO line 0-27, or -1 for no fan`,
+		`c.toml:7: hardware.sim.pi: "3" is not valid; use "4" (a Pi 4 Model B) or "5"`,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }
 
 // The firewall key chooses the backend; the older iptables key still does

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,21 @@ type Power struct {
 	// HATVersion forces a ClusterHAT version instead of reading its
 	// EEPROM (the official tool's CLUSTERHAT_FORCE); "" reads it.
 	HATVersion string `toml:"hat_version"`
+	// HATSize is how many of the ClusterHAT's P1-P4 are counted (the
+	// official tool's CLUSTERHAT_SIZE): ClusterCTRL nodes are numbered
+	// after them.
+	HATSize int `toml:"hat_size"`
+	// HubPolarity is the ClusterHAT v2/v3 hub bit's sense: "auto" (the
+	// official tool's first-run rule: a 1 switches the hub on on v2.0
+	// only), "high" (1 = hub on) or "low" (0 = hub on).
+	HubPolarity string `toml:"hub_polarity"`
+	// HATUSBPath is where a ClusterHAT v1's hub is on USB, e.g. "1-1.2"
+	// (the official tool's CLUSTERHATV1), for getpath; later HATs are
+	// found.
+	HATUSBPath string `toml:"hat_usb_path"`
+	// FanGPIO is the BCM GPIO line of a fan on the head node, driven high
+	// for on (the official tool's FANGPIO); -1 for none.
+	FanGPIO int `toml:"fan_gpio"`
 	// Probe is how reachability is checked: "icmp", "tcp:PORT", "none".
 	Probe         string   `toml:"probe"`
 	ProbeInterval Duration `toml:"probe_interval"`
@@ -42,6 +58,9 @@ func defaultPower() Power {
 		Stagger:       Duration{Duration: time.Second},
 		Boot:          "restore",
 		HATAddress:    0x20,
+		HATSize:       4,
+		HubPolarity:   "auto",
+		FanGPIO:       -1,
 		Probe:         "icmp",
 		ProbeInterval: Duration{Duration: time.Second},
 		BootGrace:     Duration{Duration: 2 * time.Minute},
@@ -85,6 +104,20 @@ func (c *Config) validatePower(bad badFunc) {
 			bad("power.hat_version", "%v (or \"\" to read the HAT EEPROM)", err)
 		}
 	}
+	if p.HATSize < 1 || p.HATSize > 4 {
+		bad("power.hat_size", "%d is out of range; a ClusterHAT has 1-4 nodes", p.HATSize)
+	}
+	switch p.HubPolarity {
+	case "auto", "high", "low":
+	default:
+		bad("power.hub_polarity", "%q is not valid; use \"auto\" (the official tool's rule), \"high\" (1 = hub on) or \"low\" (0 = hub on)", p.HubPolarity)
+	}
+	if p.HATUSBPath != "" && !usbPath.MatchString(p.HATUSBPath) {
+		bad("power.hat_usb_path", "%q is not a USB path; write it as the kernel names the port, e.g. \"1-1.2\"", p.HATUSBPath)
+	}
+	if p.FanGPIO < -1 || p.FanGPIO > 27 {
+		bad("power.fan_gpio", "%d is out of range; use a BCM GPIO line 0-27, or -1 for no fan", p.FanGPIO)
+	}
 	if _, _, err := probe.Parse(p.Probe); err != nil {
 		bad("power.probe", "%v", err)
 	}
@@ -125,8 +158,14 @@ func (c *Config) validatePower(bad badFunc) {
 
 }
 
+// usbPath is a USB device's name in sysfs: bus, then ports ("1-1.2.3").
+var usbPath = regexp.MustCompile(`^[0-9]+-[0-9]+(\.[0-9]+)*$`)
+
 func (c *Config) validateSimBoard(bad badFunc) {
 	s := &c.Hardware.Sim
+	if s.Pi != "4" && s.Pi != "5" {
+		bad("hardware.sim.pi", "%q is not valid; use \"4\" (a Pi 4 Model B) or \"5\"", s.Pi)
+	}
 	if !slices.Contains(simspec.Boards, s.Board) {
 		bad("hardware.sim.board", "%q is not valid; use %s", s.Board, quoteList(simspec.Boards))
 	}

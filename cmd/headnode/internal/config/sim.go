@@ -21,6 +21,8 @@ type HardwareSim struct {
 	LCDAddress any      `toml:"lcd_address"` // I2C address, e.g. 0x27
 	LCDPinMap  string   `toml:"lcd_pinmap"`  // backpack pin map preset
 	LED        string   `toml:"led"`         // BlinkStick kind, e.g. "strip"
+	WPLink     bool     `toml:"wp_link"`     // ClusterHAT write-protect solder link bridged
+	Pi         string   `toml:"pi"`          // the head node: "4" (Pi 4 Model B) or "5"
 }
 
 // defaultHardwareSim is the machine `headnode sim` emulates without flags,
@@ -35,6 +37,7 @@ func defaultHardwareSim() HardwareSim {
 		LCDAddress: int64(0x27),
 		LCDPinMap:  "standard",
 		LED:        "strip",
+		Pi:         "4",
 	}
 }
 
@@ -52,6 +55,8 @@ func (c *Config) SimSpec() simspec.Spec {
 		HATBus:     c.Power.I2CBus,
 		HATAddress: uint16(c.Power.HATAddress),
 		CTRL:       s.CTRL,
+		WPLink:     s.WPLink,
+		Pi:         s.Pi,
 		LCD: simspec.LCD{
 			Bus: c.LCD.I2CBus, Address: s.LCDI2CAddress(), Backpack: s.LCDPinMap,
 			Cols: cols, Rows: rows, Charset: c.LCD.Charset,

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -346,10 +347,10 @@ func reservations(t *testing.T, cfg *config.Config) string {
 func TestUpdatePower(t *testing.T) {
 	on, off := true, false
 	yes := func(b bool) *bool { return &b }
-	hat := power.BoardReport{Info: board.Info{Kind: "clusterhat", Model: "ClusterHAT v2.5", Revision: "2.5", Chip: "XRA1200P", Bus: 1, Address: 0x20},
+	hat := power.BoardReport{Info: board.Info{Kind: "clusterhat", Model: "ClusterHAT v2.5", Revision: "2.5", Chip: "XRA1200P", Bus: 1, Address: 0x20, Major: 2, Minor: 5},
 		First: 1, Nodes: 4, State: "ok", Alert: yes(false), Hub: yes(true), LEDs: yes(true)}
-	hatView := api.PowerBoard{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", State: "ok",
-		Alert: yes(false), Hub: yes(true), LEDs: yes(true)}
+	hatView := api.PowerBoard{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", First: 1, Count: 4, State: "ok",
+		Alert: yes(false), Hub: yes(true), LEDs: yes(true), Version: "2.5", Major: 2, Minor: 5}
 	four := []powerNode{
 		{name: "p1", num: 1, n: 1, addr: netip.MustParseAddr("192.168.50.11")},
 		{name: "p2", num: 2, n: 2, addr: netip.MustParseAddr("192.168.50.12")},
@@ -376,6 +377,32 @@ func TestUpdatePower(t *testing.T) {
 		other   func(p api.Power) string // further checks: "" or what is wrong
 	}{
 		{name: "no board", board: "none"},
+		{name: "board facts: a HAT's identity and write protection, a Stack's fan, voltages, temperature, USBBOOT lines",
+			ps: powerState{nodes: []powerNode{{name: "p5", num: 5, n: 5}, {name: "p6", num: 6, n: 6}}, report: power.Report{
+				Boards: []power.BoardReport{
+					{Info: board.Info{Kind: "clusterhat", Model: "ClusterHAT v2.5", Revision: "2.5", Chip: "XRA1200P", Bus: 1, Address: 0x20, Major: 2, Minor: 5,
+						UUID: "u", Vendor: "8086 Consultancy", ProductID: "0x0004", WPLink: new(int)}, First: 1, Nodes: 4, State: "ok", Read: board.State{WP: yes(true)}},
+					{Info: board.Info{Kind: "clusterctrl", Model: "ClusterCTRL Stack", Bus: 11, Address: 0x20, Order: 20, Firmware: "1.8", FirmwareMajor: 1, FirmwareMinor: 8},
+						First: 5, Nodes: 2, State: "ok", Read: board.State{FanStatus: new(byte(0b101)), ADCs: []board.ADC{{Type: 1, Raw: 800}, {Type: 2, Raw: 360}, {Type: 9, Raw: 1}},
+							Temp: new(uint16(369)), USBBoot: []bool{false, true}}},
+				},
+				Powered: []*bool{nil, nil, nil, nil, &off, &off}}},
+			board: "ClusterHAT v2.5 + ClusterCTRL Stack",
+			boards: []api.PowerBoard{
+				{Model: "ClusterHAT v2.5", Kind: "clusterhat", Chip: "XRA1200P", Bus: 1, Address: "0x20", Nodes: "p1-p4", First: 1, Count: 4, State: "ok", Version: "2.5", Major: 2, Minor: 5,
+					UUID: "u", Vendor: "8086 Consultancy", ProductID: "0x0004", WP: yes(true), WPLink: new(int)},
+				{Model: "ClusterCTRL Stack", Kind: "clusterctrl", Bus: 11, Address: "0x20", Order: 20, Firmware: "1.8", FirmwareMajor: 1, FirmwareMinor: 8, Nodes: "p5-p6", First: 5, Count: 2, State: "ok",
+					FanStatus: new(5), Fan: yes(true), Cooling: []string{"p6"},
+					Voltages:    []api.Voltage{{ADC: 1, Type: 1, Raw: 800, Volts: 5.15625}, {ADC: 2, Type: 2, Raw: 360, Volts: 12.002738025700932}},
+					Temperature: &api.Reading{Raw: 369, Celsius: 100}},
+			},
+			nodes: []nodeWant{{state: api.NodeOff, powered: &off}, {state: api.NodeOff, powered: &off}},
+			other: func(p api.Power) string {
+				if p.Nodes[0].USBBoot == nil || *p.Nodes[0].USBBoot || p.Nodes[1].USBBoot == nil || !*p.Nodes[1].USBBoot {
+					return fmt.Sprintf("usbboot %v %v, want off, on", p.Nodes[0].USBBoot, p.Nodes[1].USBBoot)
+				}
+				return ""
+			}},
 		{name: "without a probe, powered is up", ps: powerState{nodes: four, report: report}, board: "ClusterHAT v2.5", boards: []api.PowerBoard{hatView},
 			nodes: []nodeWant{{state: api.NodeUp, requested: "on", powered: &on}, {state: api.NodeOff, requested: "off", powered: &off}, {state: api.NodeUnknown}, {state: api.NodeUp, powered: &on}}},
 		{name: "probing: powered and silent is booting within the grace", probing: true, grace: grace, ps: powerState{nodes: four[:1], report: report},
@@ -402,7 +429,7 @@ func TestUpdatePower(t *testing.T) {
 					BootApplied: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), BootNote: "restored p1", Warnings: []string{"same order"},
 				}},
 			board:  "ClusterHAT v2.5 + ClusterCTRL Single",
-			boards: []api.PowerBoard{hatView, {Model: "ClusterCTRL Single", Kind: "clusterctrl", Bus: 11, Order: 20, Firmware: "1.2", Nodes: "p5", State: power.BoardMissing, Error: "NACK"}},
+			boards: []api.PowerBoard{hatView, {Model: "ClusterCTRL Single", Kind: "clusterctrl", Bus: 11, Order: 20, Firmware: "1.2", Nodes: "p5", First: 5, Count: 1, State: power.BoardMissing, Error: "NACK"}},
 			nodes:  []nodeWant{{state: api.NodeUp, requested: "on", powered: &on}},
 			other: func(p api.Power) string {
 				want := api.Power{Queued: []string{"p2", "p3"}, Errors: []string{"ClusterCTRL: no board found", "reachability probe: icmp: operation not permitted"},

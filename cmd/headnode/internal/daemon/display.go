@@ -35,9 +35,6 @@ func displayChanged(old, new *config.Config) bool {
 	return old.LCD != new.LCD || old.LED != new.LED
 }
 
-// sysRoot is where sysinfo reads the temperature and throttling.
-var sysRoot = "/"
-
 func (d *Daemon) startDisplay(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
@@ -118,8 +115,8 @@ func (d *Daemon) followStatus(ctx context.Context, screen *display.Screen, light
 		ds := displayStatus(s, nil)
 		if sys {
 			ds.Hostname = host
-			ds.TempC, ds.HasTemp = sysinfo.Temperature(sysRoot)
-			ds.Throttled = sysinfo.Throttled(sysRoot)
+			ds.TempC, ds.HasTemp = sysinfo.Temperature(d.hw.SysRoot())
+			ds.Throttled = sysinfo.Throttled(d.hw.SysRoot())
 		}
 		if screen != nil {
 			screen.Show(ds)

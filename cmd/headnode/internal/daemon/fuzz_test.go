@@ -43,8 +43,14 @@ state_dir = %q
 backend = "sim"
 `, sock, filepath.Join(dir, "state"))), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
-	f.Cleanup(cancel)
-	go Run(ctx, Options{ConfigPath: cfg, Version: "fuzz", Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
+	done := make(chan struct{})
+	// The daemon has stopped (its boards saved, its files closed) before
+	// the directory goes.
+	f.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		Run(ctx, Options{ConfigPath: cfg, Version: "fuzz", Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
+	}()
 
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -19,8 +19,10 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/hw/sysinfo"
 	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/power"
+	"github.com/headnode/headnode/power/board"
 	"github.com/headnode/headnode/power/clusterctrl"
 	"github.com/headnode/headnode/power/clusterhat"
 	"github.com/headnode/headnode/power/nodename"
@@ -36,6 +38,7 @@ type powerState struct {
 	nodes    []powerNode
 	life     power.Lifecycle
 	report   power.Report
+	head     api.Head
 	problems []power.Problem
 	probeErr string
 	boards   int // boards in the cluster
@@ -85,6 +88,7 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		co.HubResetOff = p.Stagger.Duration
 		ho := clusterhat.DefaultOpts
 		ho.HubResetOff = max(p.Stagger.Duration, 100*time.Millisecond)
+		ho.HubPolarity, ho.Size = p.HubPolarity, p.HATSize
 		cluster, problems = power.Detect(d.powerHardware(), power.DetectOptions{
 			Board: p.Board, HATBus: p.I2CBus, HATAddress: uint16(p.HATAddress), HATVersion: p.HATVersion, HAT: ho, CTRL: co,
 		})
@@ -99,17 +103,31 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		i := b.Info()
 		log.Info("power board found", "board", i.Model, "bus", i.Bus, "nodes", b.Nodes())
 	}
+	var fan power.Line
+	if p.FanGPIO >= 0 {
+		l, err := d.hw.GPIO(p.FanGPIO)
+		if err != nil {
+			problems = append(problems, power.Problem{What: fmt.Sprintf("the head node's fan (GPIO%d)", p.FanGPIO), Err: err})
+		} else {
+			fan = l
+		}
+	}
 	nodes := powerNodes(cfg, cluster)
 	d.send(ctx, func(st *state) { st.resetPower(cfg, cluster, nodes, problems) })
 
+	sysRoot := d.hw.SysRoot()
 	m := power.NewManager(cluster, power.Options{
 		Stagger:      p.Stagger.Duration,
 		Boot:         p.Boot,
 		StateFile:    filepath.Join(cfg.Daemon.StateDir, "power.json"),
 		ReadInterval: p.ProbeInterval.Duration,
 		Log:          log,
+		Fan:          fan,
+		SysRoot:      sysRoot,
+		HATUSBPath:   p.HATUSBPath,
 		Report: func(r power.Report) {
-			d.send(ctx, func(st *state) { st.power.report = r; st.updatePower() })
+			head := readHead(sysRoot)
+			d.send(ctx, func(st *state) { st.power.report, st.power.head = r, head; st.updatePower() })
 		},
 	})
 	d.power.cluster.Store(cluster)
@@ -215,16 +233,19 @@ func (st *state) updatePower() {
 
 	cfg := st.cfg.Power
 	out := api.Power{BootPolicy: cfg.Boot, Stagger: cfg.Stagger.String(), Probe: cfg.Probe,
-		BootApplied: ps.report.BootApplied, BootNote: ps.report.BootNote, Warnings: ps.report.Warnings, Nodes: []api.Node{}}
+		BootApplied: ps.report.BootApplied, BootNote: ps.report.BootNote, Warnings: ps.report.Warnings, Nodes: []api.Node{},
+		LEDs: ps.report.LEDs, HATSize: cfg.HATSize, Head: ps.head}
+	if cfg.FanGPIO >= 0 {
+		out.Head.Fan, out.Head.FanGPIO, out.Head.FanError = ps.report.Fan, cfg.FanGPIO, ps.report.FanError
+	}
 	var models []string
+	usbboot := map[int]bool{} // node number -> its USBBOOT line
 	for _, b := range ps.report.Boards {
-		pb := api.PowerBoard{Model: b.Info.Model, Kind: b.Info.Kind, Chip: b.Info.Chip, Bus: b.Info.Bus, Order: b.Info.Order, Firmware: b.Info.Firmware,
-			Nodes: nodename.Range(b.First, b.Nodes), State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs}
-		if b.Info.Address != 0 {
-			pb.Address = fmt.Sprintf("0x%02x", b.Info.Address)
-		}
-		out.Boards = append(out.Boards, pb)
+		out.Boards = append(out.Boards, boardView(b))
 		models = append(models, b.Info.Model)
+		for k, on := range b.Read.USBBoot {
+			usbboot[b.First+k] = on
+		}
 	}
 	out.Board = strings.Join(models, " + ")
 	if out.Board == "" {
@@ -251,9 +272,64 @@ func (st *state) updatePower() {
 		if l, ok := st.net.links[gadgetLink(nd.num)]; ok && l.Exists {
 			node.Gadget = l.Name
 		}
+		if on, ok := usbboot[nd.n]; ok && nd.n > 0 {
+			node.USBBoot = &on
+		}
 		out.Nodes = append(out.Nodes, node)
 	}
 	st.status.Power = out
+}
+
+// boardView is one board as the status shows it: what it is and every
+// fact read back from it.
+func boardView(b power.BoardReport) api.PowerBoard {
+	i, rd := b.Info, b.Read
+	pb := api.PowerBoard{Model: i.Model, Kind: i.Kind, Chip: i.Chip, Bus: i.Bus, Order: i.Order, Firmware: i.Firmware,
+		Nodes: nodename.Range(b.First, b.Nodes), First: b.First, Count: b.Nodes, State: b.State, Error: b.Error, Alert: b.Alert, Hub: b.Hub, LEDs: b.LEDs,
+		UUID: i.UUID, Vendor: i.Vendor, ProductID: i.ProductID, Forced: i.Forced, WP: rd.WP, WPLink: i.WPLink,
+		FirmwareMajor: i.FirmwareMajor, FirmwareMinor: i.FirmwareMinor}
+	if i.Address != 0 {
+		pb.Address = fmt.Sprintf("0x%02x", i.Address)
+	}
+	if i.Kind == "clusterhat" {
+		pb.Version, pb.Major, pb.Minor = i.Revision, i.Major, i.Minor
+	}
+	if rd.FanStatus != nil {
+		fs := int(*rd.FanStatus)
+		pb.FanStatus, pb.Fan = &fs, board.Flag(fs&1 != 0)
+		for k := 1; k < 8; k++ {
+			if fs>>k&1 == 1 {
+				pb.Cooling = append(pb.Cooling, nodename.Name(b.First+k-1))
+			}
+		}
+	}
+	for k, a := range rd.ADCs {
+		if mv, ok := clusterctrl.Millivolts(a); ok {
+			pb.Voltages = append(pb.Voltages, api.Voltage{ADC: k + 1, Type: int(a.Type), Raw: int(a.Raw), Volts: mv / 1000})
+		}
+	}
+	if rd.Temp != nil {
+		pb.Temperature = &api.Reading{Raw: int(*rd.Temp), Celsius: clusterctrl.Celsius(*rd.Temp)}
+	}
+	return pb
+}
+
+// readHead reads what the head node says about itself: its revision and
+// model, and the firmware's throttling flags (see hw/sysinfo for where
+// they come from, without vcgencmd).
+func readHead(root string) api.Head {
+	var h api.Head
+	h.Revision, _ = sysinfo.Revision(root)
+	h.Pi5 = sysinfo.IsPi5(root)
+	t := sysinfo.ReadThrottling(root)
+	h.ThrottledSource = t.Source
+	if t.Source == "firmware" {
+		h.Throttled = fmt.Sprintf("0x%x", t.Flags)
+	}
+	f := t.Flags
+	h.UnderVoltage, h.UnderVoltageOccurred = f&sysinfo.UnderVoltage != 0, f&sysinfo.UnderVoltageOccurred != 0
+	h.FrequencyCapped, h.Throttling, h.SoftTempLimit = f&sysinfo.FrequencyCapped != 0, f&sysinfo.ThrottledNow != 0, f&sysinfo.SoftTempLimit != 0
+	return h
 }
 
 func (st *state) powerHealth(h *health) {
@@ -308,11 +384,66 @@ func (st *state) applyPowerLinks(links map[string]links.State) {
 	}
 }
 
+// powerOps are the node power control routes, POST /v1/power/OP.
+var powerOps = []string{"on", "off", "alert", "hub", "leds", "wp", "fan", "act", "usbboot", "paths", "setorder", "save", "restart", "init"}
+
 // powerRoutes are the node power control routes (control socket only).
 func (d *Daemon) powerRoutes(mux *http.ServeMux) {
-	for _, op := range []string{"on", "off", "alert", "hub", "leds"} {
+	for _, op := range powerOps {
 		mux.HandleFunc("POST /v1/power/"+op, func(w http.ResponseWriter, r *http.Request) { d.handlePower(w, r, op) })
 	}
+}
+
+// onOffState parses an on/off State.
+func onOffState(op, state string) (bool, error) {
+	switch state {
+	case "on", "off":
+		return state == "on", nil
+	}
+	return false, &power.InputError{Msg: fmt.Sprintf("%s %q: use on or off", op, state)}
+}
+
+// powerRequest turns an API request into a manager request, checking
+// what the manager does not: the shape of each operation's arguments.
+func powerRequest(op string, in api.PowerRequest, c *power.Cluster) (power.Request, error) {
+	req := power.Request{Op: op, Target: in.Target, Order: in.Order, NewOrder: in.NewOrder, Save: board.Saving(in.Save)}
+	var err error
+	takesNodes := map[string]bool{"on": true, "off": true, "alert": true, "usbboot": true, "paths": true}
+	if len(in.Nodes) > 0 && !takesNodes[op] {
+		return req, &power.InputError{Msg: fmt.Sprintf("%s applies to the boards, not to nodes (%q)", op, in.Nodes[0])}
+	}
+	if in.Target != "" && op != "fan" && op != "act" {
+		return req, &power.InputError{Msg: fmt.Sprintf("%s takes no target (%q)", op, in.Target)}
+	}
+	switch op {
+	case "on", "off", "paths":
+		if in.State != "" {
+			return req, &power.InputError{Msg: fmt.Sprintf("%s takes node names, not %q", op, in.State)}
+		}
+		req.All = len(in.Nodes) == 0
+		req.Nodes, err = c.ParseNodes(in.Nodes)
+	case "alert", "usbboot":
+		if req.On, err = onOffState(op, in.State); err == nil && len(in.Nodes) > 0 {
+			req.Nodes, err = c.ParseNodes(in.Nodes)
+		}
+	case "leds", "wp", "fan", "act":
+		req.On, err = onOffState(op, in.State)
+	case "hub":
+		req.Hub = in.State
+	case "save":
+		if req.Save == "" {
+			req.Save = board.SaveAll
+		}
+		switch req.Save {
+		case board.SaveAll, board.SaveOrder, board.SaveUSBBoot, board.SavePOS, board.SaveLEDs, board.SaveDefaults:
+		default:
+			err = &power.InputError{Msg: fmt.Sprintf("nothing called %q to save: use all, order, usbboot, pos, leds or defaults", in.Save)}
+		}
+	}
+	if err == nil && (op == "save" || op == "restart" || op == "setorder") && (in.Order < 1 || in.Order > 255) {
+		err = &power.InputError{Msg: fmt.Sprintf("order %d is out of range: use the order `headnode status` lists (1-255)", in.Order)}
+	}
+	return req, err
 }
 
 func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) {
@@ -328,33 +459,12 @@ func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) 
 		api.ReplyError(w, http.StatusServiceUnavailable, errors.New("node power control is not running (see `headnode status`)"))
 		return
 	}
-	req := power.Request{Op: op}
-	var err error
-	switch op {
-	case "on", "off":
-		if in.State != "" {
-			err = &power.InputError{Msg: fmt.Sprintf("%s takes node names, not %q", op, in.State)}
-		} else {
-			req.Nodes, err = c.ParseNodes(in.Nodes)
-		}
-	case "alert", "leds":
-		switch in.State {
-		case "on", "off":
-			req.On = in.State == "on"
-		default:
-			err = &power.InputError{Msg: fmt.Sprintf("%s %q: use on or off", op, in.State)}
-		}
-	case "hub":
-		req.Hub = in.State
-	}
-	if err == nil && len(in.Nodes) > 0 && op != "on" && op != "off" {
-		err = &power.InputError{Msg: fmt.Sprintf("%s applies to the boards, not to nodes (%q)", op, in.Nodes[0])}
-	}
-	var changes []string
+	req, err := powerRequest(op, in, c)
+	var res power.Result
 	if err == nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
-		changes, err = m.Do(ctx, req)
+		res, err = m.Do(ctx, req)
 	}
 	var ie *power.InputError
 	switch {
@@ -362,13 +472,22 @@ func (d *Daemon) handlePower(w http.ResponseWriter, r *http.Request, op string) 
 		api.ReplyError(w, http.StatusBadRequest, err)
 	case errors.Is(err, power.ErrStopped):
 		api.ReplyError(w, http.StatusServiceUnavailable, err)
+	case err != nil && op == "paths" && len(res.Paths) > 0:
+		d.log.Warn("USB paths: some nodes' could not be found", "err", err)
+		fallthrough
+	case op == "paths" && err == nil:
+		out := api.PowerPaths{Paths: map[string]string{}}
+		for n, p := range res.Paths {
+			out.Paths[nodename.Name(n)] = p
+		}
+		api.Reply(w, http.StatusOK, out)
 	case err != nil:
 		// Partly done: say what changed and what failed.
-		if len(changes) > 0 {
-			err = fmt.Errorf("%w (done: %s)", err, strings.Join(changes, "; "))
+		if len(res.Changes) > 0 {
+			err = fmt.Errorf("%w (done: %s)", err, strings.Join(res.Changes, "; "))
 		}
 		api.ReplyError(w, http.StatusInternalServerError, err)
 	default:
-		api.Reply(w, http.StatusOK, api.Changes{Changes: changes})
+		api.Reply(w, http.StatusOK, api.Changes{Changes: res.Changes})
 	}
 }

@@ -16,7 +16,8 @@ import (
 // `headnode sim` can try. f is the machine's Faults, nil on real hardware,
 // which gets no such routes. They belong on the control socket only.
 //
-//	POST /v1/sim/i2c {"bus": 1, "nack_rate": 0.01, "error_rate": 0.005}
+//	POST /v1/sim/i2c {"bus": 1, "nack_rate": 0.01, "error_rate": 0.005,
+//	                  "flip_rate": 0.01, "flip_addr": 32}
 //	GET  /v1/sim/i2c?bus=1           transactions and injected faults
 //	POST /v1/sim/lcd {"on": false}   the backpack loses power (true: back)
 //	POST /v1/sim/led {"on": false}   the stick is unplugged (true: replugged)
@@ -30,12 +31,13 @@ func FaultRoutes(mux *http.ServeMux, f *machine.Faults, log *slog.Logger) {
 			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v; send {\"bus\": 1, \"nack_rate\": 0.01, \"error_rate\": 0.005}", err))
 			return
 		}
-		if req.NACKRate < 0 || req.NACKRate > 1 || req.ErrorRate < 0 || req.ErrorRate > 1 {
-			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("rates must be 0 to 1, got nack_rate %g, error_rate %g", req.NACKRate, req.ErrorRate))
+		if req.NACKRate < 0 || req.NACKRate > 1 || req.ErrorRate < 0 || req.ErrorRate > 1 || req.FlipRate < 0 || req.FlipRate > 1 {
+			api.ReplyError(w, http.StatusBadRequest, fmt.Errorf("rates must be 0 to 1, got nack_rate %g, error_rate %g, flip_rate %g", req.NACKRate, req.ErrorRate, req.FlipRate))
 			return
 		}
 		f.SetI2C(req.Bus, req.NACKRate, req.ErrorRate)
-		log.Warn("emulated I2C faults", "bus", req.Bus, "nack_rate", req.NACKRate, "error_rate", req.ErrorRate)
+		f.SetFlips(req.Bus, req.FlipRate, req.FlipAddr)
+		log.Warn("emulated I2C faults", "bus", req.Bus, "nack_rate", req.NACKRate, "error_rate", req.ErrorRate, "flip_rate", req.FlipRate, "flip_addr", req.FlipAddr)
 		api.Reply(w, http.StatusOK, req)
 	})
 	mux.HandleFunc("GET /v1/sim/i2c", func(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +47,7 @@ func FaultRoutes(mux *http.ServeMux, f *machine.Faults, log *slog.Logger) {
 			return
 		}
 		st := f.I2C(n)
-		api.Reply(w, http.StatusOK, api.SimI2CStats{Transactions: st.Transactions, Injected: st.Injected})
+		api.Reply(w, http.StatusOK, api.SimI2CStats{Transactions: st.Transactions, Injected: st.Injected, Flipped: st.Flipped})
 	})
 	mux.HandleFunc("POST /v1/sim/lcd", func(w http.ResponseWriter, r *http.Request) {
 		faultSwitch(w, r, log, "LCD backpack power", f.SetLCDPower)

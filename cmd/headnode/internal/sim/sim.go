@@ -39,6 +39,8 @@ type Options struct {
 	LCDSize  string
 	PinMap   string
 	LED      string
+	WPLink   bool   // the ClusterHAT's WP solder link bridged
+	Pi       string // "4" or "5"
 
 	Duration time.Duration // 0: until interrupted
 	// Listen is where the status page is served on this machine.
@@ -219,11 +221,13 @@ ctrl = [%s]
 lcd_size = %q
 lcd_pinmap = %q
 led = %q
+wp_link = %v
+pi = %q
 
 [lcd]
 size = %q
 `, network, socket, filepath.Join(dir, "state"), filepath.Join(dir, "i2c.jsonl"), filepath.Join(dir, "hid.jsonl"),
-		o.Board, o.Revision, strings.Join(ctrl, ", "), o.LCDSize, o.PinMap, o.LED, o.LCDSize)
+		o.Board, o.Revision, strings.Join(ctrl, ", "), o.LCDSize, o.PinMap, o.LED, o.WPLink, o.Pi, o.LCDSize)
 	path = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", "", err

@@ -57,6 +57,18 @@ var (
 	bridgePorts   = desc("bridge_ports", "Interfaces in the ClusterHAT bridge.", "bridge")
 )
 
+// Board and head node facts (power part).
+var (
+	ctrlVoltage  = desc("clusterctrl_voltage_volts", "A ClusterCTRL ADC's reading: a 5 V rail (type 1) or the input (type 2), by the official tool's conversion.", "order", "adc", "type")
+	ctrlTemp     = desc("clusterctrl_temperature_celsius", "A ClusterCTRL's controller temperature, by the official tool's conversion (which it calls inaccurate).", "order")
+	boardFan     = desc("power_board_fan_on", "1 when a ClusterCTRL's fan is asked for (fan on).", "model", "order")
+	nodeCooling  = desc("node_cooling_requested", "1 when the node asks its ClusterCTRL Stack for cooling.", "node")
+	nodeUSBBoot  = desc("node_usbboot", "1 when the node's USBBOOT line is on: it boots from USB at its next power-on.", "node")
+	hatWP        = desc("clusterhat_eeprom_write_protected", "1 when the ClusterHAT's HAT EEPROM is write-protected.", "model")
+	headThrottle = desc("head_throttling", "The head node's firmware flags (get_throttled): 1 when set, now or having occurred in the last seconds.", "flag", "when")
+	headFan      = desc("head_fan_on", "1 when the head node's fan ([power] fan_gpio) is on.", "gpio")
+)
+
 var dhcpStates = []string{api.DHCPOff, api.DHCPWaiting, api.DHCPProbing, api.DHCPServing, api.DHCPOtherServer, api.DHCPFailed}
 
 var nodeStates = []string{api.NodeOff, api.NodeBooting, api.NodeUp, api.NodeUnreachable, api.NodeUnknown}
@@ -65,7 +77,8 @@ var deviceStates = []string{api.DeviceDisabled, api.DeviceStarting, api.DeviceOK
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, startTime, ready,
 		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern,
-		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts} {
+		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts,
+		ctrlVoltage, ctrlTemp, boardFan, nodeCooling, nodeUSBBoot, hatWP, headThrottle, headFan} {
 		ch <- d
 	}
 }
@@ -133,6 +146,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, ledPattern, 1, p)
 	}
 	c.collectDHCP(ch, s)
+	collectBoardFacts(ch, s.Power)
 	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
 	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)
 	counter(ch, reloadsFailed, float64(s.Config.ReloadsFailed))
@@ -160,5 +174,51 @@ func (c *collector) collectDHCP(ch chan<- prometheus.Metric, s *api.Status) {
 	}
 	if b := s.Bridge; b != nil && b.Exists {
 		gauge(ch, bridgePorts, float64(len(b.Ports)), b.Name)
+	}
+}
+
+// collectBoardFacts exports what the boards and the head node say about
+// themselves, in base units.
+func collectBoardFacts(ch chan<- prometheus.Metric, p api.Power) {
+	for _, b := range p.Boards {
+		order := strconv.Itoa(b.Order)
+		for _, v := range b.Voltages {
+			gauge(ch, ctrlVoltage, v.Volts, order, strconv.Itoa(v.ADC), strconv.Itoa(v.Type))
+		}
+		if t := b.Temperature; t != nil {
+			gauge(ch, ctrlTemp, t.Celsius, order)
+		}
+		if b.Fan != nil {
+			gauge(ch, boardFan, b2f(*b.Fan), b.Model, order)
+		}
+		for k := range b.Count {
+			if b.FanStatus != nil && k < 7 {
+				gauge(ch, nodeCooling, b2f(*b.FanStatus>>(k+1)&1 == 1), "p"+strconv.Itoa(b.First+k))
+			}
+		}
+		if b.WP != nil {
+			gauge(ch, hatWP, b2f(*b.WP), b.Model)
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.USBBoot != nil {
+			gauge(ch, nodeUSBBoot, b2f(*n.USBBoot), n.Name)
+		}
+	}
+	h := p.Head
+	if h.ThrottledSource != "" {
+		for _, f := range []struct {
+			flag, when string
+			on         bool
+		}{{"under_voltage", "now", h.UnderVoltage}, {"under_voltage", "occurred", h.UnderVoltageOccurred},
+			{"frequency_capped", "now", h.FrequencyCapped}, {"throttled", "now", h.Throttling}, {"soft_temp_limit", "now", h.SoftTempLimit}} {
+			if h.ThrottledSource == "hwmon" && f.when == "now" {
+				continue // the hwmon alarm is the sticky under-voltage bit alone
+			}
+			gauge(ch, headThrottle, b2f(f.on), f.flag, f.when)
+		}
+	}
+	if h.Fan != nil {
+		gauge(ch, headFan, b2f(*h.Fan), strconv.Itoa(h.FanGPIO))
 	}
 }
