@@ -11,6 +11,7 @@ import (
 	"github.com/headnode/headnode/hw/emu"
 	"github.com/headnode/headnode/hw/emu/blinkstick"
 	"github.com/headnode/headnode/hw/emu/boards"
+	"github.com/headnode/headnode/hw/emu/gadget"
 	"github.com/headnode/headnode/hw/emu/hd44780"
 	"github.com/headnode/headnode/hw/hidraw"
 	"github.com/headnode/headnode/hw/lcdrom"
@@ -26,6 +27,7 @@ type emulated struct {
 	boards                 *boards.Machine // nil when it could not be built...
 	boardsErr              error           // ...for this reason
 	hatDir, devDir, sysDir string
+	usbRoot                string          // the USB tree consoles plug into (package gadget)
 	lcd                    *hd44780.Module // nil when its backpack is unknown
 
 	// The BlinkStick, in a sysfs and /dev tree of its own that the real
@@ -47,6 +49,7 @@ func newEmulated(s simspec.Spec) (e *emulated, errs []error) {
 		devDir:  filepath.Join(s.Dir, "dev"),
 		sysDir:  filepath.Join(s.Dir, "sys"),
 		hidRoot: filepath.Join(s.Dir, "hid"),
+		usbRoot: gadget.Dir(s.Dir),
 	}
 	spec := boards.Spec{Chip: s.HATChip, HATBus: s.HATBus, HATAddress: s.HATAddress, WPLink: s.WPLink, Pi: s.Pi, Dir: s.Dir}
 	if s.HasHAT() {

@@ -35,6 +35,8 @@ type Status struct {
 	Bridge  *Bridge `json:"bridge,omitempty"`
 	Power   Power   `json:"power"`
 	Display Display `json:"display"`
+	// Consoles are the nodes' serial consoles.
+	Consoles Consoles `json:"consoles"`
 }
 
 // Health is the cluster's overall state, the one thing the LED shows.

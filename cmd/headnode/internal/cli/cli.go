@@ -31,7 +31,7 @@ const usage = `usage: headnode <command> [arguments]
 
   daemon  [--config FILE]            run the daemon (systemd ExecStart)
   sim     [flags]                    the whole daemon on emulated hardware
-  status  [--json]                   nodes, uplink, NAT, LCD, LED, board
+  status  [pN] [--json]              nodes, uplink, NAT, LCD, LED, board
   on      [pN ...]                   power nodes on (all when none named), staggered
   off     [pN ...]                   power nodes off (all when none named)
   alert   on|off [pN ...]            the board's alert LED (of the named nodes' boards)
@@ -47,6 +47,7 @@ const usage = `usage: headnode <command> [arguments]
   save    ORDER [all|order|usbboot|pos|leds|defaults]
                                      save a ClusterCTRL board's settings to its EEPROM
   reset   ORDER                      restart a ClusterCTRL board's controller
+  console pN [--log|--follow]        the node's serial console (Ctrl-] detaches)
   nat     status|apply|clear [--json]
   config  check [--config FILE] | default
   snmp    [--url URL]                snmpd pass_persist for HEADNODE-MIB
@@ -94,7 +95,7 @@ type commandSpec struct {
 }
 
 // commandNames is every command, in the order the usage lists them.
-var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "wp", "fan", "act", "usbboot", "getpath", "setorder", "save", "reset", "nat", "config", "snmp", "version"}
+var commandNames = []string{"daemon", "sim", "status", "on", "off", "alert", "hub", "leds", "led", "wp", "fan", "act", "usbboot", "getpath", "setorder", "save", "reset", "console", "nat", "config", "snmp", "version"}
 
 var commands map[string]commandSpec
 
@@ -117,6 +118,7 @@ func init() {
 		"setorder": {runSetOrder, text(setorderUsage)},
 		"save":     {runSave, text(saveUsage)},
 		"reset":    {runReset, text(resetUsage)},
+		"console":  {runConsole, text(consoleUsage)},
 		"nat":      {runNAT, text(natUsage)},
 		"config":   {runConfig, text(configUsage)},
 		"snmp":     {runSNMP, text(snmpUsage)},

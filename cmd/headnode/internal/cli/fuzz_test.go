@@ -14,7 +14,7 @@ import (
 // code is a documented one, and errors are single lines saying
 // "headnode: ...".
 func FuzzArgs(f *testing.F) {
-	for _, s := range []string{"status\n--json", "on\np1\np3", "off\np7", "hub\nreset", "alert\nmaybe", "leds", "version\n-x", "status\n--jsn", "frobnicate", "", "on\n\x00\n--", "on\n-"} {
+	for _, s := range []string{"status\n--json", "on\np1\np3", "off\np7", "hub\nreset", "alert\nmaybe", "leds", "version\n-x", "status\n--jsn", "frobnicate", "", "on\n\x00\n--", "on\n-", "console\np1", "console\np0\n--log", "console\np2\n--follow\n--take", "status\np2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {

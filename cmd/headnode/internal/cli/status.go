@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/power/nodename"
 )
 
 func runStatus(ctx context.Context, env *Env) error {
@@ -17,8 +18,15 @@ func runStatus(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("status takes no arguments, got %q", pos[0])
+	if len(pos) > 1 || len(pos) == 1 && set["json"] {
+		return usagef("status takes at most one node and no node with --json, got %q", pos)
+	}
+	var node string
+	if len(pos) == 1 {
+		if _, err := nodename.Parse(pos[0]); err != nil {
+			return usagef("%v", err)
+		}
+		node = pos[0]
 	}
 	c, err := env.client()
 	if err != nil {
@@ -30,6 +38,9 @@ func runStatus(ctx context.Context, env *Env) error {
 	}
 	if set["json"] {
 		return printJSON(env.Stdout, s)
+	}
+	if node != "" {
+		return printNodeStatus(ctx, env.Stdout, c, s, node)
 	}
 	printStatus(env.Stdout, s)
 	return nil

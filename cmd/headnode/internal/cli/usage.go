@@ -23,10 +23,11 @@ socket. systemd starts it (ExecStart). SIGHUP reloads the configuration,
 SIGTERM stops it.
 ` + globalFlagsUsage
 
-const statusUsage = `usage: headnode status [--json]
+const statusUsage = `usage: headnode status [pN] [--json]
 
 Prints the daemon's view of the cluster: nodes, uplink, NAT, LCD, LED and
-the power board. --json prints it as JSON.
+the power board. With a node, that node: its state, its console and the
+console's last lines. --json prints the whole status as JSON.
 ` + globalFlagsUsage
 
 const onUsage = `usage: headnode on [pN ...]
@@ -120,6 +121,30 @@ stopped shows the stopped pattern until auto, auto follows the cluster's
 health. stopped also works without a running daemon (systemd's
 ExecStopPost). "led on|off" switches the boards' node LEDs, as leds does
 (and as the official clusterctrl's "led" does).
+` + globalFlagsUsage
+
+const consoleUsage = `usage: headnode console pN [--log | --follow | --read-only | --take]
+
+Attaches the terminal to node pN's serial console through the daemon, which
+captures every node's console from the moment its device appears (the USB
+gadget of a ClusterHAT or ClusterCTRL node, or the [[nodes]] console device).
+What you type goes to the node, what it prints comes to you.
+
+  Ctrl-]        detaches (the node's console keeps being captured)
+
+Several sessions can watch one console; one at a time writes. While another
+session writes, attaching fails and says so: --read-only watches, --take
+takes writing over (the other session ends). The session ends with a message
+when the node is powered off or the daemon stops; when the console device
+goes away and the node still has power (it reboots), the session waits for
+it to come back. The terminal's settings are restored however it ends. Exit
+status: 0 after Ctrl-], 1 when the session was ended for you.
+
+  --log         print what the buffer holds, with times, and exit
+  --follow      print the buffer, then each line as the node prints it
+
+Lines printed by --log, --follow and status have escape sequences removed
+and control characters written as \xNN.
 ` + globalFlagsUsage
 
 const natUsage = `usage: headnode nat status|apply|clear [--json]

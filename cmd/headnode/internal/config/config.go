@@ -35,6 +35,7 @@ type Config struct {
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
 	Bridge   Bridge   `toml:"bridge"`
+	Console  Console  `toml:"console"`
 	// Prometheus and Notify are the monitoring sections (monitor.go).
 	Prometheus Prometheus `toml:"prometheus"`
 	Notify     Notify     `toml:"notify"`
@@ -99,6 +100,7 @@ func Default() *Config {
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
 		Bridge:   defaultBridge(),
+		Console:  defaultConsole(),
 
 		Prometheus: defaultPrometheus(),
 		Notify:     defaultNotify(),
@@ -257,6 +259,7 @@ func (c *Config) validate() error {
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
 	c.validateBridge(bad)
+	c.validateConsole(bad)
 	c.validateMonitor(bad)
 	if len(errs) > 0 {
 		return errs

@@ -21,7 +21,7 @@ func TestDefaultTextIsTheDefault(t *testing.T) {
 	}
 	want := Default()
 	want.Path = "default.toml"
-	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Duration{})); diff != "" {
+	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Duration{}, Size{})); diff != "" {
 		t.Errorf("default.toml differs from Default() (-Default +file):\n%s", diff)
 	}
 }

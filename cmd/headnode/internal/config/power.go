@@ -72,6 +72,10 @@ func defaultPower() Power {
 type Node struct {
 	Name    string `toml:"name"`
 	Address string `toml:"address"`
+	// Console is the node's serial console device ("" finds it on USB,
+	// "off" leaves it alone); Baud its rate (0: [console] baud).
+	Console string `toml:"console"`
+	Baud    int    `toml:"baud"`
 }
 
 func (c *Config) validatePower(bad badFunc) {

@@ -63,6 +63,7 @@ func (d *Daemon) serveControl(cfg config.Control, replacing *controlServer) (*co
 	d.networkRoutes(mux)
 	d.powerRoutes(mux)
 	d.displayRoutes(mux)
+	d.consoleRoutes(mux)
 	sim.FaultRoutes(mux, d.hw.Faults(), d.log)
 	lim := controlLimits
 	lim.Conns.Refused = &d.limits.controlRefused

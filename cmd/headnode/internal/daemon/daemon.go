@@ -75,6 +75,7 @@ type Daemon struct {
 	power   powerHandles
 	display displayHandles
 	dhcp    dhcpHandles
+	console consoleHandles
 }
 
 // part is one subsystem of the daemon.
@@ -95,6 +96,7 @@ func (d *Daemon) parts() []part {
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
+		{"console", d.startConsole, consoleChanged},
 		{"notify", d.startNotify, notifyChanged},
 		{"http", d.startHTTP, httpChanged},
 	}

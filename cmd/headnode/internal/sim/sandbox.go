@@ -38,6 +38,9 @@ type sandboxNet struct {
 	mu    sync.Mutex
 	nodes map[string]*simNode
 	stop  func()
+	// consoles are the nodes' serial consoles (console.go); nil until
+	// the machine's USB tree is known.
+	consoles *nodeConsoles
 }
 
 // simNode is one emulated Pi: a namespace, and while it is powered and has
@@ -85,6 +88,9 @@ func (sb *sandboxNet) close() {
 	if sb.stop != nil {
 		sb.stop()
 	}
+	if sb.consoles != nil {
+		sb.consoles.close()
+	}
 	for _, n := range sb.nodes {
 		n.ns.Close()
 	}
@@ -122,7 +128,11 @@ func (sb *sandboxNet) follow(ctx context.Context, s *api.Status, bootDelay time.
 		switch {
 		case on && node.powered.IsZero():
 			node.powered = time.Now()
+			sb.consoleOn(node, bootDelay)
 		case !on:
+			if !node.powered.IsZero() {
+				sb.consoleOff(node)
+			}
 			node.powered = time.Time{}
 			if node.link {
 				sb.unplug(node)

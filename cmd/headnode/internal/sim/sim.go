@@ -86,6 +86,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if sb != nil {
+		if err := sb.startConsoles(cfg); err != nil {
+			return err
+		}
+	}
 	daemon, logPath, err := startDaemon(dir, o.Binary, cfg, sb)
 	if err != nil {
 		return err

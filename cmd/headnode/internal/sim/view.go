@@ -126,6 +126,7 @@ func (v *view) picture(b *strings.Builder, s *api.Status, nodes []nodeView) {
 	}
 	if v.sandbox != "" {
 		fmt.Fprintf(b, "  a node's shell: sudo ip netns exec %s-p1 sh\n", v.sandbox)
+		fmt.Fprintf(b, "  a node's console: %s console p1   (Ctrl-] detaches; --log: what it printed)\n", cmd)
 	}
 	fmt.Fprintf(b, "  daemon log: %s (removed on exit); Ctrl-C stops\n", v.log)
 }

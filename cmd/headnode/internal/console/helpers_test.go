@@ -1,0 +1,5 @@
+package console
+
+import "log/slog"
+
+var nullLog = slog.New(slog.DiscardHandler)
