@@ -317,10 +317,12 @@ func mutate(t *testing.T, v reflect.Value, path []string) {
 			f.Set(reflect.Append(f, reflect.Zero(f.Type().Elem())))
 		case reflect.Interface:
 			f.Set(reflect.ValueOf(int64(0x3f)))
-		case reflect.Struct: // Duration
-			if dur := f.FieldByName("Duration"); dur.IsValid() {
-				dur.SetInt(dur.Int() + int64(time.Second))
-				return
+		case reflect.Struct: // a value type such as Duration or Size: its number
+			for j := range f.NumField() {
+				if n := f.Field(j); n.CanSet() && n.CanInt() {
+					n.SetInt(n.Int() + int64(time.Second))
+					return
+				}
 			}
 			t.Errorf("%s: cannot change a %s", path[0], f.Type())
 		default:
