@@ -458,7 +458,8 @@ firstboot_cloudinit() {
 # regulatory domain, as Imager does, when a country is given).
 cmdline_append() {
 	local boot=$1 args=$2 f=$IMG_TMP line
-	[ -z "$FB_COUNTRY" ] || args+=" cfg80211.ieee80211_regdom=$FB_COUNTRY"
+	# Before systemd.run=: firstrun.sh's last line cuts from there to the end.
+	[ -z "$FB_COUNTRY" ] || args=" cfg80211.ieee80211_regdom=$FB_COUNTRY$args"
 	[ -n "$args" ] || return 0
 	mtype -i "$boot" ::cmdline.txt >"$f" 2>/dev/null ||
 		die "image: the boot partition has no cmdline.txt: is it a Raspberry Pi OS image?"

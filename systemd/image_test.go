@@ -71,13 +71,22 @@ const (
 // makeImage builds a disk image from a root tree and a config.txt.
 func makeImage(t *testing.T, dir, tree, configTxt string) string {
 	t.Helper()
+	return makeImageFiles(t, dir, tree, map[string]string{"config.txt": configTxt})
+}
+
+// makeImageFiles builds a disk image from a root tree and the files of its
+// boot partition.
+func makeImageFiles(t *testing.T, dir, tree string, bootFiles map[string]string) string {
+	t.Helper()
 	boot, root, img := filepath.Join(dir, "boot.fat"), filepath.Join(dir, "root.ext4"), filepath.Join(dir, "in.img")
-	cfg := filepath.Join(dir, "config.txt")
-	if err := os.WriteFile(cfg, []byte(configTxt), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	run(t, nil, "mkfs.vfat", "-C", boot, "2048")
-	run(t, nil, "mcopy", "-i", boot, cfg, "::config.txt")
+	for name, content := range bootFiles {
+		f := filepath.Join(dir, "boot-"+name)
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, nil, "mcopy", "-i", boot, f, "::"+name)
+	}
 	run(t, nil, "mkfs.ext4", "-q", "-d", tree, root, "32M")
 	f, err := os.Create(img)
 	if err != nil {
@@ -233,22 +242,9 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		}
 	})
 
-	// Raspberry Pi OS Lite has no iptables: a clear error, and nothing left.
-	t.Run("no iptables", func(t *testing.T) {
-		dir := t.TempDir()
-		fakeRootfs(t, filepath.Join(dir, "tree"), "armhf", false)
-		in := makeImage(t, dir, filepath.Join(dir, "tree"), "dtparam=audio=on\n")
-		out := filepath.Join(dir, "out.img")
-		t.Cleanup(func() { noLeftovers(t, in, out) })
-		_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["armhf"], in, out)
-		if err == nil || !strings.Contains(stderr, "has no iptables, which headnode needs") {
-			t.Errorf("build.sh image without iptables: %v, stderr:\n%s", err, stderr)
-		}
-		if _, err := os.Stat(out); err == nil {
-			t.Errorf("%s was left behind after the failure", out)
-		}
-		noLeftovers(t, in, out)
-	})
+	// Stock Raspberry Pi OS Lite (no iptables, no nftables), bookworm and
+	// trixie, armhf and arm64, with and without first-boot options.
+	t.Run("lite", func(t *testing.T) { testLiteImages(t, env, debs) })
 
 	// A ClusterHAT image has the official clusterctrl: headnode's takes its
 	// place, the official one is moved aside by a diversion the image's
