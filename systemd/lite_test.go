@@ -50,12 +50,12 @@ func fakeLite(t *testing.T, dir string, img liteImage) {
 		status = fmt.Appendf(status, "Package: %s\nStatus: install ok installed\nArchitecture: %s\nVersion: 1\nMaintainer: t <t@t>\nDescription: %s\n %s\n\n", p, img.arch, p, p)
 	}
 	files := map[string]string{
-		"var/lib/dpkg/status":                        string(status),
-		"usr/lib/os-release":                         fmt.Sprintf("PRETTY_NAME=\"Debian GNU/Linux %s (%s)\"\nVERSION_ID=\"%s\"\nVERSION_CODENAME=%s\nID=debian\n", version, img.codename, version, img.codename),
-		"etc/rpi-issue":                              "Raspberry Pi reference 2025-11-24\nGenerated using pi-gen, https://github.com/RPi-Distro/pi-gen, 1234567, stage2\n",
-		"etc/fstab":                                  "proc /proc proc defaults 0 0\nPARTUUID=4e639091-01 /boot/firmware vfat defaults 0 2\nPARTUUID=4e639091-02 / ext4 defaults,noatime 0 1\n",
-		"etc/hostname":                               "raspberrypi\n",
-		"etc/passwd":                                 "root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n",
+		"var/lib/dpkg/status": string(status),
+		"usr/lib/os-release":  fmt.Sprintf("PRETTY_NAME=\"Debian GNU/Linux %s (%s)\"\nVERSION_ID=\"%s\"\nVERSION_CODENAME=%s\nID=debian\n", version, img.codename, version, img.codename),
+		"etc/rpi-issue":       "Raspberry Pi reference 2025-11-24\nGenerated using pi-gen, https://github.com/RPi-Distro/pi-gen, 1234567, stage2\n",
+		"etc/fstab":           "proc /proc proc defaults 0 0\nPARTUUID=4e639091-01 /boot/firmware vfat defaults 0 2\nPARTUUID=4e639091-02 / ext4 defaults,noatime 0 1\n",
+		"etc/hostname":        "raspberrypi\n",
+		"etc/passwd":          "root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n",
 		"usr/lib/raspberrypi-sys-mods/imager_custom": "#!/bin/sh\n",
 		"usr/lib/userconf-pi/userconf":               "#!/bin/sh\n",
 	}
