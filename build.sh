@@ -66,13 +66,17 @@ declare -A PACKAGES=(
 	[mkfs.vfat]=dosfstools
 	[mkfs.ext4]=e2fsprogs
 	[debugfs]=e2fsprogs
+	[lintian]=lintian
+	[groff]=groff-base
 )
 
 # Debian packages the tests use that bring no command, by a file they
 # install (a glob). erlang-snmp: the base MIB modules (SNMPv2-SMI, -TC,
 # -CONF) that smilint and snmptranslate check HEADNODE-MIB against.
+# python3-yaml: the image tests parse cloud-init's user-data with it.
 declare -A PACKAGE_FILES=(
 	['/usr/lib/erlang/lib/snmp-*/mibs/SNMPv2-SMI.mib']=erlang-snmp
+	['/usr/lib/python3/dist-packages/yaml/__init__.py']=python3-yaml
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }
@@ -150,7 +154,9 @@ deb_version() {
 # GOARM=6 binary: Raspberry Pi OS armhf is ARMv6, every Pi) or arm64.
 deb_one() {
 	local arch=$1 bin stage out maint
-	maint="${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>"
+	# The project's own address; DEBFULLNAME and DEBEMAIL override it (a
+	# fork that publishes its own packages).
+	maint="${DEBFULLNAME:-The headnode authors} <${DEBEMAIL:-headnode@users.noreply.github.com}>"
 	# Dates in the package (files, changelog) are the commit's, so building
 	# the same commit again gives the same package.
 	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
@@ -185,6 +191,14 @@ deb_one() {
 	install -D -m 0644 cmd/headnode/internal/web/grafana/headnode-dashboard.json "$stage/usr/share/headnode/grafana/headnode-dashboard.json"
 	install -D -m 0644 cmd/headnode/internal/snmp/HEADNODE-MIB.txt "$stage/usr/share/headnode/mibs/HEADNODE-MIB.txt"
 	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
+	# headnode(8) and the bash completion are written by the binary from its
+	# own help texts and command table (run here, built for this machine).
+	host_headnode
+	mkdir -p "$stage/usr/share/man/man8" "$stage/usr/share/bash-completion/completions"
+	"$HOST_BIN" __man | gzip -9n >"$stage/usr/share/man/man8/headnode.8.gz"
+	ln -s headnode.8.gz "$stage/usr/share/man/man8/clusterctrl.8.gz"
+	"$HOST_BIN" __bash-completion >"$stage/usr/share/bash-completion/completions/headnode"
+	install -D -m 0644 systemd/debian/lintian-overrides "$stage/usr/share/lintian/overrides/headnode"
 	# Debian policy wants a changelog: this one names the version's source.
 	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
 		"$(deb_version)" "$VERSION" "$maint" "$(date -R -d "@$SOURCE_DATE_EPOCH")" |
@@ -209,9 +223,21 @@ deb_one() {
 		 .
 		 Commands: headnode status, headnode on/off pN, headnode nat status.
 	CONTROL
+	# dpkg -V checks the installed files against these.
+	(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r md5sum) >"$stage/DEBIAN/md5sums"
+	chmod 0644 "$stage/DEBIAN/md5sums"
 	dpkg-deb --root-owner-group -Zxz --build "$stage" "$out" >/dev/null
 	rm -rf "$stage"
 	echo "build.sh: $out" >&2
+}
+
+# host_headnode builds headnode for this machine once, as $HOST_BIN, to run
+# at package build time.
+HOST_BIN=""
+host_headnode() {
+	[ -z "$HOST_BIN" ] || return 0
+	build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
+	HOST_BIN="$DIST/headnode-$HOST_OS-$HOST_ARCH"
 }
 
 deb() {

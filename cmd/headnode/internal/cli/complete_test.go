@@ -178,4 +178,3 @@ func TestBashCompletionScript(t *testing.T) {
 		}
 	}
 }
-
