@@ -338,6 +338,7 @@ wifi_psk() {
 	elif command -v python3 >/dev/null 2>&1; then
 		PSK=$FB_PSK SSID=$FB_SSID python3 -c 'import hashlib, os; print(hashlib.pbkdf2_hmac("sha1", os.environ["PSK"].encode(), os.environ["SSID"].encode(), 4096, 32).hex(), end="")'
 	else
+		echo "build.sh: note: no python3 here to derive the WPA key: the Wi-Fi passphrase is written as typed" >&2
 		printf '%s' "$FB_PSK"
 	fi
 }
