@@ -50,11 +50,10 @@ type argPosition struct {
 }
 
 var (
-	flagGroup  = regexp.MustCompile(`\[--[^\]]*\]`)
-	flagWord   = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
-	valueFlag  = regexp.MustCompile(`(--[a-z][a-z0-9-]*)[ =]([A-Z][A-Z]+)\b`)
-	literal    = regexp.MustCompile(`^[a-z][a-z0-9+-]*$`)
-	upperValue = regexp.MustCompile(`^[A-Z]+$`)
+	flagGroup = regexp.MustCompile(`\[--[^\]]*\]`)
+	flagWord  = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
+	valueFlag = regexp.MustCompile(`(--[a-z][a-z0-9-]*)[ =]([A-Z][A-Z]+)\b`)
+	literal   = regexp.MustCompile(`^[a-z][a-z0-9+-]*$`)
 )
 
 // synopsis returns a usage's argument positions and whether the last one
