@@ -246,6 +246,26 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 	// trixie, armhf and arm64, with and without first-boot options.
 	t.Run("lite", func(t *testing.T) { testLiteImages(t, env, debs) })
 
+	// An image with neither cloud-init nor raspberrypi-sys-mods reads no
+	// first-boot files: the options are refused, and nothing is left.
+	t.Run("first boot without a format", func(t *testing.T) {
+		dir := t.TempDir()
+		fakeRootfs(t, filepath.Join(dir, "tree"), "armhf", true)
+		in := makeImage(t, dir, filepath.Join(dir, "tree"), "dtparam=audio=on\n")
+		out := filepath.Join(dir, "out.img")
+		t.Cleanup(func() { noLeftovers(t, in, out) })
+		_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["armhf"], "--hostname", "head", in, out)
+		if err == nil || !strings.Contains(stderr, "reads no first-boot settings") {
+			t.Errorf("build.sh image --hostname on an image without a first-boot format: %v, stderr:\n%s", err, stderr)
+		}
+		for _, f := range []string{out, filepath.Join(dir, "out.rpi-imager-manifest")} {
+			if _, err := os.Stat(f); err == nil {
+				t.Errorf("%s was left behind after the failure", f)
+			}
+		}
+		noLeftovers(t, in, out)
+	})
+
 	// A ClusterHAT image has the official clusterctrl: headnode's takes its
 	// place, the official one is moved aside by a diversion the image's
 	// dpkg knows, and removing headnode there brings it back.
@@ -298,6 +318,11 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		run(t, env, buildSh, "image", "--deb", debs["armhf"], in, out)
 		noLeftovers(t, in, out)
 		root, cfg := readImage(t, out)
+		// Not Raspberry Pi OS's first-boot tools: Imager is told to offer
+		// no customisation.
+		if b, err := os.ReadFile(filepath.Join(dir, "out.rpi-imager-manifest")); err != nil || !strings.Contains(string(b), `"init_format": "none"`) {
+			t.Errorf("manifest of an image without first-boot tools: %v\n%s", err, b)
+		}
 		if cfg != orig {
 			t.Errorf("config.txt changed:\n%s\nwant:\n%s", cfg, orig)
 		}
