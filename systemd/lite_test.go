@@ -35,7 +35,7 @@ func fakeLite(t *testing.T, dir string, img liteImage) {
 	t.Helper()
 	fakeRootfs(t, dir, img.arch, false)
 	version := map[string]string{"bookworm": "12", "trixie": "13"}[img.codename]
-	pkgs := []string{"raspberrypi-sys-mods", "userconf-pi", "openssh-server", "avahi-daemon", "network-manager", "raspi-config"}
+	pkgs := []string{"raspberrypi-sys-mods", "userconf-pi", "openssh-server", "avahi-daemon", "network-manager", "raspi-config", "man-db"}
 	if img.cloudInit {
 		pkgs = append(pkgs, "cloud-init", "rpi-cloud-init-mods")
 	}
@@ -58,6 +58,11 @@ func fakeLite(t *testing.T, dir string, img liteImage) {
 		"etc/passwd":          "root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n",
 		"usr/lib/raspberrypi-sys-mods/imager_custom": "#!/bin/sh\n",
 		"usr/lib/userconf-pi/userconf":               "#!/bin/sh\n",
+		// man-db's file trigger on /usr/share/man, which the package's man
+		// page sets off: it is left pending for the Pi's first dpkg run
+		// (build.sh runs nothing from the image).
+		"var/lib/dpkg/info/man-db.triggers": "interest-noawait /usr/share/man\n",
+		"var/lib/dpkg/triggers/File":        "/usr/share/man man-db/noawait\n",
 	}
 	if img.cloudInit {
 		files["usr/bin/cloud-init"] = "#!/usr/bin/python3\n"
@@ -172,6 +177,9 @@ func testLiteImages(t *testing.T, env []string, debs map[string]string) {
 
 			if got := dpkgStatus(t, root); got != "install ok installed" {
 				t.Errorf("dpkg status of headnode: %q", got)
+			}
+			if out, _, _ := runErr(nil, "dpkg-query", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "-W", "-f=${Status}", "man-db"); out != "install ok triggers-pending" {
+				t.Errorf("dpkg status of man-db: %q, want its trigger left pending", out)
 			}
 			if target, err := os.Readlink(filepath.Join(root, "etc/systemd/system/multi-user.target.wants/headnode.service")); err != nil || target != "/usr/lib/systemd/system/headnode.service" {
 				t.Errorf("headnode.service is not enabled: %q %v", target, err)
