@@ -385,7 +385,15 @@ boot_put() { mcopy -o -i "$1" "$3" "::$2"; }
 #     imager_fixup moves its path to /boot/firmware, and its last lines
 #     remove it and the systemd.run= arguments.
 firstboot_systemd() {
-	local boot=$1 f=$IMG_TMP cmdline="" key
+	local boot=$1 f=$IMG_TMP cmdline="" key tool
+	# Older releases (bullseye) lack these; nothing is written then.
+	for tool in ${FB_HOSTNAME:+imager_custom} ${FB_KEYS:+imager_custom} ${FB_SSID:+imager_custom}; do
+		[ -f "$IMG_MNT/usr/lib/raspberrypi-sys-mods/$tool" ] ||
+			die "image: this image's raspberrypi-sys-mods has no $tool, which firstrun.sh needs for --hostname, --ssh-key and --wifi-ssid: use a bookworm or newer Raspberry Pi OS image"
+	done
+	if [ -n "$FB_USER" ] && ! pkg_installed "$IMG_MNT" userconf-pi; then
+		die "image: this image has no userconf-pi, which renames the first user to --user: use a bookworm or newer Raspberry Pi OS image"
+	fi
 	if [ -n "$FB_USER" ]; then
 		: >"$f"
 		boot_put "$boot" ssh "$f"
@@ -491,7 +499,10 @@ cmdline_append() {
 	mtype -i "$boot" ::cmdline.txt >"$f" 2>/dev/null ||
 		die "image: the boot partition has no cmdline.txt: is it a Raspberry Pi OS image?"
 	line=$(head -n1 "$f" | tr -d '\r')
-	printf '%s%s\n' "${line%"${line##*[![:space:]]}"}" "$args" >"$f"
+	# An image baked before keeps its first boot's arguments only once.
+	line=$(printf '%s\n' "$line" | tr ' ' '\n' | grep -v -e '^systemd\.run=' -e '^systemd\.run_success_action=' \
+		-e '^systemd\.unit=kernel-command-line\.target$' -e '^ds=nocloud' -e '^cfg80211\.ieee80211_regdom=' -e '^$' | paste -sd' ') || true
+	printf '%s%s\n' "$line" "$args" >"$f"
 	boot_put "$boot" cmdline.txt "$f"
 	echo "build.sh: cmdline.txt: added$args" >&2
 }

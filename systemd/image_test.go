@@ -60,12 +60,13 @@ func elfHeader(arch string) []byte {
 }
 
 // The synthetic SD card, in 512-byte sectors: an MBR, a 2 MiB FAT boot
-// partition and a 32 MiB ext4 root, laid out like Raspberry Pi OS's.
+// partition and a 64 MiB ext4 root (room to bake a baked image again),
+// laid out like Raspberry Pi OS's.
 const (
 	bootStart   = 2048
 	bootSectors = 4096
 	rootStart   = bootStart + bootSectors
-	rootSectors = 65536
+	rootSectors = 131072
 )
 
 // makeImage builds a disk image from a root tree and a config.txt.
@@ -87,7 +88,7 @@ func makeImageFiles(t *testing.T, dir, tree string, bootFiles map[string]string)
 		}
 		run(t, nil, "mcopy", "-i", boot, f, "::"+name)
 	}
-	run(t, nil, "mkfs.ext4", "-q", "-d", tree, root, "32M")
+	run(t, nil, "mkfs.ext4", "-q", "-d", tree, root, "64M")
 	f, err := os.Create(img)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func makeImageFiles(t *testing.T, dir, tree string, bootFiles map[string]string)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	table := "label: dos\nstart=2048, size=4096, type=c\nstart=6144, size=65536, type=83\n"
+	table := "label: dos\nstart=2048, size=4096, type=c\nstart=6144, size=131072, type=83\n"
 	cmd := []string{"sfdisk", "--quiet", img}
 	if _, stderr, err := runStdin(table, cmd...); err != nil {
 		t.Fatalf("sfdisk: %v: %s", err, stderr)

@@ -193,13 +193,28 @@ func testLiteImages(t *testing.T, env []string, debs map[string]string) {
 				t.Errorf("config.txt I2C lines %q, want one dtparam=i2c_arm=on", l)
 			}
 			checkManifest(t, filepath.Join(dir, "headnode.rpi-imager-manifest"), out, c.img.arch, c.format, c.img.codename)
-			switch {
-			case c.fb.hostname == "" && c.fb.user == "" && c.fb.ssid == "":
-				checkNoFirstBoot(t, out)
-			case c.format == "systemd":
-				checkFirstBootSystemd(t, out, c.fb)
-			default:
-				checkFirstBootCloudInit(t, out, c.fb)
+			check := func(img string) {
+				t.Helper()
+				switch {
+				case c.fb.hostname == "" && c.fb.user == "" && c.fb.ssid == "":
+					checkNoFirstBoot(t, img)
+				case c.format == "systemd":
+					checkFirstBootSystemd(t, img, c.fb)
+				default:
+					checkFirstBootCloudInit(t, img, c.fb)
+				}
+			}
+			check(out)
+			// Baking the baked image again: the package is reinstalled and
+			// the kernel command line has the first boot's arguments once.
+			if c.img.arch == "armhf" {
+				again := filepath.Join(dir, "again.img")
+				args := append(append([]string{"image", "--deb", debs[c.img.arch]}, c.fb.args(t)...), out, again)
+				if _, stderr, err := runErr(env, buildSh, args...); err != nil {
+					t.Fatalf("build.sh image on its own output: %v\n%s", err, stderr)
+				}
+				noLeftovers(t, out, again)
+				check(again)
 			}
 		})
 	}
