@@ -350,14 +350,17 @@ pkg_installed() {
 
 # init_format ROOT prints the customisation format Raspberry Pi Imager uses
 # for an image, in its manifest's terms (init_format, rpi-imager
-# doc/os_customisation_formats.md): the newest Raspberry Pi OS (trixie)
-# carries cloud-init, with the Raspberry Pi module cc_raspberry_pi
-# ("cloudinit-rpi"); bookworm and the first trixie release carry
-# raspberrypi-sys-mods and no cloud-init, and take Imager's firstrun.sh
-# ("systemd"); anything else takes no customisation ("none").
+# doc/os_customisation_formats.md): an image with the rpi-preseed package
+# reads Imager's rpi-preseed.toml ("rpi-preseed"); the newest Raspberry Pi
+# OS (trixie) carries cloud-init, with the Raspberry Pi module
+# cc_raspberry_pi ("cloudinit-rpi"); bookworm and the first trixie release
+# carry raspberrypi-sys-mods and no cloud-init, and take Imager's
+# firstrun.sh ("systemd"); anything else takes no customisation ("none").
 init_format() {
 	local root=$1
-	if pkg_installed "$root" cloud-init; then
+	if pkg_installed "$root" rpi-preseed; then
+		echo rpi-preseed
+	elif pkg_installed "$root" cloud-init; then
 		if compgen -G "$root/usr/lib/python3/dist-packages/cloudinit/config/cc_raspberry_pi.py" >/dev/null; then
 			echo cloudinit-rpi
 		else
@@ -699,6 +702,9 @@ image() {
 	echo "build.sh: $in is Raspberry Pi OS ${codename:+$codename }$arch, first-boot format $format" >&2
 	if firstboot_wanted && [ "$format" = none ]; then
 		die "image: $in has neither cloud-init nor raspberrypi-sys-mods, so it reads no first-boot settings; --hostname, --user and --wifi-ssid need a Raspberry Pi OS image"
+	fi
+	if firstboot_wanted && [ "$format" = rpi-preseed ]; then
+		die "image: $in reads its first-boot settings from rpi-preseed.toml, which build.sh does not write: leave out --hostname, --user and --wifi-ssid and set them in Imager through the manifest"
 	fi
 	# The release of the base image (pi-gen's /etc/rpi-issue: "Raspberry Pi
 	# reference 2024-11-19"); Imager hashes passwords with yescrypt for

@@ -246,6 +246,7 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 	// Stock Raspberry Pi OS Lite (no iptables, no nftables), bookworm and
 	// trixie, armhf and arm64, with and without first-boot options.
 	t.Run("lite", func(t *testing.T) { testLiteImages(t, env, debs) })
+	t.Run("rpi-preseed", func(t *testing.T) { testPreseedImage(t, env, debs) })
 
 	// An image with neither cloud-init nor raspberrypi-sys-mods reads no
 	// first-boot files: the options are refused, and nothing is left.

@@ -25,6 +25,7 @@ type liteImage struct {
 	arch      string // armhf or arm64
 	codename  string // bookworm or trixie
 	cloudInit bool   // the newest trixie images
+	preseed   bool   // the rpi-preseed package (Imager's rpi-preseed format)
 }
 
 // The kernel command line of a fresh Lite image.
@@ -38,6 +39,9 @@ func fakeLite(t *testing.T, dir string, img liteImage) {
 	pkgs := []string{"raspberrypi-sys-mods", "userconf-pi", "openssh-server", "avahi-daemon", "network-manager", "raspi-config", "man-db"}
 	if img.cloudInit {
 		pkgs = append(pkgs, "cloud-init", "rpi-cloud-init-mods")
+	}
+	if img.preseed {
+		pkgs = append(pkgs, "rpi-preseed")
 	}
 	status, err := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/status"))
 	if err != nil {
@@ -145,15 +149,15 @@ func testLiteImages(t *testing.T, env []string, debs map[string]string) {
 		format string
 		fb     firstBoot
 	}{
-		{liteImage{"armhf", "bookworm", false}, "systemd", firstBoot{"headnode1", "alice", testHash, []string{testKey1, testKey2}, `Lab "west" wing's`, "correct horse battery", "GB"}},
+		{liteImage{"armhf", "bookworm", false, false}, "systemd", firstBoot{"headnode1", "alice", testHash, []string{testKey1, testKey2}, `Lab "west" wing's`, "correct horse battery", "GB"}},
 		// Keys only: no userconf.txt, the first user renamed by firstrun.sh.
-		{liteImage{"arm64", "bookworm", false}, "systemd", firstBoot{hostname: "cluster-head", user: "bob", keys: []string{testKey1}}},
-		{liteImage{"armhf", "trixie", true}, "cloudinit-rpi", firstBoot{"headnode1", "alice", testHash, []string{testKey1, testKey2}, `Lab "west" wing's`, "correct horse battery", "GB"}},
+		{liteImage{"arm64", "bookworm", false, false}, "systemd", firstBoot{hostname: "cluster-head", user: "bob", keys: []string{testKey1}}},
+		{liteImage{"armhf", "trixie", true, false}, "cloudinit-rpi", firstBoot{"headnode1", "alice", testHash, []string{testKey1, testKey2}, `Lab "west" wing's`, "correct horse battery", "GB"}},
 		// An open network, keys only.
-		{liteImage{"arm64", "trixie", true}, "cloudinit-rpi", firstBoot{user: "bob", keys: []string{testKey2}, ssid: "cafe", country: "DE"}},
+		{liteImage{"arm64", "trixie", true, false}, "cloudinit-rpi", firstBoot{user: "bob", keys: []string{testKey2}, ssid: "cafe", country: "DE"}},
 		// The first trixie release had no cloud-init yet; no options: the
 		// boot partition is left as it was but for config.txt.
-		{liteImage{"arm64", "trixie", false}, "systemd", firstBoot{}},
+		{liteImage{"arm64", "trixie", false, false}, "systemd", firstBoot{}},
 	} {
 		name := c.img.codename + "-" + c.img.arch
 		if c.img.codename == "trixie" && !c.img.cloudInit {
@@ -218,6 +222,33 @@ func testLiteImages(t *testing.T, env []string, debs map[string]string) {
 			}
 		})
 	}
+}
+
+// testPreseedImage: an image with rpi-preseed is listed in the manifest
+// with that format (Imager writes its rpi-preseed.toml); build.sh does not
+// write that format, so it refuses first-boot options there.
+func testPreseedImage(t *testing.T, env []string, debs map[string]string) {
+	buildSh := filepath.Join(repo(t), "build.sh")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	fakeLite(t, tree, liteImage{"arm64", "trixie", true, true})
+	in := makeImageFiles(t, dir, tree, liteBoot())
+	out := filepath.Join(dir, "headnode.img")
+	t.Cleanup(func() { noLeftovers(t, in, out) })
+	_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["arm64"], "--hostname", "head", in, out)
+	if err == nil || !strings.Contains(stderr, "rpi-preseed.toml, which build.sh does not write") {
+		t.Errorf("build.sh image --hostname on an rpi-preseed image: %v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s left after the refusal", out)
+	}
+	noLeftovers(t, in, out)
+	if _, stderr, err := runErr(env, buildSh, "image", "--deb", debs["arm64"], in, out); err != nil {
+		t.Fatalf("build.sh image: %v\n%s", err, stderr)
+	}
+	noLeftovers(t, in, out)
+	checkManifest(t, filepath.Join(dir, "headnode.rpi-imager-manifest"), out, "arm64", "rpi-preseed", "trixie")
+	checkNoFirstBoot(t, out)
 }
 
 // checkNoFirstBoot: without options nothing is added to the boot partition.
