@@ -277,7 +277,9 @@ FB_HOSTNAME="" FB_USER="" FB_HASH="" FB_KEYS="" FB_SSID="" FB_PSK="" FB_COUNTRY=
 # firstboot_check validates the first-boot options before anything is
 # written: one line naming the bad value and what would be valid.
 firstboot_check() {
-	local line
+	# Bytes and ASCII classes: an SSID is at most 32 bytes, a passphrase
+	# printable ASCII, a host name ASCII letters and digits.
+	local line LC_ALL=C
 	if [ -n "$FB_HOSTNAME" ] && ! [[ $FB_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]]; then
 		die "image: --hostname \"$FB_HOSTNAME\" is not a host name: 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen"
 	fi
@@ -319,11 +321,11 @@ firstboot_check() {
 
 firstboot_wanted() { [ -n "$FB_HOSTNAME$FB_USER$FB_SSID" ]; }
 
-# sq VALUE quotes a value for /bin/sh (dash): single quotes, each ' as '"'"'.
-sq() { printf "'%s'" "${1//\'/\'\"\'\"\'}"; }
+# sh_quote VALUE quotes a value for /bin/sh (dash): single quotes, each ' as '"'"'.
+sh_quote() { printf "'%s'" "${1//\'/\'\"\'\"\'}"; }
 
-# yq VALUE quotes a value as a YAML double-quoted string.
-yq() {
+# yaml_str VALUE quotes a value as a YAML double-quoted string.
+yaml_str() {
 	local v=${1//\\/\\\\}
 	printf '"%s"' "${v//\"/\\\"}"
 }
@@ -417,15 +419,15 @@ firstboot_systemd() {
 				printf '/usr/lib/raspberrypi-sys-mods/imager_custom enable_ssh'
 				# Keys only: no password logins over SSH.
 				[ -n "$FB_HASH" ] || printf ' -k'
-				while IFS= read -r key; do printf ' %s' "$(sq "$key")"; done <<<"$FB_KEYS"
+				while IFS= read -r key; do printf ' %s' "$(sh_quote "$key")"; done <<<"$FB_KEYS"
 				printf '\n'
 				if [ -z "$FB_HASH" ]; then
 					# No userconf.txt: rename the first user here, as Imager does.
-					printf '/usr/lib/userconf-pi/userconf %s %s\n' "$(sq "$FB_USER")" "''"
+					printf '/usr/lib/userconf-pi/userconf %s %s\n' "$(sh_quote "$FB_USER")" "''"
 				fi
 			fi
 			if [ -n "$FB_SSID" ]; then
-				printf '/usr/lib/raspberrypi-sys-mods/imager_custom set_wlan %s %s %s\n' "$(sq "$FB_SSID")" "$(sq "$(wifi_psk)")" "$(sq "$FB_COUNTRY")"
+				printf '/usr/lib/raspberrypi-sys-mods/imager_custom set_wlan %s %s %s\n' "$(sh_quote "$FB_SSID")" "$(sh_quote "$(wifi_psk)")" "$(sh_quote "$FB_COUNTRY")"
 			fi
 			printf 'rm -f /boot/firstrun.sh\nsed -i %s /boot/cmdline.txt\nexit 0\n' "'s| systemd.run.*||g'"
 		} >"$f"
@@ -457,13 +459,13 @@ firstboot_cloudinit() {
 			# groups (sudo, i2c, gpio...).
 			printf 'user:\n  name: %s\n  shell: /bin/bash\n' "$FB_USER"
 			if [ -n "$FB_HASH" ]; then
-				printf '  lock_passwd: false\n  passwd: %s\n' "$(yq "$FB_HASH")"
+				printf '  lock_passwd: false\n  passwd: %s\n' "$(yaml_str "$FB_HASH")"
 			else
 				printf '  lock_passwd: true\n'
 			fi
 			if [ -n "$FB_KEYS" ]; then
 				printf '  ssh_authorized_keys:\n'
-				while IFS= read -r key; do printf '    - %s\n' "$(yq "$key")"; done <<<"$FB_KEYS"
+				while IFS= read -r key; do printf '    - %s\n' "$(yaml_str "$key")"; done <<<"$FB_KEYS"
 			fi
 			# The distribution's default user has passwordless sudo; asking for
 			# the password is the safer default for a router.
@@ -478,10 +480,10 @@ firstboot_cloudinit() {
 	if [ -n "$FB_SSID" ]; then
 		{
 			printf 'network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      optional: true\n'
-			printf '  wifis:\n    wlan0:\n      dhcp4: true\n      optional: true\n      regulatory-domain: %s\n' "$(yq "$FB_COUNTRY")"
-			printf '      access-points:\n        %s:\n' "$(yq "$FB_SSID")"
+			printf '  wifis:\n    wlan0:\n      dhcp4: true\n      optional: true\n      regulatory-domain: %s\n' "$(yaml_str "$FB_COUNTRY")"
+			printf '      access-points:\n        %s:\n' "$(yaml_str "$FB_SSID")"
 			if [ -n "$FB_PSK" ]; then
-				printf '          password: %s\n' "$(yq "$(wifi_psk)")"
+				printf '          password: %s\n' "$(yaml_str "$(wifi_psk)")"
 			else
 				printf '          auth:\n            key-management: none\n'
 			fi

@@ -628,6 +628,9 @@ func TestImageFirstBootBadOptions(t *testing.T) {
 		{append(ok, "--wifi-ssid", "lab", "--wifi-country", "gb"), `--wifi-country "gb" is not a two-letter`},
 		{append(ok, "--wifi-ssid", "lab", "--wifi-country", "GB", "--wifi-psk", "short"), "--wifi-psk is not a WPA passphrase"},
 		{append(ok, "--wifi-ssid", strings.Repeat("x", 33), "--wifi-country", "GB"), "is not a Wi-Fi network name"},
+		// 32 bytes is the limit, not 32 characters.
+		{append(ok, "--wifi-ssid", strings.Repeat("é", 17), "--wifi-country", "GB"), "is not a Wi-Fi network name: 1 to 32"},
+		{append(ok, "--wifi-ssid", "lab", "--wifi-country", "GB", "--wifi-psk", "pässwörter"), "printable ASCII"},
 		{append(ok, "--wifi-psk", "long enough"), "--wifi-ssid SSID, which is missing"},
 		{[]string{"--hostname="}, "--hostname needs a non-empty value"},
 		{[]string{"--wifi"}, `unknown option "--wifi"`},
