@@ -306,7 +306,7 @@ firstboot_check() {
 	fi
 	if [ -n "$FB_SSID" ]; then
 		{ [ ${#FB_SSID} -le 32 ] && ! [[ $FB_SSID =~ [[:cntrl:]] ]]; } ||
-			die "image: --wifi-ssid \"$FB_SSID\" is not a Wi-Fi network name: 1 to 32 characters, no control characters"
+			die "image: --wifi-ssid \"$FB_SSID\" is not a Wi-Fi network name: 1 to 32 bytes (UTF-8), no control characters"
 		[ -n "$FB_COUNTRY" ] || die "image: --wifi-ssid needs --wifi-country CC (the two-letter country code, e.g. GB), or the Pi keeps Wi-Fi off"
 	elif [ -n "$FB_PSK" ] || [ -n "$FB_COUNTRY" ]; then
 		die "image: --wifi-psk and --wifi-country are for the network named by --wifi-ssid SSID, which is missing"
