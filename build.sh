@@ -650,10 +650,11 @@ image() {
 			--password-hash) FB_HASH=$val ;;
 			--ssh-key)
 				# A key line, or a file of them (id_ed25519.pub, authorized_keys).
-				if [[ $val != ssh-* && $val != ecdsa-* && $val != sk-* ]]; then
-					[ -f "$val" ] || die "image: --ssh-key \"$val\" is neither an OpenSSH public key nor a file"
+				if [ -f "$val" ]; then
 					val=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$val" | tr -d '\r') || true
 					[ -n "$val" ] || die "image: --ssh-key: the file has no public key in it"
+				elif [[ $val != ssh-* && $val != ecdsa-* && $val != sk-* ]]; then
+					die "image: --ssh-key \"$val\" is neither an OpenSSH public key nor a file"
 				fi
 				FB_KEYS+=${FB_KEYS:+$'\n'}$val
 				;;
