@@ -87,7 +87,7 @@ func Of(head netip.Prefix) Layout {
 	base := uint64(u32(sub.Addr()))
 	first, last := base+size/2, base+size-2
 	if last-first+1 > MaxPool {
-		first = last + 1 - MaxPool
+		first = base + size - MaxPool // 4095 addresses, from a round one
 	}
 	nodes := int(min(first-base, 1<<20)) - NodeOffset - 1
 	return Layout{Head: head, Subnet: sub, PoolFirst: addr4(uint32(first)), PoolLast: addr4(uint32(last)), Nodes: max(0, nodes)}
