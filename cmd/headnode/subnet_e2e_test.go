@@ -1,0 +1,443 @@
+package main
+
+// End-to-end tests of the cluster subnet that clashes with nothing: the
+// daemon with no network settings (cluster_address = "auto") on a LAN
+// that uses what used to be headnode's fixed subnet, and a cluster moved
+// to a network that overlaps the subnet it chose, whose nodes (emulated
+// ClusterHAT gadgets and an Ethernet node) follow it to the next one.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/headnode/headnode/cmd/headnode/internal/api"
+	"github.com/headnode/headnode/hw/emu/boards"
+	"github.com/headnode/headnode/netcfg/dhcpd/dhcptest"
+	"github.com/headnode/headnode/netcfg/sandbox"
+)
+
+// autoConfig writes a configuration with no [network] settings but the
+// interfaces' names where the defaults do not fit: cluster_address is
+// the default, "auto".
+func autoConfig(t *testing.T, dir, extra string) string {
+	t.Helper()
+	path := filepath.Join(dir, "config.toml")
+	text := fmt.Sprintf(`%s
+[control]
+socket = %q
+
+[daemon]
+state_dir = %q
+
+[lcd]
+enabled = false
+
+[led]
+enabled = false
+`, extra, filepath.Join(dir, "control.sock"), filepath.Join(dir, "state"))
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// everHeld records, from now on, every cluster address the daemon
+// publishes that is inside bad.
+func everHeld(t *testing.T, d *daemonProc, bad netip.Prefix) func() []string {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var seen []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			d.client.Watch(ctx, func(s *api.Status) bool {
+				if p, err := netip.ParsePrefix(s.Cluster.Address); err == nil && bad.Contains(p.Addr()) {
+					mu.Lock()
+					seen = append(seen, s.Cluster.Address)
+					mu.Unlock()
+				}
+				return true
+			})
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// waitUntil polls cond every 20 ms for up to timeout.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within %v", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Must show 2: a LAN on 192.168.50.0/24 with its router at .1 (the
+// default LAN of a whole family of consumer routers, and headnode's old
+// fixed cluster subnet), busybox udhcpd serving it, no network settings.
+// The cluster gets another subnet, the head never holds .1, the router
+// stays reachable from the head and the nodes, and the nodes reach beyond
+// the router through NAT.
+func TestE2ESubnetAvoidsTheLAN(t *testing.T) {
+	dhcptest.Need(t)
+	tp := newTopo(t, false) // inside: a node; outside: the LAN's router
+	far, err := sandbox.New(strings.TrimSuffix(tp.head.Name, "head") + "far")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { far.Close() })
+	must(t, sandbox.Veth(tp.head, "eth1", tp.outside, "lan0"))
+	must(t, sandbox.Veth(tp.head, "eth0", tp.inside, "in0"))
+	must(t, tp.outside.AddAddr("lan0", "192.168.50.1/24"))
+	must(t, sandbox.Veth(tp.outside, "wan0", far, "wan0"))
+	must(t, tp.outside.AddAddr("wan0", "10.98.0.1/24"))
+	must(t, far.AddAddr("wan0", "10.98.0.2/24"))
+	must(t, far.Route("192.168.50.0/24", "10.98.0.1"))
+	mustRun(t, tp.outside, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	if _, err := dhcptest.Udhcpd(t, tp.outside, "lan0", "192.168.50.1", "192.168.50.100", "192.168.50.150", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The daemon first, the uplink's lease after: the harder order.
+	d := tp.startDaemon(t, autoConfig(t, tp.dir, ""))
+	held := everHeld(t, d, netip.MustParsePrefix("192.168.50.0/24"))
+	start := time.Now()
+	up, err := dhcptest.Udhcpc(tp.head, "eth1", dhcptest.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Router != "192.168.50.1" || !netip.MustParsePrefix("192.168.50.0/24").Contains(up.Address.Addr()) {
+		t.Fatalf("the uplink's lease from the LAN: %+v", up)
+	}
+	lanAddr := up.Address.Addr().String()
+	s, at := d.waitFor(t, "the cluster on a subnet of its own, NAT and DHCP up", func(s *api.Status) bool {
+		return s.Uplink.Address == up.Address.String() && s.Cluster.Address != "" && s.Cluster.Address == s.Subnet.Address &&
+			s.NAT.State == api.NATOK && serving(s)
+	})
+	t.Logf("uplink lease %s from the LAN's udhcpd; cluster on %s (%s), settled %v after the lease was asked for",
+		up.Address, s.Subnet.Address, s.Subnet.Mode, at.Sub(start).Round(time.Millisecond))
+	if s.Subnet.Mode != "auto" || s.Subnet.Address != "10.213.0.1/24" || s.Subnet.Pool != "10.213.0.128-10.213.0.254" {
+		t.Errorf("subnet %+v; want the first candidate, 10.213.0.1/24", s.Subnet)
+	}
+	if s.Health.State != api.HealthOK {
+		t.Errorf("health %+v", s.Health)
+	}
+
+	node, err := dhcptest.Udhcpc(tp.inside, "in0", dhcptest.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Router != "10.213.0.1" || node.Address.Masked().String() != "10.213.0.0/24" {
+		t.Errorf("the node's lease %+v; want one in 10.213.0.0/24 with the head as router", node)
+	}
+	for _, c := range []struct {
+		what     string
+		from, to *sandbox.NS
+		addr     string
+	}{
+		{"the head reaching the LAN's router", tp.head, tp.outside, "192.168.50.1"},
+		{"a node reaching the LAN's router", tp.inside, tp.outside, "192.168.50.1"},
+		{"a node reaching beyond the router", tp.inside, far, "10.98.0.2"},
+	} {
+		if src, err := dial(c.from, c.to, nextAddr(c.addr), 2*time.Second); err != nil || src != lanAddr {
+			t.Errorf("%s: seen as %q, %v; want the head's LAN address %s", c.what, src, err, lanAddr)
+		}
+	}
+	out, _ := tp.head.Run("ip", "-4", "-o", "addr", "show")
+	if strings.Contains(out, "192.168.50.1/") || len(held()) > 0 {
+		t.Errorf("the head held the router's subnet on the cluster side (published %v):\n%s", held(), out)
+	}
+}
+
+// gadgets emulates ClusterHAT Pi Zeros on USB: node pN's link (ethpiN on
+// the head, usb0 in its namespace, the gadget's MAC 00:22:82:ff:ff:0N)
+// is there while the node is powered and the emulated board's USB hub is
+// on, as a real hub takes its gadgets with it. Each time the link comes,
+// the node asks for a lease with busybox udhcpc, as the Zero's dhcpcd or
+// NetworkManager does when usb0 gets carrier back.
+type gadgets struct {
+	mu     sync.Mutex
+	ns     map[int]*sandbox.NS
+	leases map[int][]stampedLease
+}
+
+type stampedLease struct {
+	l  dhcptest.Lease
+	at time.Time
+}
+
+func newGadgets(t *testing.T, tp *topo, d *daemonProc, stateDir string, nodes ...int) *gadgets {
+	g := &gadgets{ns: map[int]*sandbox.NS{}, leases: map[int][]stampedLease{}}
+	for _, n := range nodes {
+		ns, err := sandbox.New(fmt.Sprintf("%sg%d", strings.TrimSuffix(tp.head.Name, "head"), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ns.Close() })
+		g.ns[n] = ns
+	}
+	base := t.TempDir()
+	sysDir := filepath.Join(stateDir, "sim", "sys")
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	linked := map[int]bool{}
+	wg.Go(func() {
+		runs := 0
+		for ctx.Err() == nil {
+			s, err := d.client.Status(ctx)
+			hub := boards.HATHubPresent(sysDir)
+			for _, n := range nodes {
+				p := nodeOf(s, fmt.Sprintf("p%d", n))
+				want := err == nil && hub && p.Powered != nil && *p.Powered
+				link := fmt.Sprintf("ethpi%d", n)
+				switch {
+				case want && !linked[n]:
+					if err := sandbox.Veth(tp.head, link, g.ns[n], "usb0"); err != nil {
+						t.Errorf("plugging p%d: %v", n, err)
+						continue
+					}
+					l, _ := g.ns[n].NL.LinkByName("usb0")
+					mac, _ := net.ParseMAC(fmt.Sprintf("00:22:82:ff:ff:%02x", n))
+					g.ns[n].NL.LinkSetDown(l)
+					g.ns[n].NL.LinkSetHardwareAddr(l, mac)
+					g.ns[n].NL.LinkSetUp(l)
+					linked[n] = true
+					runs++
+					dir := filepath.Join(base, fmt.Sprintf("p%d-%d", n, runs))
+					os.MkdirAll(dir, 0o755)
+					wg.Go(func() {
+						l, err := dhcptest.Udhcpc(g.ns[n], "usb0", dhcptest.Options{Dir: dir, Timeout: 12 * time.Second})
+						if err == nil {
+							g.mu.Lock()
+							g.leases[n] = append(g.leases[n], stampedLease{l, time.Now()})
+							g.mu.Unlock()
+						}
+					})
+				case !want && linked[n]:
+					if l, err := tp.head.NL.LinkByName(link); err == nil {
+						tp.head.NL.LinkDel(l)
+					}
+					linked[n] = false
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return g
+}
+
+// leaseIn returns node n's latest lease if it is in subnet, and when it
+// came.
+func (g *gadgets) leaseIn(n int, subnet string) (dhcptest.Lease, time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ls := g.leases[n]
+	if len(ls) == 0 || ls[len(ls)-1].l.Address.Masked().String() != subnet {
+		return dhcptest.Lease{}, time.Time{}, false
+	}
+	return ls[len(ls)-1].l, ls[len(ls)-1].at, true
+}
+
+// carrierClient is an Ethernet node whose DHCP client follows carrier, as
+// dhcpcd and NetworkManager do: on "carrier lost" it drops its address, on
+// "carrier acquired" it asks again, here with ISC dhclient, which keeps its
+// lease file and so first asks for its old address (INIT-REBOOT) and takes
+// the server's NAK as the sign to start over.
+type carrierClient struct {
+	mu     sync.Mutex
+	leases []stampedLease
+}
+
+func newCarrierClient(t *testing.T, ns *sandbox.NS, iface string) *carrierClient {
+	c := &carrierClient{}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		had := false
+		var running chan struct{}
+		for ctx.Err() == nil {
+			l, err := ns.NL.LinkByName(iface)
+			carrier := err == nil && l.Attrs().RawFlags&unix.IFF_RUNNING != 0
+			switch {
+			case carrier && !had:
+				if running != nil {
+					<-running // one client at a time
+				}
+				running = make(chan struct{})
+				done := running
+				wg.Go(func() {
+					defer close(done)
+					l, err := dhcptest.Dhclient(ns, iface, dhcptest.Options{Dir: dir, Timeout: 12 * time.Second})
+					if err == nil {
+						c.mu.Lock()
+						c.leases = append(c.leases, stampedLease{l, time.Now()})
+						c.mu.Unlock()
+					}
+				})
+			case !carrier && had:
+				ns.Run("ip", "-4", "addr", "flush", "dev", iface)
+			}
+			had = carrier
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return c
+}
+
+func (c *carrierClient) leaseIn(subnet string) (dhcptest.Lease, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.leases) == 0 || c.leases[len(c.leases)-1].l.Address.Masked().String() != subnet {
+		return dhcptest.Lease{}, time.Time{}, false
+	}
+	return c.leases[len(c.leases)-1].l, c.leases[len(c.leases)-1].at, true
+}
+
+// Must show 7: moved to a network that overlaps its subnet, the cluster
+// renumbers to the next free candidate; the emulated ClusterHAT's nodes
+// have new leases within 10 s through the USB hub cycle (the emulated hub
+// drops their gadget links as a real one does), and the Ethernet node on a
+// cluster port within the same 10 s through the port's link bounce (the
+// README's figure for nodes cabled to the head). The choice is kept
+// across a restart even once the first candidate is free again.
+func TestE2ESubnetMovesWithTheNodes(t *testing.T) {
+	dhcptest.Need(t)
+	tp := newTopo(t, false) // inside: an Ethernet node; outside: the LAN
+	must(t, sandbox.Veth(tp.head, "eth1", tp.outside, "out0"))
+	must(t, tp.head.AddAddr("eth1", "10.99.0.2/24"))
+	must(t, tp.outside.AddAddr("out0", "10.99.0.1/24"))
+	must(t, tp.head.DefaultRoute("10.99.0.1"))
+	must(t, sandbox.Veth(tp.head, "cn1", tp.inside, "eth0"))
+	stateDir := filepath.Join(tp.dir, "state")
+	cfg := autoConfig(t, tp.dir, `[network]
+cluster_interface = "br0"
+
+[bridge]
+enabled = true
+ports = ["ethpi*", "cn*"]
+
+[dhcp]
+probe = "0s"
+
+[power]
+stagger = "100ms"
+boot_grace = "5s"
+probe_interval = "200ms"
+down_after = "600ms"
+
+[hardware]
+backend = "sim"
+`)
+	d := tp.startDaemon(t, cfg)
+	d.waitFor(t, "the cluster on the first candidate, serving", func(s *api.Status) bool {
+		return s.Subnet.Address == "10.213.0.1/24" && s.Cluster.Address == "10.213.0.1/24" && serving(s) && s.NAT.State == api.NATOK
+	})
+	g := newGadgets(t, tp, d, stateDir, 1, 2)
+	eth := newCarrierClient(t, tp.inside, "eth0")
+	if out, errOut, code := run(t, nil, "on", "--socket", filepath.Join(tp.dir, "control.sock"), "p1", "p2"); code != 0 {
+		t.Fatalf("on: %d %s%s", code, out, errOut)
+	}
+	waitUntil(t, "every node leased in 10.213.0.0/24", 15*time.Second, func() bool {
+		_, _, ok1 := g.leaseIn(1, "10.213.0.0/24")
+		_, _, ok2 := g.leaseIn(2, "10.213.0.0/24")
+		_, _, ok3 := eth.leaseIn("10.213.0.0/24")
+		return ok1 && ok2 && ok3
+	})
+
+	// The LAN now uses 10.213.0.0/24: the uplink's new lease, as a DHCP
+	// client renumbers (new address and route first, the old one after).
+	clash := time.Now()
+	must(t, tp.outside.AddAddr("out0", "10.213.0.1/24"))
+	must(t, tp.head.AddAddr("eth1", "10.213.0.50/24"))
+	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
+	must(t, tp.head.DefaultRoute("10.213.0.1"))
+	_, moved := d.waitFor(t, "the cluster moving to the next candidate", func(s *api.Status) bool {
+		return s.Subnet.Address == "172.16.231.1/24"
+	})
+	t.Logf("the clash was seen and the move started %v after the uplink's new address", moved.Sub(clash).Round(time.Millisecond))
+	const budget = 10 * time.Second
+	var times []string
+	for n := 1; n <= 2; n++ {
+		at := waitUntil(t, fmt.Sprintf("p%d leased in 172.16.231.0/24", n), 20*time.Second, func() bool {
+			_, _, ok := g.leaseIn(n, "172.16.231.0/24")
+			return ok
+		})
+		l, at, _ := g.leaseIn(n, "172.16.231.0/24")
+		times = append(times, fmt.Sprintf("p%d (gadget, hub cycle) %s after %v", n, l.Address, at.Sub(clash).Round(time.Millisecond)))
+		if want := fmt.Sprintf("172.16.231.%d/24", 10+n); l.Address.String() != want || l.Router != "172.16.231.1" {
+			t.Errorf("p%d's new lease %+v; want %s, router 172.16.231.1", n, l, want)
+		}
+		if at.Sub(clash) > budget {
+			t.Errorf("p%d's new lease came %v after the clash; the budget is %v", n, at.Sub(clash), budget)
+		}
+	}
+	waitUntil(t, "the Ethernet node leased in 172.16.231.0/24", 20*time.Second, func() bool {
+		_, _, ok := eth.leaseIn("172.16.231.0/24")
+		return ok
+	})
+	el, eat, _ := eth.leaseIn("172.16.231.0/24")
+	times = append(times, fmt.Sprintf("the Ethernet node (port bounce, dhclient) %s after %v", el.Address, eat.Sub(clash).Round(time.Millisecond)))
+	if eat.Sub(clash) > budget {
+		t.Errorf("the Ethernet node's new lease came %v after the clash; the README says %v", eat.Sub(clash), budget)
+	}
+	t.Logf("new leases: %s", strings.Join(times, "; "))
+	s, _ := d.waitFor(t, "the move finished", func(s *api.Status) bool {
+		return !s.Subnet.Moving && s.Subnet.Moves == 1 && s.Cluster.Address == "172.16.231.1/24" && s.NAT.State == api.NATOK && serving(s)
+	})
+	if s.Subnet.From != "10.213.0.0/24" || !strings.Contains(s.Subnet.Why, "eth1's network 10.213.0.0/24") {
+		t.Errorf("subnet %+v", s.Subnet)
+	}
+	for name, ns := range map[string]*sandbox.NS{"p1": g.ns[1], "the Ethernet node": tp.inside} {
+		if src, err := dial(ns, tp.outside, nextAddr("10.213.0.1"), 2*time.Second); err != nil || src != "10.213.0.50" {
+			t.Errorf("%s reaching the LAN after the move: seen as %q, %v", name, src, err)
+		}
+	}
+	if !d.logged("moving the cluster to another subnet") || !d.logged("USB hub off for the move") {
+		t.Errorf("the move is not in the log")
+	}
+
+	// Kept across a restart, even with the first candidate free again.
+	d.stop(t)
+	must(t, tp.head.AddAddr("eth1", "10.99.0.2/24"))
+	must(t, tp.head.DelAddr("eth1", "10.213.0.50/24"))
+	must(t, tp.head.DefaultRoute("10.99.0.1"))
+	d = tp.startDaemon(t, cfg)
+	d.waitFor(t, "the kept subnet after a restart", func(s *api.Status) bool {
+		return s.Subnet.Address == "172.16.231.1/24" && s.Cluster.Address == "172.16.231.1/24"
+	})
+}
