@@ -393,10 +393,11 @@ func (d *Daemon) renumber(st *state, l subnet.Layout, why string) {
 
 func (d *Daemon) moveHold(st *state, cfg *config.Config, l subnet.Layout, hubOff bool) {
 	ports := ethernetPorts(st)
-	setLinks(ports, false, d)
 	old := st.cfg
 	st.cfg, st.subnet.layout = cfg, l
+	// Stopped first: the bridge part would set its ports up again.
 	d.restartChanged(st, old, cfg, "network", "dhcp")
+	setLinks(ports, false, d)
 	ctx := d.run.ctx
 	time.AfterFunc(carrierOff, func() {
 		d.send(ctx, func(st *state) { d.moveResume(st, ports, hubOff) })
