@@ -393,7 +393,7 @@ backend = "sim"
 	const budget = 10 * time.Second
 	var times []string
 	for n := 1; n <= 2; n++ {
-		at := waitUntil(t, fmt.Sprintf("p%d leased in 172.16.231.0/24", n), 20*time.Second, func() bool {
+		waitUntil(t, fmt.Sprintf("p%d leased in 172.16.231.0/24", n), 20*time.Second, func() bool {
 			_, _, ok := g.leaseIn(n, "172.16.231.0/24")
 			return ok
 		})

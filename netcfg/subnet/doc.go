@@ -1,9 +1,10 @@
 // Package subnet chooses the cluster's subnet and lays addresses out in it.
 // It is pure: what is already in use on the head node (every address and
 // route on every interface but the cluster's own), the list of candidate
-// subnets and the number of nodes go in, a Layout comes out. Reading the
-// kernel's addresses and routes, keeping the choice across restarts and
-// moving the nodes when it changes are the daemon's.
+// subnets and the number of nodes go in, a Layout comes out. Load and
+// Save keep the choice in the state directory (RecordFile); reading the
+// kernel's addresses and routes and moving the nodes when the choice
+// changes are the daemon's.
 //
 // # Layout
 //

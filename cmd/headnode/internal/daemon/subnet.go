@@ -2,19 +2,15 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -56,9 +52,6 @@ const carrierOff = 7 * time.Second
 // see: a VPN's, say) are checked against the cluster subnet.
 const subnetRecheck = 5 * time.Second
 
-// subnetFile keeps the chosen subnet in the state directory.
-const subnetFile = "subnet.json"
-
 // subnetState is the subnet part of the state (loop goroutine only).
 type subnetState struct {
 	// file is cluster_address as configured ("auto", "" or an address).
@@ -72,29 +65,6 @@ type subnetState struct {
 	lastMove time.Time
 	from     string
 	why      string
-}
-
-type subnetRecord struct {
-	ClusterAddress string    `json:"cluster_address"`
-	Chosen         time.Time `json:"chosen"`
-}
-
-func loadChoice(dir string) netip.Prefix {
-	b, err := os.ReadFile(filepath.Join(dir, subnetFile))
-	if err != nil {
-		return netip.Prefix{}
-	}
-	var r subnetRecord
-	if json.Unmarshal(b, &r) != nil {
-		return netip.Prefix{}
-	}
-	p, _ := netip.ParsePrefix(r.ClusterAddress)
-	return p
-}
-
-func saveChoice(dir string, p netip.Prefix) error {
-	b, _ := json.Marshal(subnetRecord{ClusterAddress: p.String(), Chosen: time.Now().UTC()})
-	return renameio.WriteFile(filepath.Join(dir, subnetFile), append(b, '\n'), 0o644)
 }
 
 // inUse is a prefix taken on the head node, and by what.
@@ -242,7 +212,7 @@ func (d *Daemon) resolveSubnet(file *config.Config, prev subnetState) (*config.C
 		if err != nil {
 			d.log.Warn("cannot read every address and route; choosing from what could be read", "err", err)
 		}
-		keep := loadChoice(file.Daemon.StateDir)
+		keep := subnet.Load(file.Daemon.StateDir)
 		if prev.file == config.AutoAddress && prev.layout.Head.IsValid() {
 			keep = prev.layout.Head
 		}
@@ -251,7 +221,7 @@ func (d *Daemon) resolveSubnet(file *config.Config, prev subnetState) (*config.C
 			return refuse(fmt.Sprintf("network.cluster_address = \"auto\": %v", err))
 		}
 		if l.Head != keep {
-			if err := saveChoice(file.Daemon.StateDir, l.Head); err != nil {
+			if err := subnet.Save(file.Daemon.StateDir, l.Head); err != nil {
 				d.log.Error("cannot keep the chosen subnet for the next start", "err", err)
 			}
 			d.log.Info("cluster subnet chosen", "address", l.Head.String(), "pool", l.PoolFirst.String()+"-"+l.PoolLast.String(), "nodes", l.Nodes)
@@ -378,7 +348,7 @@ func (d *Daemon) subnetCheck(st *state) {
 func (d *Daemon) renumber(st *state, l subnet.Layout, why string) {
 	s := &st.subnet
 	d.log.Warn("moving the cluster to another subnet", "from", s.layout.Head.String(), "to", l.Head.String(), "because", why)
-	if err := saveChoice(st.cfg.Daemon.StateDir, l.Head); err != nil {
+	if err := subnet.Save(st.cfg.Daemon.StateDir, l.Head); err != nil {
 		d.log.Error("cannot keep the new subnet for the next start", "err", err)
 	}
 	s.moving, s.from, s.why, s.problem = true, s.layout.Subnet.String(), why, ""
