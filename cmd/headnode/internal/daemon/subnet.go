@@ -256,11 +256,11 @@ func fixedClash(cfg *config.Config, head netip.Prefix, uses []inUse) string {
 	if !clash {
 		return ""
 	}
-	free := "no candidate is free either"
+	free := "no candidate is free either; list a free subnet"
 	if l, err := subnet.Choose(prefixes(uses), cfg.Subnet.CandidatePrefixes(), cfg.NodeCount(), netip.Prefix{}); err == nil {
-		free = fmt.Sprintf("%s is free", l.Head)
+		free = fmt.Sprintf("%s is free: use it", l.Head)
 	}
-	return fmt.Sprintf("network.cluster_address = %q: the cluster network %s overlaps %s, so nothing was changed on %s; use %s, or cluster_address = \"auto\"",
+	return fmt.Sprintf("network.cluster_address = %q: the cluster network %s overlaps %s, so nothing was changed on %s; %s, or cluster_address = \"auto\"",
 		cfg.Network.ClusterAddress, head.Masked(), describe(nets, o), cfg.Network.ClusterInterface, free)
 }
 
