@@ -441,3 +441,45 @@ backend = "sim"
 		return s.Subnet.Address == "172.16.231.1/24" && s.Cluster.Address == "172.16.231.1/24"
 	})
 }
+
+// A fixed cluster address on the uplink's network is refused in one line
+// naming both networks and a free subnet, and nothing on the cluster side
+// changes (no address, no rules, no DHCP); so is "auto" when no candidate
+// is free.
+func TestE2ESubnetRefusals(t *testing.T) {
+	dhcptest.Need(t)
+	tp := newTopo(t, true) // eth1 10.99.0.2/24, eth0 without an address
+	for _, c := range []struct{ network, want string }{
+		{`cluster_address = "10.99.0.1/24"`,
+			`network.cluster_address = "10.99.0.1/24": the cluster network 10.99.0.0/24 overlaps eth1's network 10.99.0.0/24, so nothing was changed on eth0; 10.213.0.1/24 is free: use it, or cluster_address = "auto"`},
+		{"[subnet]\ncandidates = [\"10.99.0.0/24\"]",
+			`network.cluster_address = "auto": no candidate subnet is free at /24: 10.99.0.0/24 (10.99.0.0/24 is in use); add a free one to the candidates`},
+	} {
+		network := c.network
+		if strings.HasPrefix(network, "cluster_address") {
+			network = "[network]\n" + network
+		}
+		d := tp.startDaemon(t, autoConfig(t, tp.dir, network))
+		s, _ := d.waitFor(t, "the refusal in status", func(s *api.Status) bool { return s.Subnet.Problem != "" })
+		if !strings.HasPrefix(s.Subnet.Problem, c.want) || s.Health.State != api.HealthFailed || len(s.Health.Reasons) == 0 || s.Health.Reasons[0] != s.Subnet.Problem {
+			t.Errorf("problem %q, health %+v; want %q", s.Subnet.Problem, s.Health, c.want)
+		}
+		if s.DHCP.State == api.DHCPServing || s.NAT.State == api.NATOK {
+			t.Errorf("served anyway: DHCP %s, NAT %s", s.DHCP.State, s.NAT.State)
+		}
+		if !d.logged("cluster subnet refused; nothing is changed on the cluster side") {
+			t.Error("the refusal is not in the log")
+		}
+		if out, _ := tp.head.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0"); strings.Contains(out, "inet ") {
+			t.Errorf("eth0 got an address:\n%s", out)
+		}
+		if out, _ := tp.head.Run("iptables-save"); strings.Contains(out, "HEADNODE") {
+			t.Errorf("rules installed:\n%s", out)
+		}
+		out, _, _ := run(t, nil, "status", "--socket", filepath.Join(tp.dir, "control.sock"))
+		if !strings.Contains(out, c.want) {
+			t.Errorf("headnode status does not say it:\n%s", out)
+		}
+		d.stop(t)
+	}
+}
