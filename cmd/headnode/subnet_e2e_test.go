@@ -425,6 +425,10 @@ backend = "sim"
 	if s.Subnet.From != "10.213.0.0/24" || !strings.Contains(s.Subnet.Why, "eth1's network 10.213.0.0/24") {
 		t.Errorf("subnet %+v", s.Subnet)
 	}
+	out, _, _ := run(t, nil, "status", "--socket", filepath.Join(tp.dir, "control.sock"))
+	if want := "subnet    auto: 172.16.231.1/24, pool 172.16.231.128-172.16.231.254, p1-p117 at host 10+N; moved from 10.213.0.0/24 at "; !strings.Contains(out, want) {
+		t.Errorf("status lacks %q:\n%s", want, out)
+	}
 	for name, ns := range map[string]*sandbox.NS{"p1": g.ns[1], "the Ethernet node": tp.inside} {
 		if src, err := dial(ns, tp.outside, nextAddr("10.213.0.1"), 2*time.Second); err != nil || src != "10.213.0.50" {
 			t.Errorf("%s reaching the LAN after the move: seen as %q, %v", name, src, err)
