@@ -16,6 +16,9 @@ type partRunner struct {
 	stops []func()
 	// held marks parts stopped until resume.
 	held []bool
+	// unhold, while parts are held, undoes what holding them took away
+	// (the nodes' links), should the daemon stop first.
+	unhold func()
 }
 
 func newPartRunner(ctx context.Context, parts []part) *partRunner {
@@ -29,6 +32,10 @@ func (r *partRunner) startAll(cfg *config.Config) {
 }
 
 func (r *partRunner) stopAll() {
+	if r.unhold != nil {
+		r.unhold()
+		r.unhold = nil
+	}
 	for i := len(r.stops) - 1; i >= 0; i-- {
 		r.stops[i]()
 	}

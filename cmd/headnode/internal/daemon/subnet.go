@@ -368,6 +368,13 @@ func (d *Daemon) moveHold(st *state, cfg *config.Config, l subnet.Layout, hubOff
 	// Stopped first: the bridge part would set its ports up again.
 	d.restartChanged(st, old, cfg, "network", "dhcp")
 	setLinks(ports, false, d)
+	// A daemon stopped meanwhile leaves no port down and no hub off.
+	d.run.unhold = func() {
+		setLinks(ports, true, d)
+		if hubOff {
+			d.hubs(context.Background(), "on")
+		}
+	}
 	ctx := d.run.ctx
 	time.AfterFunc(carrierOff, func() {
 		d.send(ctx, func(st *state) { d.moveResume(st, ports, hubOff) })
@@ -375,6 +382,7 @@ func (d *Daemon) moveHold(st *state, cfg *config.Config, l subnet.Layout, hubOff
 }
 
 func (d *Daemon) moveResume(st *state, ports []string, hubOff bool) {
+	d.run.unhold = nil
 	setLinks(ports, true, d)
 	d.resume(st)
 	s := &st.subnet
