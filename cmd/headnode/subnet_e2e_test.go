@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -489,4 +490,180 @@ func TestE2ESubnetRefusals(t *testing.T) {
 		}
 		d.stop(t)
 	}
+}
+
+// The same move with the Zero's own DHCP client: dhcpcd 9 (Raspberry Pi
+// OS up to Bullseye) runs all the time on the node's usb0, and the
+// emulated hub cycle is as a real one: the head's ethpi1 vanishes (here:
+// moved to a namespace of its own) and comes back, while the Zero's usb0
+// stays and only loses carrier. dhcpcd alone notices, asks again and gets
+// its new address; the server's lease counts against the 10 s, and the
+// time until dhcpcd uses the address (after its RFC 5227 ARP probe) is
+// logged beside it.
+func TestE2ESubnetMovesADhcpcdZero(t *testing.T) {
+	dhcptest.Need(t)
+	dhcpcd, err := exec.LookPath("dhcpcd")
+	if err != nil {
+		dhcpcd = "/usr/sbin/dhcpcd"
+		if _, err := os.Stat(dhcpcd); err != nil {
+			t.Fatalf("dhcpcd is not installed (Debian package dhcpcd-base)")
+		}
+	}
+	tp := newTopo(t, false)
+	prefix := strings.TrimSuffix(tp.head.Name, "head")
+	must(t, sandbox.Veth(tp.head, "eth1", tp.outside, "out0"))
+	must(t, tp.head.AddAddr("eth1", "10.99.0.2/24"))
+	must(t, tp.outside.AddAddr("out0", "10.99.0.1/24"))
+	must(t, tp.head.DefaultRoute("10.99.0.1"))
+	zero, err := sandbox.New(prefix + "z1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zero.Close() })
+	usb, err := sandbox.New(prefix + "usb") // where a gadget is while its hub is off
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { usb.Close() })
+	// dhcpcd keeps per-interface files in /run/dhcpcd and /var/lib/dhcpcd:
+	// a name of this test's own.
+	ifn := fmt.Sprintf("hz%d", os.Getpid()%1000000)
+	t.Cleanup(func() {
+		for _, glob := range []string{"/run/dhcpcd/" + ifn + "*", "/var/lib/dhcpcd/" + ifn + "*"} {
+			files, _ := filepath.Glob(glob)
+			for _, f := range files {
+				os.Remove(f)
+			}
+		}
+	})
+	stateDir := filepath.Join(tp.dir, "state")
+	cfg := autoConfig(t, tp.dir, `[network]
+cluster_interface = "br0"
+
+[bridge]
+enabled = true
+
+[dhcp]
+probe = "0s"
+
+[power]
+stagger = "100ms"
+boot_grace = "5s"
+probe_interval = "200ms"
+
+[hardware]
+backend = "sim"
+`)
+	d := tp.startDaemon(t, cfg)
+	d.waitFor(t, "the cluster on the first candidate", func(s *api.Status) bool {
+		return s.Subnet.Address == "10.213.0.1/24" && serving(s) && s.NAT.State == api.NATOK
+	})
+	conf := filepath.Join(tp.dir, "dhcpcd.conf")
+	// Raspberry Pi OS's dhcpcd.conf, less what would touch this machine
+	// (hostname, resolv.conf hooks) and IPv6.
+	os.WriteFile(conf, []byte("clientid\npersistent\noption rapid_commit\nrequire dhcp_server_identifier\nipv4only\nnoipv4ll\n"), 0o644)
+
+	sysDir := filepath.Join(stateDir, "sim", "sys")
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var client *process
+	wg.Go(func() {
+		plugged, away := false, false
+		for ctx.Err() == nil {
+			s, err := d.client.Status(ctx)
+			hub := boards.HATHubPresent(sysDir)
+			if err == nil {
+				p := nodeOf(s, "p1")
+				powered := p.Powered != nil && *p.Powered
+				switch {
+				case powered && hub && !plugged:
+					if err := sandbox.Veth(tp.head, "ethpi1", zero, ifn); err != nil {
+						t.Errorf("plugging p1: %v", err)
+						return
+					}
+					l, _ := zero.NL.LinkByName(ifn)
+					mac, _ := net.ParseMAC("00:22:82:ff:ff:01")
+					zero.NL.LinkSetDown(l)
+					zero.NL.LinkSetHardwareAddr(l, mac)
+					zero.NL.LinkSetUp(l)
+					plugged = true
+				case plugged && !hub && !away:
+					if l, err := tp.head.NL.LinkByName("ethpi1"); err == nil {
+						tp.head.NL.LinkSetNsFd(l, int(usb.Handle))
+					}
+					away = true
+				case plugged && hub && away:
+					if l, err := usb.NL.LinkByName("ethpi1"); err == nil {
+						usb.NL.LinkSetNsFd(l, int(tp.head.Handle))
+						tp.head.Up("ethpi1")
+					}
+					away = false
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	if out, errOut, code := run(t, nil, "on", "--socket", filepath.Join(tp.dir, "control.sock"), "p1"); code != 0 {
+		t.Fatalf("on: %d %s%s", code, out, errOut)
+	}
+	waitUntil(t, "p1's usb0 there", 5*time.Second, func() bool { _, err := zero.NL.LinkByName(ifn); return err == nil })
+	client = background(t, zero, dhcpcd, "-B", "-d", "-4", "-f", conf, "-c", "/bin/true", ifn)
+	nodeAddr := func() string {
+		out, _ := zero.Run("ip", "-4", "-o", "addr", "show", "dev", ifn)
+		return out
+	}
+	serverLease := func(subnet string) bool {
+		s, err := d.client.Status(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, l := range s.DHCP.Leases {
+			if a, err := netip.ParseAddr(l.Address); err == nil && l.MAC == "00:22:82:ff:ff:01" && netip.MustParsePrefix(subnet).Contains(a) && !l.Offered {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, "dhcpcd using 10.213.0.11", 20*time.Second, func() bool { return strings.Contains(nodeAddr(), "inet 10.213.0.11/24") })
+
+	clash := time.Now()
+	must(t, tp.outside.AddAddr("out0", "10.213.0.1/24"))
+	must(t, tp.head.AddAddr("eth1", "10.213.0.50/24"))
+	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
+	must(t, tp.head.DefaultRoute("10.213.0.1"))
+	leased := waitUntil(t, "the server's lease for p1 in 172.16.231.0/24", 20*time.Second, func() bool { return serverLease("172.16.231.0/24") })
+	using := waitUntil(t, "dhcpcd using 172.16.231.11", 20*time.Second, func() bool { return strings.Contains(nodeAddr(), "inet 172.16.231.11/24") })
+	t.Logf("dhcpcd on the Zero: new lease acknowledged %v after the clash, in use (after its ARP probe) %v after",
+		leased.Sub(clash).Round(time.Millisecond), using.Sub(clash).Round(time.Millisecond))
+	if leased.Sub(clash) > 10*time.Second {
+		t.Errorf("the new lease came %v after the clash; the budget is 10 s", leased.Sub(clash))
+	}
+	log := client.log.String()
+	t.Logf("dhcpcd: %s", strings.Join(matching(log, "carrier", "NAK", "offered", "acknowledged", "leased", "rebinding", "REBOOT", "reboot"), " / "))
+	for _, want := range []string{"carrier lost", "carrier acquired", "leased 172.16.231.11"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("dhcpcd's log lacks %q:\n%s", want, tail(log, 40))
+		}
+	}
+	if src, err := dial(zero, tp.outside, nextAddr("10.213.0.1"), 2*time.Second); err != nil || src != "10.213.0.50" {
+		t.Errorf("p1 reaching the LAN after the move: seen as %q, %v", src, err)
+	}
+}
+
+// matching returns the lines of s that contain any of words.
+func matching(s string, words ...string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				out = append(out, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	return out
 }
