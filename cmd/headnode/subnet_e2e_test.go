@@ -101,7 +101,8 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 
 // Must show 2: a LAN on 192.168.50.0/24 with its router at .1 (the
 // default LAN of a whole family of consumer routers, and headnode's old
-// fixed cluster subnet), busybox udhcpd serving it, no network settings.
+// fixed cluster subnet), busybox udhcpd serving it, no network settings;
+// Docker's bridge and a VPN route on the head too.
 // The cluster gets another subnet, the head never holds .1, the router
 // stays reachable from the head and the nodes, and the nodes reach beyond
 // the router through NAT.
@@ -125,6 +126,16 @@ func TestE2ESubnetAvoidsTheLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Docker's bridge, and a VPN whose route to 10.213.0.0/16 lives in a
+	// table of its own (Tailscale's 52): the first candidate is taken.
+	mustRun(t, tp.head, "ip", "link", "add", "docker0", "type", "bridge")
+	mustRun(t, tp.head, "ip", "addr", "add", "172.17.0.1/16", "dev", "docker0")
+	mustRun(t, tp.head, "ip", "link", "add", "tailscale0", "type", "veth", "peer", "name", "tsp0")
+	mustRun(t, tp.head, "ip", "link", "set", "tsp0", "up")
+	mustRun(t, tp.head, "ip", "link", "set", "tailscale0", "up")
+	mustRun(t, tp.head, "ip", "addr", "add", "100.101.102.103/32", "dev", "tailscale0")
+	mustRun(t, tp.head, "ip", "route", "add", "10.213.0.0/16", "dev", "tailscale0", "table", "52")
+
 	// The daemon first, the uplink's lease after: the harder order.
 	d := tp.startDaemon(t, autoConfig(t, tp.dir, ""))
 	held := everHeld(t, d, netip.MustParsePrefix("192.168.50.0/24"))
@@ -143,8 +154,8 @@ func TestE2ESubnetAvoidsTheLAN(t *testing.T) {
 	})
 	t.Logf("uplink lease %s from the LAN's udhcpd; cluster on %s (%s), settled %v after the lease was asked for",
 		up.Address, s.Subnet.Address, s.Subnet.Mode, at.Sub(start).Round(time.Millisecond))
-	if s.Subnet.Mode != "auto" || s.Subnet.Address != "10.213.0.1/24" || s.Subnet.Pool != "10.213.0.128-10.213.0.254" {
-		t.Errorf("subnet %+v; want the first candidate, 10.213.0.1/24", s.Subnet)
+	if s.Subnet.Mode != "auto" || s.Subnet.Address != "172.16.231.1/24" || s.Subnet.Pool != "172.16.231.128-172.16.231.254" {
+		t.Errorf("subnet %+v; want the second candidate, 172.16.231.1/24 (the VPN's route covers the first)", s.Subnet)
 	}
 	if s.Health.State != api.HealthOK {
 		t.Errorf("health %+v", s.Health)
@@ -154,8 +165,8 @@ func TestE2ESubnetAvoidsTheLAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if node.Router != "10.213.0.1" || node.Address.Masked().String() != "10.213.0.0/24" {
-		t.Errorf("the node's lease %+v; want one in 10.213.0.0/24 with the head as router", node)
+	if node.Router != "172.16.231.1" || node.Address.Masked().String() != "172.16.231.0/24" {
+		t.Errorf("the node's lease %+v; want one in 172.16.231.0/24 with the head as router", node)
 	}
 	for _, c := range []struct {
 		what     string
