@@ -53,6 +53,7 @@ declare -A PACKAGES=(
 	[chromium]=chromium
 	[dhclient]=isc-dhcp-client
 	[udhcpc]=udhcpc
+	[dhcpcd]=dhcpcd-base
 	[busybox]=busybox
 	[losetup]=mount
 	[partx]=util-linux

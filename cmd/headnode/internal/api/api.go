@@ -30,6 +30,8 @@ type Status struct {
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
 	DHCP    DHCP      `json:"dhcp"`
+	// Subnet is how the cluster subnet was chosen (subnet.go).
+	Subnet Subnet `json:"subnet"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge `json:"bridge,omitempty"`

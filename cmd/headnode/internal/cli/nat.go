@@ -13,6 +13,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/netcfg/firewall"
 	"github.com/headnode/headnode/netcfg/nat"
+	"github.com/headnode/headnode/netcfg/subnet"
 )
 
 // runNAT works with or without a daemon: when one is running the request
@@ -84,6 +85,11 @@ func runNAT(ctx context.Context, env *Env) error {
 
 func managerFor(cfg *config.Config) (*nat.Manager, error) {
 	addr, _ := cfg.Network.ClusterPrefix()
+	if cfg.Network.IsAuto() {
+		// The subnet the daemon chose and keeps; none yet leaves the
+		// interface's address alone.
+		addr = subnet.Load(cfg.Daemon.StateDir)
+	}
 	return nat.NewManager(nat.Options{
 		ClusterInterface: cfg.Network.ClusterInterface,
 		UplinkInterface:  cfg.Network.UplinkInterface,

@@ -62,6 +62,9 @@ func printStatus(out io.Writer, s *api.Status) {
 	fmt.Fprintf(w, "health\t%s\n", health)
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
 	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
+	if line := subnetLine(s.Subnet); line != "" {
+		fmt.Fprintf(w, "subnet\t%s\n", line)
+	}
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
 	fmt.Fprintf(w, "LCD\t%s\n", lcdLine(s.Display.LCD))
 	fmt.Fprintf(w, "LED\t%s\n", ledLine(s.Display.LED))

@@ -35,6 +35,7 @@ type Config struct {
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
 	Bridge   Bridge   `toml:"bridge"`
+	Subnet   Subnet   `toml:"subnet"`
 	Console  Console  `toml:"console"`
 	// Prometheus and Notify are the monitoring sections (monitor.go).
 	Prometheus Prometheus `toml:"prometheus"`
@@ -85,7 +86,7 @@ func Default() *Config {
 	return &Config{
 		Network: Network{
 			ClusterInterface: "eth0",
-			ClusterAddress:   "192.168.50.1/24",
+			ClusterAddress:   AutoAddress,
 			UplinkInterface:  "eth1",
 			Firewall:         "auto",
 			IPTables:         "auto",
@@ -100,6 +101,7 @@ func Default() *Config {
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
 		Bridge:   defaultBridge(),
+		Subnet:   defaultSubnet(),
 		Console:  defaultConsole(),
 
 		Prometheus: defaultPrometheus(),

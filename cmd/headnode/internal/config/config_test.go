@@ -112,7 +112,7 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 		}},
 		{"[network]\ncluster_address = \"192.168.50.0/24\"\nuplink_interface = \"eth0\"\n", []string{
 			`c.toml:3: network.uplink_interface: "eth0" is also the cluster interface; the uplink must be a different interface`,
-			`c.toml:2: network.cluster_address: "192.168.50.0/24" is the network address itself; give the head node's own address, e.g. 192.168.50.1/24`,
+			`c.toml:2: network.cluster_address: "192.168.50.0/24" is the network address of 192.168.50.0/24 itself; give the head node's own address, e.g. 192.168.50.1/24`,
 		}},
 		{"[[nodes]]\nname = \"p1\"\n[[nodes]]\nname = \"p1\"\naddress = \"10.0.0.300\"\n", []string{
 			`c.toml:4: nodes[1].name: "p1" is already used by nodes[0]`,
@@ -154,7 +154,7 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 }
 
 func TestNodeAddress(t *testing.T) {
-	c, err := Parse([]byte("[[nodes]]\nname = \"p2\"\naddress = \"192.168.50.99\"\n"), "c.toml")
+	c, err := Parse([]byte("[[nodes]]\nname = \"p2\"\naddress = \"192.168.50.99\"\n[network]\ncluster_address = \"192.168.50.1/24\"\n"), "c.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

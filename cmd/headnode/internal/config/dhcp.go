@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	netsubnet "github.com/headnode/headnode/netcfg/subnet"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -169,18 +170,18 @@ func (c *Config) validateDHCP(bad badFunc) {
 }
 
 // PoolRange returns the first and last address of the pool for the head's
-// cluster address. "auto" is the upper half of the cluster subnet, or of
-// the /24 around the head's address when the subnet is larger: for
+// cluster address. "auto" is the upper half of the cluster subnet (at most
+// dhcpd.MaxPool addresses, the top of it; netcfg/subnet's layout): for
 // 192.168.50.1/24 that is .128-.254, above the nodes' own addresses
-// (host 10+N).
+// (host 10+N), which in a /21 fit 1013 nodes.
 func (d DHCP) PoolRange(head netip.Prefix) (first, last netip.Addr, err error) {
 	subnet := head.Masked()
 	if d.Pool == "auto" {
 		if !head.IsValid() {
 			return first, last, fmt.Errorf("\"auto\" needs network.cluster_address to know the subnet")
 		}
-		first, last = dhcpd.AutoPool(head)
-		return first, last, nil
+		l := netsubnet.Of(head)
+		return l.PoolFirst, l.PoolLast, nil
 	}
 	lo, hi, ok := strings.Cut(d.Pool, "-")
 	a, errA := netip.ParseAddr(strings.TrimSpace(lo))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,8 @@ ports = ["ethpi*", "eth0"]
 	c.DHCP.Pool = "auto"
 	for prefix, want := range map[string]string{
 		"192.168.50.1/24": "192.168.50.128-192.168.50.254",
-		"10.0.5.1/16":     "10.0.5.128-10.0.5.254",
+		"10.0.5.1/16":     "10.0.240.0-10.0.255.254",
+		"10.0.4.1/22":     "10.0.6.0-10.0.7.254",
 		"172.19.181.1/25": "172.19.181.64-172.19.181.126",
 	} {
 		first, last, err := c.DHCP.PoolRange(netip.MustParsePrefix(prefix))
@@ -112,7 +114,12 @@ func TestDHCPConflictsNameBothEntries(t *testing.T) {
 			`c.toml:3: bridge.ports[2]: "br*" matches the bridge br0 itself`,
 		}},
 	} {
-		got := problems(t, tc.doc)
+		doc := tc.doc
+		if !strings.Contains(doc, "[network]") {
+			// After the rest, so that the lines named stay the same.
+			doc += "\n[network]\ncluster_address = \"192.168.50.1/24\"\n"
+		}
+		got := problems(t, doc)
 		if diff := cmp.Diff(tc.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 			t.Errorf("%q (-want +got):\n%s", tc.doc, diff)
 		}

@@ -9,7 +9,8 @@ import (
 // Network configures forwarding and NAT between the cluster and the uplink.
 type Network struct {
 	ClusterInterface string `toml:"cluster_interface"`
-	// ClusterAddress is set on the cluster interface; "" leaves it alone.
+	// ClusterAddress is set on the cluster interface: "auto" chooses a
+	// free subnet ([subnet], config/subnet.go); "" leaves it alone.
 	ClusterAddress  string `toml:"cluster_address"`
 	UplinkInterface string `toml:"uplink_interface"`
 	// Firewall selects the firewall backend: "auto" (the iptables program
@@ -42,17 +43,7 @@ func (c *Config) validateNetwork(bad badFunc) {
 	if n.ClusterInterface == n.UplinkInterface {
 		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface", n.UplinkInterface)
 	}
-	if n.ClusterAddress != "" {
-		p, err := netip.ParsePrefix(n.ClusterAddress)
-		switch {
-		case err != nil || !p.Addr().Is4():
-			bad("network.cluster_address", "%q is not an IPv4 address with prefix length, e.g. \"192.168.50.1/24\" (or \"\" to leave the interface alone)", n.ClusterAddress)
-		case p.Bits() > 30 || p.Bits() < 8:
-			bad("network.cluster_address", "%q has prefix length /%d; use /8 to /30", n.ClusterAddress, p.Bits())
-		case p.Addr() == p.Masked().Addr():
-			bad("network.cluster_address", "%q is the network address itself; give the head node's own address, e.g. %s", n.ClusterAddress, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
-		}
-	}
+	c.validateClusterAddress(bad)
 	iptOK := true
 	switch n.IPTables {
 	case "auto", "nft", "legacy":

@@ -49,6 +49,7 @@ type state struct {
 	net    netState
 	power  powerState
 	dhcp   dhcpState
+	subnet subnetState
 }
 
 // Daemon is a running headnode.
@@ -76,6 +77,8 @@ type Daemon struct {
 	display displayHandles
 	dhcp    dhcpHandles
 	console consoleHandles
+	// run runs the parts; the loop goroutine's.
+	run *partRunner
 }
 
 // part is one subsystem of the daemon.
@@ -94,6 +97,7 @@ func (d *Daemon) parts() []part {
 	return []part{
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
+		{"subnet", d.startSubnet, subnetChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
 		{"console", d.startConsole, consoleChanged},
@@ -139,8 +143,11 @@ func Run(ctx context.Context, o Options) error {
 		d.log.Error("hardware unavailable", "err", err)
 	}
 	d.hw = m
+	// cluster_address = "auto" becomes the subnet chosen (subnet.go):
+	// the parts see the address they are to use.
+	cfg, sub := d.resolveSubnet(cfg, subnetState{})
 	now := time.Now()
-	st := &state{cfg: cfg}
+	st := &state{cfg: cfg, subnet: sub}
 	st.status = api.Status{
 		Version: o.Version,
 		Started: now,
@@ -169,16 +176,9 @@ func Run(ctx context.Context, o Options) error {
 	st.status.Config.NotApplied = notApplied
 	d.publish(st)
 
-	parts := d.parts()
-	stops := make([]func(), len(parts))
-	for i, p := range parts {
-		stops[i] = p.start(ctx, cfg)
-	}
-	stopAll := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
+	d.run = newPartRunner(ctx, d.parts())
+	d.run.startAll(cfg)
+	stopAll := d.run.stopAll
 	d.log.Info("headnode started", "version", o.Version, "config", configPathShown(cfg))
 
 	var wdTick <-chan time.Time
@@ -201,7 +201,7 @@ func Run(ctx context.Context, o Options) error {
 			continue
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				d.reload(ctx, st, parts, stops)
+				d.reload(st)
 				break
 			}
 			d.log.Info("stopping; NAT rules stay in place so nodes keep their connectivity", "signal", sig.String())
@@ -320,6 +320,7 @@ func (st *state) deriveHealth() {
 	if !st.status.Config.ReloadOK {
 		h.fail(1, "config invalid: "+firstLine(st.status.Config.ReloadError))
 	}
+	st.subnetHealth(h)
 	st.networkHealth(h)
 	st.dhcpHealth(h)
 	st.powerHealth(h)
@@ -357,7 +358,7 @@ func (st *state) statusLine() string {
 // reload re-reads the configuration on SIGHUP. An invalid file keeps the
 // running configuration; the reason goes to the log and the status. Parts
 // whose configuration changed are restarted; the others keep running.
-func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []func()) {
+func (d *Daemon) reload(st *state) {
 	d.opts.Notifier.Reloading()
 	if light := d.display.light.Load(); light != nil {
 		light.Reloading()
@@ -376,6 +377,7 @@ func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []fu
 	}
 	old := st.cfg
 	cfg, pending := restartOnly(old, cfg)
+	cfg, st.subnet = d.resolveSubnet(cfg, st.subnet)
 	notApplied := d.traces.apply(cfg.Hardware)
 	var problem string
 	if cfg.Control, problem = d.applyControl(cfg.Control); problem != "" {
@@ -391,15 +393,7 @@ func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []fu
 		d.log.Warn("configuration reloaded, but not all of it is in effect", "config", configPathShown(cfg),
 			"restart_needed", strings.Join(pending, ", "), "not_applied", strings.Join(notApplied, "; "))
 	}
-	for i, p := range parts {
-		if !p.changed(old, cfg) {
-			continue
-		}
-		d.log.Info("settings changed; restarting", "part", p.name)
-		stops[i]()
-		d.drainFor(st)
-		stops[i] = p.start(ctx, cfg)
-	}
+	d.restartChanged(st, old, cfg)
 }
 
 // drainFor applies events queued by a part that just stopped, so that its

@@ -20,6 +20,7 @@ import (
 	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpd"
 	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/netcfg/subnet"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -216,7 +217,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 			if a, ok = cfg.NodeAddress(n); !ok {
 				continue
 			}
-		} else if err != nil {
+		} else if err != nil || !head.Masked().Contains(a) {
+			// Outside the subnet "auto" chose: validation could not
+			// know it; the entry is left out, not the whole server.
 			continue
 		}
 		rs = append(rs, dhcpd.Reservation{MAC: mac, Name: s.Name, Addr: a})
@@ -241,7 +244,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 			reserve(n)
 		}
 	}
-	for n := 1; n <= maxNodes; n++ {
+	// Every node the subnet has room for below the pool (subnet.Of):
+	// p1-p252 at least, as ClusterCTRL numbers them, up to 2037 in a /20.
+	for n := 1; n <= max(maxNodes, min(subnet.Of(head).Nodes, subnet.MaxNodes)); n++ {
 		reserve(n)
 	}
 	return rs

@@ -144,6 +144,7 @@ func (d *Daemon) applyLinks(st *state, links map[string]links.State) {
 	st.net.links = links
 	d.powerOnLinks(st, links)
 	d.dhcpOnLinks(st, links)
+	d.subnetOnLinks(st, links)
 	if clusterChanged {
 		// The cluster interface appeared, or lost its address or state:
 		// let the keeper put our address back without waiting for a poll.

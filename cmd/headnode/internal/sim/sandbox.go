@@ -113,6 +113,7 @@ func (sb *sandboxNet) follow(ctx context.Context, s *api.Status, bootDelay time.
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	var views []nodeView
+	hubGone := hatHubGone(s, sb.dir)
 	for i, pn := range s.Power.Nodes {
 		node := sb.nodes[pn.Name]
 		if node == nil {
@@ -138,7 +139,10 @@ func (sb *sandboxNet) follow(ctx context.Context, s *api.Status, bootDelay time.
 				sb.unplug(node)
 			}
 		}
-		if on && !node.link && time.Since(node.powered) >= bootDelay {
+		if hubGone[pn.Name] && node.link {
+			sb.unplug(node) // powered, but its USB hub is off
+		}
+		if on && !hubGone[pn.Name] && !node.link && time.Since(node.powered) >= bootDelay {
 			if err := sb.plug(node); err != nil {
 				node.out = err.Error()
 			}
