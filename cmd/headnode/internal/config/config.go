@@ -34,6 +34,7 @@ type Config struct {
 	Hardware Hardware `toml:"hardware"`
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
+	DNS      DNS      `toml:"dns"`
 	Bridge   Bridge   `toml:"bridge"`
 	Console  Console  `toml:"console"`
 	// Prometheus and Notify are the monitoring sections (monitor.go).
@@ -99,6 +100,7 @@ func Default() *Config {
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
+		DNS:      defaultDNS(),
 		Bridge:   defaultBridge(),
 		Console:  defaultConsole(),
 
@@ -258,6 +260,7 @@ func (c *Config) validate() error {
 	c.validateDisplay(bad)
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
+	c.validateDNS(bad)
 	c.validateBridge(bad)
 	c.validateConsole(bad)
 	c.validateMonitor(bad)
