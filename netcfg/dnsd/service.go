@@ -383,3 +383,6 @@ func (c *limitedConn) Close() error {
 	})
 	return c.Conn.Close()
 }
+
+// SetRecords replaces the local names; queries see them at once.
+func (sv *Service) SetRecords(recs []Record) { sv.srv.SetRecords(recs) }

@@ -30,6 +30,7 @@ type Status struct {
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
 	DHCP    DHCP      `json:"dhcp"`
+	DNS     DNS       `json:"dns"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge `json:"bridge,omitempty"`

@@ -49,6 +49,7 @@ type state struct {
 	net    netState
 	power  powerState
 	dhcp   dhcpState
+	dns    dnsState
 }
 
 // Daemon is a running headnode.
@@ -75,6 +76,7 @@ type Daemon struct {
 	power   powerHandles
 	display displayHandles
 	dhcp    dhcpHandles
+	dns     dnsHandles
 	console consoleHandles
 }
 
@@ -94,6 +96,7 @@ func (d *Daemon) parts() []part {
 	return []part{
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
+		{"dns", d.startDNS, dnsChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
 		{"console", d.startConsole, consoleChanged},
@@ -218,6 +221,7 @@ func Run(ctx context.Context, o Options) error {
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
 func (d *Daemon) settle(st *state) {
+	d.dnsSync(st)
 	st.deriveHealth()
 	// READY as soon as NAT has been applied (or has definitely failed):
 	// NetworkManager waits for us; hardware does not hold it up.
@@ -322,6 +326,7 @@ func (st *state) deriveHealth() {
 	}
 	st.networkHealth(h)
 	st.dhcpHealth(h)
+	st.dnsHealth(h)
 	st.powerHealth(h)
 	st.displayHealth(h)
 	out := api.Health{Reasons: append(h.failed, h.degraded...)}
