@@ -23,10 +23,10 @@ type cache struct {
 }
 
 type cacheKey struct {
-	name         string
-	qtype        uint16
-	do, cd       bool
-	qclass       uint16
+	name   string
+	qtype  uint16
+	do, cd bool
+	qclass uint16
 }
 
 type cacheEntry struct {
