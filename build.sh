@@ -62,6 +62,8 @@ declare -A PACKAGES=(
 	[mkfs.vfat]=dosfstools
 	[mkfs.ext4]=e2fsprogs
 	[debugfs]=e2fsprogs
+	[dig]=bind9-dnsutils
+	[dnsmasq]=dnsmasq-base
 )
 
 # Debian packages the tests use that bring no command, by a file they
@@ -169,6 +171,10 @@ deb_one() {
 	install -D -m 0644 systemd/modules-load.d/headnode.conf "$stage/usr/lib/modules-load.d/headnode.conf"
 	install -D -m 0644 systemd/udev/60-headnode-blinkstick.rules "$stage/usr/lib/udev/rules.d/60-headnode-blinkstick.rules"
 	install -D -m 0644 systemd/NetworkManager/headnode.conf "$stage/usr/lib/NetworkManager/conf.d/headnode.conf"
+	# The head resolves the nodes' names: NetworkManager's dnsmasq asks
+	# headnode's DNS server for the cluster domain (README, "DNS").
+	install -D -m 0644 systemd/NetworkManager/headnode-dns.conf "$stage/usr/lib/NetworkManager/conf.d/headnode-dns.conf"
+	install -D -m 0644 systemd/NetworkManager/dnsmasq-headnode.conf "$stage/etc/NetworkManager/dnsmasq.d/headnode.conf"
 	install -D -m 0644 systemd/tmpfiles.d/headnode.conf "$stage/usr/lib/tmpfiles.d/headnode.conf"
 	install -D -m 0644 systemd/sysusers.d/headnode.conf "$stage/usr/lib/sysusers.d/headnode.conf"
 	# What `headnode config default` prints (the binary embeds this file).
@@ -187,7 +193,7 @@ deb_one() {
 		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
 	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/preinst systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
-	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
+	printf '%s\n' /etc/headnode/config.toml /etc/NetworkManager/dnsmasq.d/headnode.conf >"$stage/DEBIAN/conffiles"
 	cat >"$stage/DEBIAN/control" <<-CONTROL
 		Package: headnode
 		Version: $(deb_version)

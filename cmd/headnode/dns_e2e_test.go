@@ -48,11 +48,19 @@ func needDNSTools(t *testing.T) {
 // the test ends or stop is called.
 func upstreamDNS(t *testing.T, ns *sandbox.NS, addr string, names map[string]string) (stop func()) {
 	t.Helper()
-	args := []string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--bind-interfaces",
-		"--listen-address=" + addr, "--user=root", "--pid-file=", "--log-facility=-"}
+	args := []string{"--conf-file=/dev/null"}
 	for n, a := range names {
 		args = append(args, fmt.Sprintf("--address=/%s/%s", n, a))
 	}
+	return dnsmasq(t, ns, addr, args...)
+}
+
+// dnsmasq runs dnsmasq in ns on addr with NetworkManager's flags for its
+// own instance (no resolv.conf, no hosts file, bound to addr) and args.
+func dnsmasq(t *testing.T, ns *sandbox.NS, addr string, args ...string) (stop func()) {
+	t.Helper()
+	args = append([]string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+		"--listen-address=" + addr, "--user=root", "--pid-file=", "--log-facility=-"}, args...)
 	cmd := ns.Command("dnsmasq", args...)
 	out := &sandboxtest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -126,6 +134,29 @@ func TestE2EDNSNodesUpstreamMoveAndStrangers(t *testing.T) {
 	} {
 		if got := digShort(t, tp.inside, q.args...); got != q.want {
 			t.Errorf("dig %s from p1: %q, want %q", strings.Join(q.args, " "), got, q.want)
+		}
+	}
+	// The head itself, through NetworkManager's dnsmasq with the package's
+	// dnsmasq.d drop-in (as NetworkManager runs it: 127.0.0.1, no
+	// resolv.conf, the conf-dir, the network's resolver as its default
+	// server), resolves the nodes' names, bare too. (Without any default
+	// server dnsmasq 2.90 refuses bare names, "EDE: not ready".)
+	confDir := t.TempDir()
+	dropIn, err := os.ReadFile("../../systemd/NetworkManager/dnsmasq-headnode.conf")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(confDir, "headnode.conf"), dropIn, 0o644))
+	dnsmasq(t, tp.head, "127.0.0.1", "--conf-file=/dev/null", "--conf-dir="+confDir, "--server=10.99.0.1")
+	for _, q := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"@127.0.0.1", "p1"}, "192.168.50.11"},
+		{[]string{"@127.0.0.1", "p1.cluster.home.arpa"}, "192.168.50.11"},
+		{[]string{"@127.0.0.1", "-x", "192.168.50.11"}, "p1.cluster.home.arpa."},
+		{[]string{"@127.0.0.1", "www.example.test"}, "10.99.0.80"},
+	} {
+		if got := digShort(t, tp.head, q.args...); got != q.want {
+			t.Errorf("dig %s on the head through NetworkManager's dnsmasq: %q, want %q", strings.Join(q.args, " "), got, q.want)
 		}
 	}
 	if out := dig(tp.inside, "@192.168.50.1", "p9.cluster.home.arpa"); !strings.Contains(out, "status: NXDOMAIN") || !strings.Contains(out, "flags: qr aa rd ra") {
