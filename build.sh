@@ -450,6 +450,14 @@ soak() {
 		-soak="$1" -soak-backend="$2" ${SOAK_SEED:+-soak-seed="$SOAK_SEED"} ${SOAK_TABLE:+-soak-table="$SOAK_TABLE"}
 }
 
+# bench_dns: headnode's DNS server and dnsmasq, same zone, same load, from a
+# node namespace (cmd/headnode/dns_bench_test.go): DURATION per server,
+# RATE queries a second; prints the table.
+bench_dns() {
+	HEADNODE_REQUIRE_NETNS=1 PATH=$PATH:/usr/sbin:/sbin go test -count=1 -timeout 0 -run '^TestBenchDNS$' -v ./cmd/headnode \
+		-dns-bench="${1:-30s}" -dns-bench-rate="${2:-2000}" | grep -E 'dns_bench:|^(ok|FAIL|---)'
+}
+
 case "${1:-build}" in
 	build) build ;;
 	test) run_tests ;;
@@ -469,10 +477,14 @@ case "${1:-build}" in
 		[ "$(id -u)" -eq 0 ] || die "footprint runs the daemon in network namespaces: sudo ./build.sh footprint"
 		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" | grep -E 'idle for|^(ok|FAIL|---)'
 		;;
+	bench)
+		[ "$(id -u)" -eq 0 ] || die "bench runs servers in network namespaces: sudo ./build.sh bench"
+		bench_dns "${2:-30s}" "${3:-2000}"
+		;;
 	deb) deb ;;
 	image)
 		shift
 		image "$@"
 		;;
-	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image, footprint or soak" ;;
+	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image, footprint, bench or soak" ;;
 esac

@@ -59,6 +59,13 @@ func upstreamDNS(t *testing.T, ns *sandbox.NS, addr string, names map[string]str
 // own instance (no resolv.conf, no hosts file, bound to addr) and args.
 func dnsmasq(t *testing.T, ns *sandbox.NS, addr string, args ...string) (stop func()) {
 	t.Helper()
+	stop, _ = dnsmasqProc(t, ns, addr, args...)
+	return stop
+}
+
+// dnsmasqProc is dnsmasq, also returning its PID.
+func dnsmasqProc(t *testing.T, ns *sandbox.NS, addr string, args ...string) (stop func(), pid int) {
+	t.Helper()
 	args = append([]string{"--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
 		"--listen-address=" + addr, "--user=root", "--pid-file=", "--log-facility=-"}, args...)
 	cmd := ns.Command("dnsmasq", args...)
@@ -75,14 +82,20 @@ func dnsmasq(t *testing.T, ns *sandbox.NS, addr string, args ...string) (stop fu
 	}
 	t.Cleanup(stop)
 	// Ready when it answers.
+	port := "53"
+	for _, a := range args {
+		if p, ok := strings.CutPrefix(a, "--port="); ok {
+			port = p
+		}
+	}
 	for range 100 {
-		if o, _ := ns.Run("dig", "@"+addr, "+short", "+time=1", "+tries=1", "probe.invalid"); !strings.Contains(o, "timed out") && !strings.Contains(o, "no servers") {
-			return stop
+		if o, _ := ns.Run("dig", "@"+addr, "-p", port, "+short", "+time=1", "+tries=1", "probe.invalid"); !strings.Contains(o, "timed out") && !strings.Contains(o, "no servers") {
+			return stop, cmd.Process.Pid
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("dnsmasq on %s does not answer:\n%s", addr, out.String())
-	return stop
+	return stop, 0
 }
 
 // dig runs dig in ns and returns its output (it exits non-zero when
