@@ -42,7 +42,8 @@ type benchResult struct {
 	sent, answered, wrong   int
 	p50, p90, p99, p999, mx time.Duration
 	rssStart, rssEnd        int
-	cpu                     time.Duration
+	rssHalf, rssPeak        int // at half time, and the highest of the second half
+	cpu, idleCPU            time.Duration
 }
 
 // loadDNS sends rate queries a second from ns to server for d, paced
@@ -92,7 +93,18 @@ func loadDNS(t *testing.T, ns *sandbox.NS, server string, rate int, d time.Durat
 	cpu0 := cpuTicks(t, pid)
 	start := time.Now()
 	var id uint16
+	nextSample := start.Add(time.Second)
 	for time.Since(start) < d {
+		if now := time.Now(); now.After(nextSample) {
+			nextSample = nextSample.Add(time.Second)
+			if now.Sub(start) >= d/2 {
+				rss := rssKiB(t, pid, "VmRSS")
+				if r.rssHalf == 0 {
+					r.rssHalf = rss
+				}
+				r.rssPeak = max(r.rssPeak, rss)
+			}
+		}
 		due := int(time.Since(start) * time.Duration(rate) / time.Second)
 		for ; r.sent < due; r.sent++ {
 			id++
@@ -157,16 +169,21 @@ func TestBenchDNS(t *testing.T) {
 	}
 	var rows []benchResult
 	for _, sv := range servers {
-		// A second of warm-up, then the measured run.
+		// The server's CPU time idle (the daemon does other work too), a
+		// second of warm-up, then the measured run.
+		idle0 := cpuTicks(t, sv.pid)
+		time.Sleep(5 * time.Second)
+		idle := time.Duration(cpuTicks(t, sv.pid)-idle0) * 10 * time.Millisecond * (*dnsBench) / (5 * time.Second)
 		loadDNS(t, tp.inside, sv.addr, *dnsBenchRate, time.Second, sv.pid)
 		r := loadDNS(t, tp.inside, sv.addr, *dnsBenchRate, *dnsBench, sv.pid)
-		r.server = sv.name
+		r.server, r.idleCPU = sv.name, idle
 		rows = append(rows, r)
 	}
 	t.Logf("dns_bench: %d queries/s for %v from a node namespace, local names (A bare and qualified, PTR)", *dnsBenchRate, *dnsBench)
-	t.Logf("dns_bench: %-9s %7s %8s %5s %5s %8s %8s %8s %8s %8s %8s %9s %9s", "server", "sent", "answered", "lost", "wrong", "p50", "p90", "p99", "p99.9", "max", "cpu", "rss start", "rss end")
+	t.Logf("dns_bench: %-9s %7s %8s %5s %5s %8s %8s %8s %8s %8s %7s %9s | %-36s", "server", "sent", "answered", "lost", "wrong", "p50", "p90", "p99", "p99.9", "max", "cpu", "idle cpu", "RSS kB: start, half time, peak 2nd half, end")
 	for _, r := range rows {
-		t.Logf("dns_bench: %-9s %7d %8d %5d %5d %8v %8v %8v %8v %8v %8v %6d kB %6d kB", r.server, r.sent, r.answered, r.sent-r.answered, r.wrong,
-			r.p50.Round(time.Microsecond), r.p90.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.mx.Round(time.Microsecond), r.cpu, r.rssStart, r.rssEnd)
+		t.Logf("dns_bench: %-9s %7d %8d %5d %5d %8v %8v %8v %8v %8v %7v %9v | %d, %d, %d, %d", r.server, r.sent, r.answered, r.sent-r.answered, r.wrong,
+			r.p50.Round(time.Microsecond), r.p90.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.mx.Round(time.Microsecond),
+			r.cpu, r.idleCPU, r.rssStart, r.rssHalf, r.rssPeak, r.rssEnd)
 	}
 }

@@ -182,7 +182,6 @@ func TestBadQueries(t *testing.T) {
 type upstream struct {
 	addr    netip.AddrPort
 	queries atomic.Int64
-	srv     *dns.Server
 }
 
 func startUpstream(t *testing.T, h func(w dns.ResponseWriter, r *dns.Msg)) *upstream {
