@@ -117,7 +117,17 @@ func (z *zone) same(recs []Record) bool {
 // this server rather than upstream: a bare label, a name in the domain,
 // or a name in the cluster subnet's reverse zone.
 func (z *zone) local(qname string) bool {
-	return dns.CountLabel(qname) == 1 || dns.IsSubDomain(z.domain, qname) || dns.IsSubDomain(z.reverse, qname)
+	return dns.CountLabel(qname) == 1 || isSub(z.domain, qname) || isSub(z.reverse, qname)
+}
+
+// isSub is dns.IsSubDomain for lower-case, fully qualified names, without
+// its allocations on the common path (a name with an escaped character,
+// such as a dot inside a label, takes the library's).
+func isSub(parent, child string) bool {
+	if strings.IndexByte(child, '\\') >= 0 {
+		return dns.IsSubDomain(parent, child)
+	}
+	return child == parent || strings.HasSuffix(child, "."+parent)
 }
 
 // lookup answers a query for a local name: the answer records, and
@@ -127,7 +137,7 @@ func (z *zone) lookup(q dns.Question, ttl uint32) (answer []dns.RR, exists bool)
 	hdr := func(t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: q.Name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 	}
-	if dns.IsSubDomain(z.reverse, qname) {
+	if isSub(z.reverse, qname) {
 		a, ok := ptrAddr(qname)
 		if !ok || !z.subnet.Contains(a) {
 			return nil, qname == z.reverse // the zone's apex exists
@@ -167,7 +177,7 @@ func (z *zone) lookup(q dns.Question, ttl uint32) (answer []dns.RR, exists bool)
 // its minimum (and TTL) is the negative-caching time (RFC 2308).
 func (z *zone) soa(qname string, negTTL uint32) dns.RR {
 	apex := z.domain
-	if dns.IsSubDomain(z.reverse, strings.ToLower(qname)) {
+	if isSub(z.reverse, strings.ToLower(qname)) {
 		apex = z.reverse
 	}
 	return &dns.SOA{
