@@ -11,7 +11,7 @@ import (
 // BenchmarkLocalAnswer is the work of one local query after the library
 // has parsed it: the answer built and packed.
 func BenchmarkLocalAnswer(b *testing.B) {
-	s := newServer(&testing.T{}, func(o *Options) { o.Rate, o.Burst = 1e12, 1<<40 })
+	s := newServer(b, func(o *Options) { o.Rate, o.Burst = 1e12, 1<<40 })
 	q := query("p1.cluster.home.arpa", dns.TypeA)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -26,7 +26,7 @@ func BenchmarkLocalAnswer(b *testing.B) {
 // library's server, as a node's query arrives: socket, goroutine, parse,
 // answer, pack, send.
 func BenchmarkUDPRoundTrip(b *testing.B) {
-	s := newServer(&testing.T{}, func(o *Options) { o.Rate, o.Burst = 1e12, 1<<40 })
+	s := newServer(b, func(o *Options) { o.Rate, o.Burst = 1e12, 1<<40 })
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

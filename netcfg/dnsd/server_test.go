@@ -19,7 +19,7 @@ var (
 	outside = netip.MustParseAddr("10.99.0.1")
 )
 
-func newServer(t *testing.T, mod func(*Options)) *Server {
+func newServer(t testing.TB, mod func(*Options)) *Server {
 	t.Helper()
 	o := Options{Domain: "cluster.home.arpa", Subnet: subnet}
 	if mod != nil {
