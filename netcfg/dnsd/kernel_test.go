@@ -132,6 +132,36 @@ func TestKernelServiceFollowsTheInterface(t *testing.T) {
 			}
 		}
 	}
+	// A name whose compression pointer points at itself, and one of 320
+	// bytes: FORMERR from the library (or nothing), counted, never a
+	// crash or a hang.
+	over := []byte{0x12, 0x35, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	for range 5 {
+		over = append(append(over, 63), make([]byte, 63)...)
+	}
+	for _, pkt := range [][]byte{{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1}, append(over, 0, 0, 1, 0, 1)} {
+		var c net.Conn
+		if err := node.Do(func() error { var err error; c, err = net.Dial("udp4", "192.168.50.1:53"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		c.Write(pkt)
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		b := make([]byte, 512)
+		if n, err := c.Read(b); err == nil {
+			m := new(dns.Msg)
+			if m.Unpack(b[:n]) == nil && m.Rcode != dns.RcodeFormatError {
+				t.Errorf("a malformed query got %s", dns.RcodeToString[m.Rcode])
+			}
+		}
+		c.Close()
+	}
+	if n := srv.Stats().Queries[OutcomeMalformed]; n != 2 {
+		t.Errorf("malformed queries counted %d, want 2", n)
+	}
+	if r := askFrom(t, node, "udp", "192.168.50.1:53", "p1"); r == nil {
+		t.Error("no answer after the malformed queries")
+	}
+
 	// The interface is re-created (a USB gadget replugged): a new index
 	// re-opens the sockets on it.
 	l, _ := head.NL.LinkByName("c0")
