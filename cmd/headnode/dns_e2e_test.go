@@ -132,6 +132,17 @@ func TestE2EDNSNodesUpstreamMoveAndStrangers(t *testing.T) {
 	if l.Address.String() != "192.168.50.11/24" || strings.Join(l.DNS, ",") != "192.168.50.1" {
 		t.Fatalf("p1's lease %+v: want 192.168.50.11 with the head as its resolver", l)
 	}
+	// Options 15 and 119 as busybox udhcpc sees them (its script's
+	// $domain and $search), so bare names work through the search list.
+	dir0 := t.TempDir()
+	script := filepath.Join(dir0, "opts.sh")
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"domain=$domain search=$search dns=$dns\" > "+filepath.Join(dir0, "opts")+"\nexit 0\n"), 0o755))
+	if out, err := tp.inside.Run("udhcpc", "-i", "in0", "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1", "-O", "search", "-x", "hostname:p1", "-s", script); err != nil {
+		t.Fatalf("udhcpc: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir0, "opts")); strings.TrimSpace(string(b)) != "domain=cluster.home.arpa search=cluster.home.arpa dns=192.168.50.1" {
+		t.Errorf("udhcpc saw %q, want the domain as options 15 and 119 and the head as resolver", b)
+	}
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	for _, q := range []struct {
