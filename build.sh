@@ -69,6 +69,8 @@ declare -A PACKAGES=(
 	[debugfs]=e2fsprogs
 	[lintian]=lintian
 	[groff]=groff-base
+	[dig]=bind9-dnsutils
+	[dnsmasq]=dnsmasq-base
 )
 
 # Debian packages the tests use that bring no command, by a file they
@@ -180,6 +182,10 @@ deb_one() {
 	install -D -m 0644 systemd/modules-load.d/headnode.conf "$stage/usr/lib/modules-load.d/headnode.conf"
 	install -D -m 0644 systemd/udev/60-headnode-blinkstick.rules "$stage/usr/lib/udev/rules.d/60-headnode-blinkstick.rules"
 	install -D -m 0644 systemd/NetworkManager/headnode.conf "$stage/usr/lib/NetworkManager/conf.d/headnode.conf"
+	# The head resolves the nodes' names: NetworkManager's dnsmasq asks
+	# headnode's DNS server for the cluster domain (README, "DNS").
+	install -D -m 0644 systemd/NetworkManager/headnode-dns.conf "$stage/usr/lib/NetworkManager/conf.d/headnode-dns.conf"
+	install -D -m 0644 systemd/NetworkManager/dnsmasq-headnode.conf "$stage/etc/NetworkManager/dnsmasq.d/headnode.conf"
 	install -D -m 0644 systemd/tmpfiles.d/headnode.conf "$stage/usr/lib/tmpfiles.d/headnode.conf"
 	install -D -m 0644 systemd/sysusers.d/headnode.conf "$stage/usr/lib/sysusers.d/headnode.conf"
 	# What `headnode config default` prints (the binary embeds this file).
@@ -206,7 +212,7 @@ deb_one() {
 		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
 	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/preinst systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
-	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
+	printf '%s\n' /etc/headnode/config.toml /etc/NetworkManager/dnsmasq.d/headnode.conf >"$stage/DEBIAN/conffiles"
 	cat >"$stage/DEBIAN/control" <<-CONTROL
 		Package: headnode
 		Version: $(deb_version)
@@ -848,6 +854,14 @@ soak() {
 		-soak="$1" -soak-backend="$2" ${SOAK_SEED:+-soak-seed="$SOAK_SEED"} ${SOAK_TABLE:+-soak-table="$SOAK_TABLE"}
 }
 
+# bench_dns: headnode's DNS server and dnsmasq, same zone, same load, from a
+# node namespace (cmd/headnode/dns_bench_test.go): DURATION per server,
+# RATE queries a second; prints the table.
+bench_dns() {
+	HEADNODE_REQUIRE_NETNS=1 PATH=$PATH:/usr/sbin:/sbin go test -count=1 -timeout 0 -run '^TestBenchDNS$' -v ./cmd/headnode \
+		-dns-bench="${1:-30s}" -dns-bench-rate="${2:-2000}" | grep -E 'dns_bench:|^(ok|FAIL|---)'
+}
+
 case "${1:-build}" in
 	build) build ;;
 	test) run_tests ;;
@@ -867,10 +881,14 @@ case "${1:-build}" in
 		[ "$(id -u)" -eq 0 ] || die "footprint runs the daemon in network namespaces: sudo ./build.sh footprint"
 		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" | grep -E 'idle for|^(ok|FAIL|---)'
 		;;
+	bench)
+		[ "$(id -u)" -eq 0 ] || die "bench runs servers in network namespaces: sudo ./build.sh bench"
+		bench_dns "${2:-30s}" "${3:-2000}"
+		;;
 	deb) deb ;;
 	image)
 		shift
 		image "$@"
 		;;
-	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image, footprint or soak" ;;
+	*) die "unknown command \"$1\": use build, test, sim, deps, deb, image, footprint, bench or soak" ;;
 esac

@@ -28,6 +28,8 @@ var packaged = map[string]string{
 	"usr/lib/modules-load.d/headnode.conf":               "systemd/modules-load.d/headnode.conf",
 	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules":  "systemd/udev/60-headnode-blinkstick.rules",
 	"usr/lib/NetworkManager/conf.d/headnode.conf":        "systemd/NetworkManager/headnode.conf",
+	"usr/lib/NetworkManager/conf.d/headnode-dns.conf":    "systemd/NetworkManager/headnode-dns.conf",
+	"etc/NetworkManager/dnsmasq.d/headnode.conf":         "systemd/NetworkManager/dnsmasq-headnode.conf",
 	"usr/lib/tmpfiles.d/headnode.conf":                   "systemd/tmpfiles.d/headnode.conf",
 	"usr/lib/sysusers.d/headnode.conf":                   "systemd/sysusers.d/headnode.conf",
 	"etc/headnode/config.toml":                           "cmd/headnode/internal/config/default.toml",
@@ -85,8 +87,8 @@ func checkDeb(t *testing.T, deb, arch string) {
 			t.Errorf("%s: %s: %q, want %q", deb, f, got, want)
 		}
 	}
-	if got := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); got != "/etc/headnode/config.toml\n" {
-		t.Errorf("conffiles: %q, want only /etc/headnode/config.toml", got)
+	if got := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); got != "/etc/headnode/config.toml\n/etc/NetworkManager/dnsmasq.d/headnode.conf\n" {
+		t.Errorf("conffiles: %q, want /etc/headnode/config.toml and /etc/NetworkManager/dnsmasq.d/headnode.conf", got)
 	}
 
 	// dpkg-deb -c: "-rwxr-xr-x root/root 8257698 2026-11-23 14:58 ./usr/bin/headnode"

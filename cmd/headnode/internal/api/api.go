@@ -32,6 +32,7 @@ type Status struct {
 	DHCP    DHCP      `json:"dhcp"`
 	// Subnet is how the cluster subnet was chosen (subnet.go).
 	Subnet Subnet `json:"subnet"`
+	DNS    DNS    `json:"dns"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge `json:"bridge,omitempty"`

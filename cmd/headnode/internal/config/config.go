@@ -34,6 +34,7 @@ type Config struct {
 	Hardware Hardware `toml:"hardware"`
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
+	DNS      DNS      `toml:"dns"`
 	Bridge   Bridge   `toml:"bridge"`
 	Subnet   Subnet   `toml:"subnet"`
 	Console  Console  `toml:"console"`
@@ -100,6 +101,7 @@ func Default() *Config {
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
+		DNS:      defaultDNS(),
 		Bridge:   defaultBridge(),
 		Subnet:   defaultSubnet(),
 		Console:  defaultConsole(),
@@ -260,6 +262,7 @@ func (c *Config) validate() error {
 	c.validateDisplay(bad)
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
+	c.validateDNS(bad)
 	c.validateBridge(bad)
 	c.validateConsole(bad)
 	c.validateMonitor(bad)

@@ -128,7 +128,7 @@ func (c *Config) validateDHCP(bad badFunc) {
 		isNode := nodeErr == nil
 		if s.Name != "" {
 			if !dhcpd.ValidHostname(s.Name) {
-				bad(key+".name", "%q is not a host name (letters, digits and '-', e.g. \"p1\" or \"nas\")", s.Name)
+				bad(key+".name", "%q is not a host name, one DNS label (letters, digits and '-', at most 63, not starting or ending with '-'), e.g. \"p1\" or \"nas\"", s.Name)
 			} else if j, dup := seenName[s.Name]; dup {
 				bad(key+".name", "%q is already used by dhcp.static[%d]; one MAC address per name", s.Name, j)
 			} else {

@@ -50,6 +50,7 @@ type state struct {
 	power  powerState
 	dhcp   dhcpState
 	subnet subnetState
+	dns    dnsState
 }
 
 // Daemon is a running headnode.
@@ -76,6 +77,7 @@ type Daemon struct {
 	power   powerHandles
 	display displayHandles
 	dhcp    dhcpHandles
+	dns     dnsHandles
 	console consoleHandles
 	// run runs the parts; the loop goroutine's.
 	run *partRunner
@@ -98,6 +100,7 @@ func (d *Daemon) parts() []part {
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"subnet", d.startSubnet, subnetChanged},
+		{"dns", d.startDNS, dnsChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
 		{"console", d.startConsole, consoleChanged},
@@ -218,6 +221,7 @@ func Run(ctx context.Context, o Options) error {
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
 func (d *Daemon) settle(st *state) {
+	d.dnsSync(st)
 	st.deriveHealth()
 	// READY as soon as NAT has been applied (or has definitely failed):
 	// NetworkManager waits for us; hardware does not hold it up.
@@ -323,6 +327,7 @@ func (st *state) deriveHealth() {
 	st.subnetHealth(h)
 	st.networkHealth(h)
 	st.dhcpHealth(h)
+	st.dnsHealth(h)
 	st.powerHealth(h)
 	st.displayHealth(h)
 	out := api.Health{Reasons: append(h.failed, h.degraded...)}

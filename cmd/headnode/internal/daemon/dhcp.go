@@ -56,7 +56,8 @@ const bridgeRecheck = 30 * time.Second
 
 func dhcpChanged(old, new *config.Config) bool {
 	return !reflect.DeepEqual(old.DHCP, new.DHCP) || !reflect.DeepEqual(old.Bridge, new.Bridge) ||
-		!reflect.DeepEqual(old.Nodes, new.Nodes) || old.Network != new.Network || old.Daemon != new.Daemon
+		!reflect.DeepEqual(old.Nodes, new.Nodes) || old.Network != new.Network || old.Daemon != new.Daemon ||
+		old.DNSOn() != new.DNSOn() || old.DNS.Domain != new.DNS.Domain
 }
 
 func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop func()) {
@@ -162,6 +163,7 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 		PoolLast:     last,
 		Reservations: dhcpReservations(cfg, head, first, last),
 		LeaseTime:    dc.LeaseTime.Duration,
+		Domain:       dnsDomain(cfg),
 		LeaseFile:    filepath.Join(cfg.Daemon.StateDir, leaseFile),
 		Log:          log,
 	})
@@ -179,7 +181,7 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 		Interface: iface,
 		Address:   head,
 		Probe:     dc.Probe.Duration,
-		DNS:       dnsSource(dc, head.Addr()),
+		DNS:       dnsSource(cfg, head.Addr()),
 		Log:       log,
 		Report: func(s dhcpd.Status) {
 			v := dhcpView(s, dc, head, first, last)
@@ -252,8 +254,20 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 	return rs
 }
 
-// dnsSource returns what the service calls for the resolvers to hand out.
-func dnsSource(dc config.DHCP, head netip.Addr) func() []netip.Addr {
+// dnsDomain is the domain the DHCP server hands out: [dns] domain while
+// the DNS server runs, else none.
+func dnsDomain(cfg *config.Config) string {
+	if cfg.DNSOn() {
+		return cfg.DNS.Domain
+	}
+	return ""
+}
+
+// dnsSource returns what the service calls for the resolvers to hand out:
+// [dhcp] dns, else the head itself while its DNS server runs, else the
+// uplink's resolvers.
+func dnsSource(cfg *config.Config, head netip.Addr) func() []netip.Addr {
+	dc := cfg.DHCP
 	parse := func(list []string) []netip.Addr {
 		var out []netip.Addr
 		for _, s := range list {
@@ -266,6 +280,9 @@ func dnsSource(dc config.DHCP, head netip.Addr) func() []netip.Addr {
 	if len(dc.DNS) > 0 {
 		fixed := parse(dc.DNS)
 		return func() []netip.Addr { return fixed }
+	}
+	if cfg.DNSOn() {
+		return func() []netip.Addr { return []netip.Addr{head} }
 	}
 	src := dhcpd.DNSSource{Head: head, Fallback: parse(dc.FallbackDNS)}
 	return src.Resolvers
