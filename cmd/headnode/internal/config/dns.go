@@ -50,8 +50,10 @@ func defaultDNS() DNS {
 // DNSOn reports whether the DNS server runs: enabled, beside the DHCP
 // server, on a cluster subnet that is headnode's.
 func (c *Config) DNSOn() bool {
+	// "auto" is resolved to an address before the parts start (the
+	// daemon's subnet choice), so it counts as set.
 	_, ok := c.Network.ClusterPrefix()
-	return c.DNS.Enabled && c.DHCP.Enabled && ok
+	return c.DNS.Enabled && c.DHCP.Enabled && (ok || c.Network.ClusterAddress == "auto")
 }
 
 func (c *Config) validateDNS(bad badFunc) {

@@ -16,6 +16,8 @@ import (
 // not a label is not served.
 func TestDNSRecordsFromTheState(t *testing.T) {
 	cfg := config.Default()
+	// The parts see the address the subnet choice resolved "auto" to.
+	cfg.Network.ClusterAddress = "192.168.50.1/24"
 	cfg.Nodes = []config.Node{{Name: "p5", Address: "192.168.50.55"}}
 	cfg.DHCP.Static = []config.DHCPStatic{{MAC: "02:00:00:00:00:01", Name: "nas", Address: "192.168.50.5"}, {MAC: "02:00:00:00:00:02", Name: "p6"}}
 	st := &state{cfg: cfg, dns: dnsState{head: dnsd.Record{Name: "pi", Addr: netip.MustParseAddr("192.168.50.1")}}}
