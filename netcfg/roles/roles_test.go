@@ -65,8 +65,12 @@ func TestDecide(t *testing.T) {
 			uplink: "eth0", clustr: "br0", bridge: true,
 		},
 		{
-			name:   "one-port ClusterHAT with its DHCP lease",
-			in:     with(func(in *Input) { in.Board = true; in.Links = ls("eth0+", "br0", "ethpi1+@br0"); in.Routes = []Route{{"eth0", 202}} }),
+			name: "one-port ClusterHAT with its DHCP lease",
+			in: with(func(in *Input) {
+				in.Board = true
+				in.Links = ls("eth0+", "br0", "ethpi1+@br0")
+				in.Routes = []Route{{"eth0", 202}}
+			}),
 			uplink: "eth0", clustr: "br0", bridge: true, refused: []string{"eth0"},
 		},
 		{
