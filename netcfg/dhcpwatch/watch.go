@@ -14,10 +14,10 @@
 // Every it broadcasts a DHCPDISCOVER with the broadcast flag (RFC 2131
 // 4.1: replies go to 255.255.255.255) from its own locally administered
 // MAC. Its hardware type is IEEE 802 (6) rather than Ethernet (1): other
-// servers answer it (ISC dhcpd, dnsmasq and busybox udhcpd check the
-// address length, not the type), while headnode's own server drops
-// anything but Ethernet, so our probe neither takes an offer from our pool
-// nor shows as a lease.
+// servers answer it (dnsmasq and busybox udhcpd, in the kernel tests,
+// check the address length, not the type), while headnode's own server
+// drops anything but Ethernet (netcfg/dhcpd: DropNotEthernet), so our
+// probe neither takes an offer from our pool nor shows as a lease.
 //
 // Errors (no interface, socket refused, send failing while the link is
 // down) are reported and retried; they are never "no other server": Gate
