@@ -84,9 +84,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func Default() *Config {
 	return &Config{
 		Network: Network{
-			ClusterInterface: "eth0",
+			ClusterInterface: "auto",
 			ClusterAddress:   "192.168.50.1/24",
-			UplinkInterface:  "eth1",
+			UplinkInterface:  "auto",
 			Firewall:         "auto",
 			IPTables:         "auto",
 			NAT:              true,
