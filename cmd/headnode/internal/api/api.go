@@ -29,6 +29,8 @@ type Status struct {
 	NAT     NAT       `json:"nat"`
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
+	// Roles says which interface is which side, and why.
+	Roles *Roles `json:"roles,omitempty"`
 	DHCP    DHCP      `json:"dhcp"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`

@@ -49,6 +49,7 @@ type state struct {
 	net    netState
 	power  powerState
 	dhcp   dhcpState
+	roles  rolesState
 }
 
 // Daemon is a running headnode.
@@ -76,6 +77,7 @@ type Daemon struct {
 	display displayHandles
 	dhcp    dhcpHandles
 	console consoleHandles
+	roles   rolesHandles
 }
 
 // part is one subsystem of the daemon.
@@ -92,6 +94,7 @@ type part struct {
 // shows "stopped" after everything but the status page has ended.
 func (d *Daemon) parts() []part {
 	return []part{
+		{"roles", d.startRoles, rolesChanged},
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"power", d.startPower, powerChanged},
@@ -218,6 +221,7 @@ func Run(ctx context.Context, o Options) error {
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
 func (d *Daemon) settle(st *state) {
+	d.settleRoles(st)
 	st.deriveHealth()
 	// READY as soon as NAT has been applied (or has definitely failed):
 	// NetworkManager waits for us; hardware does not hold it up.
@@ -320,6 +324,7 @@ func (st *state) deriveHealth() {
 	if !st.status.Config.ReloadOK {
 		h.fail(1, "config invalid: "+firstLine(st.status.Config.ReloadError))
 	}
+	st.rolesHealth(h)
 	st.networkHealth(h)
 	st.dhcpHealth(h)
 	st.powerHealth(h)
