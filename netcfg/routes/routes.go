@@ -122,8 +122,13 @@ func Watch(ctx context.Context, o WatchOptions, publish func([]Default)) {
 		done := make(chan struct{})
 		errc := make(chan error, 1)
 		err = netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{
-			Namespace:     o.Namespace,
-			ErrorCallback: func(e error) { select { case errc <- e: default: } },
+			Namespace: o.Namespace,
+			ErrorCallback: func(e error) {
+				select {
+				case errc <- e:
+				default:
+				}
+			},
 		})
 		if err != nil {
 			h.Close()

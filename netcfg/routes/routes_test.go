@@ -65,7 +65,9 @@ func TestWatchFollowsDefaultRoutes(t *testing.T) {
 	if _, err := head.Run("ip", "route", "add", "default", "via", "10.99.0.1", "dev", "eth1", "metric", "600"); err != nil {
 		t.Fatal(err)
 	}
-	want("eth1", func(d []Default) bool { return len(d) == 1 && d[0].Interface == "eth1" && d[0].Metric == 600 && d[0].Gateway == "10.99.0.1" })
+	want("eth1", func(d []Default) bool {
+		return len(d) == 1 && d[0].Interface == "eth1" && d[0].Metric == 600 && d[0].Gateway == "10.99.0.1"
+	})
 	if _, err := head.Run("ip", "route", "add", "default", "via", "10.98.0.1", "dev", "wlan0", "metric", "100"); err != nil {
 		t.Fatal(err)
 	}

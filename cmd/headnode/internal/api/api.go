@@ -31,7 +31,7 @@ type Status struct {
 	Cluster Link      `json:"cluster"`
 	// Roles says which interface is which side, and why.
 	Roles *Roles `json:"roles,omitempty"`
-	DHCP    DHCP      `json:"dhcp"`
+	DHCP  DHCP   `json:"dhcp"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge `json:"bridge,omitempty"`

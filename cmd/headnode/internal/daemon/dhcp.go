@@ -186,8 +186,8 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 		// The roles part's watcher checks for other servers, before we
 		// start and all the time we serve (dhcpOnLinks gates the target).
 		Probe: 0,
-		DNS:       dnsSource(dc, head.Addr()),
-		Log:       log,
+		DNS:   dnsSource(dc, head.Addr()),
+		Log:   log,
 		Report: func(s dhcpd.Status) {
 			v := dhcpView(s, dc, head, first, last)
 			d.send(ctx, func(st *state) { st.status.DHCP = v })
