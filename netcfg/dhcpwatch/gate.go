@@ -91,6 +91,10 @@ func (g *Gate) Open(now time.Time) (ok bool, why string, wait time.Duration) {
 	return false, fmt.Sprintf("another DHCP server (%v) answers; ours is silent until it has been quiet for %v", g.server, g.Quiet), wait
 }
 
+// Skip passes the first window without listening: for an interface on
+// which nothing can answer yet (a bridge without ports).
+func (g *Gate) Skip() { g.cleared = true }
+
 // Other is the last other server seen, with when; zero when none.
 func (g *Gate) Other() (netip.Addr, time.Time) { return g.server, g.seen }
 

@@ -246,6 +246,13 @@ func (d *Daemon) decideRoles(st *state) {
 	}
 	l := st.net.links[cand]
 	st.roles.gate.Carrier(time.Now(), l.Carrier)
+	if cand != "" && cand == st.cfg.Bridge.Name && (st.cfg.Bridge.Enabled || r.Bridge) && l.Exists && !l.Carrier && !st.roles.gate.Checked() {
+		// Our own bridge with no port up yet: nothing is on it that
+		// could be a LAN, and the nodes should find our server as soon
+		// as their links come up. From the first port on, the watcher
+		// listens, and another server seen silences ours.
+		st.roles.gate.Skip()
+	}
 	open, why, wait := st.roles.gate.Open(time.Now())
 	if cand != "" && st.roles.claimed != cand {
 		srv, _ := st.roles.gate.Other()
@@ -302,6 +309,7 @@ func (d *Daemon) decideRoles(st *state) {
 		d.dhcpOnLinks(st, st.net.links)
 	}
 	st.overlayDHCP(why)
+	st.overlayNAT(cand, why)
 	if !open && wait > 0 {
 		if st.roles.timer != nil {
 			st.roles.timer.Stop()
@@ -365,6 +373,32 @@ func (st *state) overlayDHCP(why string) {
 	case why != "":
 		v.State, v.Reason = api.DHCPProbing, why+" on "+st.clusterName()
 	}
+}
+
+// overlayNAT says in the NAT status what the unclaimed cluster side waits
+// for (the keeper only knows it has none).
+func (st *state) overlayNAT(cand, why string) {
+	n := &st.status.NAT
+	if n.State != api.NATWaiting || st.roles.claimed != "" {
+		return
+	}
+	var w string
+	l := st.net.links[cand]
+	switch p := st.roles.decided.Problem; {
+	case p != nil:
+		w = p.Line
+	case cand == "" && st.roles.decided.Cluster == "":
+		w = "no cluster interface yet: " + st.roles.decided.ClusterWhy
+	case cand == "":
+		w = "waiting for the interfaces and routes to be read"
+	case !l.Exists:
+		w = fmt.Sprintf("cluster interface %s does not exist yet", cand)
+	case why != "":
+		w = why + " on " + cand
+	default:
+		w = "taking " + cand
+	}
+	n.Waiting = []string{w}
 }
 
 // rolesHealth: a LAN on the cluster side is a failure (the LED's uplink
