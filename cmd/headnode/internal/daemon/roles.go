@@ -386,7 +386,7 @@ func (st *state) overlayNAT(cand, why string) {
 	l := st.net.links[cand]
 	switch p := st.roles.decided.Problem; {
 	case p != nil:
-		w = p.Line
+		w = "cluster side refused: " + p.Short
 	case cand == "" && st.roles.decided.Cluster == "":
 		w = "no cluster interface yet: " + st.roles.decided.ClusterWhy
 	case cand == "":
@@ -406,7 +406,7 @@ func (st *state) overlayNAT(cand, why string) {
 func (st *state) rolesHealth(h *health) {
 	if p := st.roles.decided.Problem; p != nil {
 		h.fail(4, p.Short)
-		h.degrade("swap cables? " + p.Line)
+		h.fail(4, "swap cables?")
 	}
 	if st.roles.silenced {
 		srv, _ := st.roles.gate.Other()
