@@ -98,6 +98,9 @@ type Problem struct {
 	Short string
 	// Line says what is wrong and the fix, for status and the log.
 	Line string
+	// Port: the interface is a configured port of the cluster bridge
+	// (bridge.ports), which stays the cluster side without it.
+	Port bool
 }
 
 // Equal reports whether two decisions are the same.
@@ -236,6 +239,16 @@ func decideCluster(r *Roles, in Input) {
 		r.Cluster, r.ClusterWhy = in.Cluster, "set in the configuration (network.cluster_interface)"
 		if why, ok := r.Refused[in.Cluster]; ok && why != "is the uplink" {
 			r.Problem = lanProblem(in.Cluster, why)
+			return
+		}
+		if in.BridgeEnabled && in.Cluster == in.Bridge {
+			for _, name := range sortedNames(in.Links) {
+				if why, ok := r.Refused[name]; ok && why != "is the uplink" && matchAny(in.BridgePorts, name) {
+					r.Problem = &Problem{Interface: name, Short: name + " is a LAN", Port: true,
+						Line: fmt.Sprintf("bridge port %s %s, so it is on a LAN and not bridged: swap the cables, or take it out of bridge.ports", name, why)}
+					return
+				}
+			}
 		}
 		return
 	case in.Board:
@@ -262,6 +275,15 @@ func decideCluster(r *Roles, in Input) {
 		}
 	}
 	r.ClusterWhy = "no wired port besides the uplink " + r.Uplink
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func lanProblem(name, why string) *Problem {

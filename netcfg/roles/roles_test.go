@@ -135,6 +135,15 @@ func TestDecide(t *testing.T) {
 			uplink: "eth1", clustr: "eth0", problem: "eth0 is a LAN", refused: []string{"eth0", "eth1"},
 		},
 		{
+			name: "explicit bridge with a LAN port: the bridge stays, the port is refused",
+			in: with(func(in *Input) {
+				in.Uplink, in.Cluster, in.BridgeEnabled, in.BridgePorts = "eth1", "br0", true, []string{"ethpi*", "eth0"}
+				in.Links = ls("eth0+", "eth1+", "br0", "ethpi1@br0")
+				in.Routes = []Route{{"eth0", 100}}
+			}),
+			uplink: "eth1", clustr: "br0", problem: "eth0 is a LAN", refused: []string{"eth0", "eth1"},
+		},
+		{
 			name: "explicit names, all well",
 			in: with(func(in *Input) {
 				in.Uplink, in.Cluster = "eth1", "eth0"
@@ -181,7 +190,7 @@ func TestDecide(t *testing.T) {
 			got := ""
 			if r.Problem != nil {
 				got = r.Problem.Short
-				if len(got) > 16 || !strings.Contains(r.Problem.Line, "swap the cables") {
+				if len(got) > 16 || !strings.Contains(r.Problem.Line, "swap the cables") || r.Problem.Port != (tc.clustr == "br0") {
 					t.Errorf("problem %+v: Short must fit 16 columns and Line must say the fix", *r.Problem)
 				}
 			}

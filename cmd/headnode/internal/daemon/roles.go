@@ -238,7 +238,7 @@ func (d *Daemon) decideRoles(st *state) {
 	}
 	// The candidate for the cluster side, before and after the claim.
 	cand := r.Cluster
-	if r.Problem != nil || !st.roles.routesKnown || !st.roles.linksKnown {
+	if r.Problem != nil && !r.Problem.Port || !st.roles.routesKnown || !st.roles.linksKnown {
 		cand = ""
 	}
 	if cand != st.roles.watching {
@@ -354,6 +354,11 @@ func (st *state) overlayDHCP(why string) {
 	}
 	srv, _ := st.roles.gate.Other()
 	switch p := st.roles.decided.Problem; {
+	case p != nil && p.Port:
+		// The bridge stays the cluster side; the gate below decides.
+		if why != "" && st.clusterName() != "" {
+			v.State, v.Reason = api.DHCPProbing, why+" on "+st.clusterName()
+		}
 	case srv.IsValid():
 		v.State, v.OtherServer = api.DHCPOtherServer, srv.String()
 		iface := orNone(st.roles.watching)
@@ -385,7 +390,7 @@ func (st *state) overlayNAT(cand, why string) {
 	var w string
 	l := st.net.links[cand]
 	switch p := st.roles.decided.Problem; {
-	case p != nil:
+	case p != nil && !p.Port:
 		w = "cluster side refused: " + p.Short
 	case cand == "" && st.roles.decided.Cluster == "":
 		w = "no cluster interface yet: " + st.roles.decided.ClusterWhy
