@@ -174,7 +174,7 @@ func Decide(in Input) Roles {
 	}
 	for name, srv := range in.OtherDHCP {
 		if _, ok := r.Refused[name]; !ok && srv != "" {
-			r.Refused[name] = "another DHCP server (" + srv + ") answers on it"
+			r.Refused[name] = "has another DHCP server (" + srv + ") answering on it"
 		}
 	}
 	for name := range in.WasUplink {
