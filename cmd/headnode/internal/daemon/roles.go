@@ -56,7 +56,6 @@ type rolesState struct {
 	silenced   bool
 	sentKeeper *nat.Keeper
 	sentWant   nat.Desired
-	lastLog    string
 	carrier    map[string]bool
 }
 

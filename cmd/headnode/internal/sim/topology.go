@@ -62,7 +62,6 @@ type topology struct {
 	waits   []chan struct{}
 	events  []string
 	started time.Time
-	failed  bool
 }
 
 func (tp *topology) note(format string, args ...any) {
@@ -102,8 +101,7 @@ func (sb *sandboxNet) buildTopology(name string) error {
 	if name == "lan-clash" {
 		prefix = clusterPrefix
 	}
-	l, err := sb.newLAN("uplink", prefix, "eth0", true)
-	if err != nil {
+	if _, err := sb.newLAN("uplink", prefix, "eth0", true); err != nil {
 		return err
 	}
 	if err := sb.headDHCP("eth0", 100); err != nil {
@@ -129,7 +127,6 @@ func (sb *sandboxNet) buildTopology(name string) error {
 			return err
 		}
 	}
-	_ = l
 	return nil
 }
 
