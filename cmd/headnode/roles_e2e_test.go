@@ -237,6 +237,7 @@ func TestE2ERolesSwappedCables(t *testing.T) {
 	}{
 		{"cluster eth0, the LAN's DHCP server answers there", "[network]\ncluster_interface = \"eth0\"\nuplink_interface = \"eth1\"\n", false},
 		{"bridge port eth0 carries the default route", "[network]\ncluster_interface = \"br0\"\nuplink_interface = \"eth1\"\n[bridge]\nenabled = true\nports = [\"ethpi*\", \"eth0\"]\n", true},
+		{"bridge port eth0, the LAN's DHCP server answers there", "[network]\ncluster_interface = \"br0\"\nuplink_interface = \"eth1\"\n[bridge]\nenabled = true\nports = [\"ethpi*\", \"eth0\"]\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := newTopo(t, false)

@@ -2,8 +2,8 @@
 // before headnode's own server starts and all the time it serves, and
 // decides (Gate) when ours may answer.
 //
-// A Watcher holds a packet socket (packet(7), AF_PACKET, SOCK_DGRAM) on the
-// interface, promiscuous, with a classic BPF filter that passes only UDP
+// A Watcher holds a packet socket (packet(7), AF_PACKET, SOCK_DGRAM, all
+// protocols) on the interface (a bridge port too), promiscuous, with a classic BPF filter that passes only UDP
 // from port 67 to port 68: every server reply on the wire, including
 // offers unicast to a node's MAC (which a UDP socket on port 68 would never
 // see, and which a bridge passes up to its own device only in promiscuous
@@ -107,8 +107,13 @@ func Watch(ctx context.Context, o Options, report func(Report)) {
 }
 
 // filter passes IPv4 UDP datagrams from port 67 to port 68 (not
-// fragments past the first), whole.
+// fragments past the first), whole. The socket takes every protocol
+// (ETH_P_ALL): on a bridge port, frames reach protocol-specific sockets
+// only after the bridge has taken them, that is never; ETH_P_ALL taps see
+// them first.
 var filter = mustAssemble([]bpf.Instruction{
+	bpf.LoadExtension{Num: bpf.ExtProto},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IP, SkipTrue: 10},
 	bpf.LoadAbsolute{Off: 9, Size: 1},                        // protocol
 	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 17, SkipTrue: 8}, // UDP
 	bpf.LoadAbsolute{Off: 6, Size: 2},                        // flags, fragment offset
@@ -144,7 +149,7 @@ func openSocket(o Options) (fd, index int, err error) {
 			return err
 		}
 		index = ifi.Index
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
 		}
@@ -153,7 +158,7 @@ func openSocket(o Options) (fd, index int, err error) {
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
 			return fail("attach filter", err)
 		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: index}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index}); err != nil {
 			return fail("bind", err)
 		}
 		mr := unix.PacketMreq{Ifindex: int32(index), Type: unix.PACKET_MR_PROMISC}

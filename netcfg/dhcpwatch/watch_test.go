@@ -113,13 +113,19 @@ func waitSighting(t *testing.T, r *recorder, within time.Duration) (Sighting, ti
 // Another server (busybox udhcpd, then dnsmasq) answers the watcher's own
 // probe: seen, with its server identifier and MAC.
 func TestWatchSeesAnotherServer(t *testing.T) {
-	for _, server := range []string{"udhcpd", "dnsmasq"} {
+	for _, server := range []string{"udhcpd", "dnsmasq", "udhcpd behind a bridge port"} {
 		t.Run(server, func(t *testing.T) {
 			head, other := pair(t)
+			if server == "udhcpd behind a bridge port" {
+				// The watched interface is a port of a bridge, which takes
+				// its frames before protocol sockets would see them.
+				must(t, head.Bridge("br0"))
+				must(t, head.Enslave("eth0", "br0"))
+			}
 			must(t, other.AddAddr("lan0", "192.168.50.254/24"))
 			dir := t.TempDir()
 			switch server {
-			case "udhcpd":
+			case "udhcpd", "udhcpd behind a bridge port":
 				if _, err := dhcptest.Udhcpd(t, other, "lan0", "192.168.50.254", "192.168.50.100", "192.168.50.110", dir); err != nil {
 					t.Fatal(err)
 				}

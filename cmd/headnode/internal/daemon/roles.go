@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -56,6 +57,13 @@ type rolesState struct {
 	silenced   bool
 	sentKeeper *nat.Keeper
 	sentWant   nat.Desired
+	// ports are the checks of wired ports about to join the bridge;
+	// passed those that passed (until their carrier goes).
+	ports  map[string]*portCheck
+	passed map[string]bool
+	// bridgeSent is what the bridges were last told.
+	bridgeSent  bridgePorts
+	bridgeKnown bool
 	carrier    map[string]bool
 }
 
@@ -64,8 +72,9 @@ type rolesState struct {
 type rolesHandles struct {
 	ctx     context.Context
 	desired chan keeperDesired
-	// excluded is read by the bridge's goroutine.
-	excluded atomic.Pointer[map[string]string]
+	// bridgeOK is read by the bridges' goroutines: which interfaces may
+	// be bridge ports.
+	bridgeOK atomic.Pointer[bridgePorts]
 	auto     *autoBridge
 	wg       *sync.WaitGroup
 }
@@ -121,7 +130,11 @@ func (d *Daemon) startRoles(parent context.Context, cfg *config.Config) (stop fu
 
 func (st *state) resetRoles() {
 	st.stopRolesWatch()
-	st.roles = rolesState{wasUplink: map[string]bool{}, before: map[string]string{}, carrier: map[string]bool{}}
+	for _, c := range st.roles.ports {
+		c.stop()
+	}
+	st.roles = rolesState{wasUplink: map[string]bool{}, before: map[string]string{}, carrier: map[string]bool{},
+		ports: map[string]*portCheck{}, passed: map[string]bool{}}
 }
 
 func (st *state) stopRolesWatch() {
@@ -174,6 +187,7 @@ func (d *Daemon) rolesOnLinks(st *state, ls map[string]links.State) {
 			// goes, so a swap of cables is noticed as such.
 			delete(st.roles.before, name)
 			delete(st.roles.wasUplink, name)
+			delete(st.roles.passed, name)
 		}
 		st.roles.carrier[name] = l.Carrier
 	}
@@ -182,6 +196,7 @@ func (d *Daemon) rolesOnLinks(st *state, ls map[string]links.State) {
 			delete(st.roles.carrier, name)
 			delete(st.roles.before, name)
 			delete(st.roles.wasUplink, name)
+			delete(st.roles.passed, name)
 		}
 	}
 	if a := d.roles.auto; a != nil {
@@ -222,8 +237,6 @@ func (d *Daemon) decideRoles(st *state) {
 	if changed {
 		old := st.roles.decided
 		st.roles.decided, st.roles.known = r, true
-		excl := maps.Clone(r.Refused)
-		d.roles.excluded.Store(&excl)
 		if old.Uplink != r.Uplink {
 			d.log.Info("uplink", "interface", orNone(r.Uplink), "why", r.UplinkWhy)
 		}
@@ -234,6 +247,10 @@ func (d *Daemon) decideRoles(st *state) {
 			d.log.Error(p.Line, "interface", p.Interface)
 		}
 		d.refreshLinkViews(st)
+	}
+	if d.checkPorts(st, r) {
+		d.decideRoles(st) // a port turned out to be a LAN: decide again
+		return
 	}
 	// The candidate for the cluster side, before and after the claim.
 	cand := r.Cluster
@@ -316,6 +333,128 @@ func (d *Daemon) decideRoles(st *state) {
 		ctx := d.roles.ctx
 		st.roles.timer = time.AfterFunc(wait, func() { d.send(ctx, func(*state) {}) })
 	}
+}
+
+// portCheck is the check of one wired port before it joins the bridge.
+type portCheck struct {
+	gate  dhcpwatch.Gate
+	stop  func()
+	timer *time.Timer
+}
+
+// checkPorts checks every wired port that is to join the cluster bridge
+// (a [bridge] ports pattern, or the automatic bridge's Ports) the way the
+// cluster side is checked before it is claimed: carrier, then the probe
+// window without another DHCP server answering. Until then the bridge
+// leaves it out. It reports whether a port was found to be a LAN.
+func (d *Daemon) checkPorts(st *state, r roles.Roles) (lan bool) {
+	want := map[string]bool{}
+	if (st.cfg.Bridge.Enabled || r.Bridge) && st.roles.routesKnown && st.roles.linksKnown {
+		for name := range st.net.links {
+			if _, refused := r.Refused[name]; refused || !roles.IsWired(name) || name == st.cfg.Bridge.Name {
+				continue
+			}
+			if st.cfg.Bridge.Enabled && matchesAny(st.cfg.Bridge.Ports, name) || !st.cfg.Bridge.Enabled && slices.Contains(r.Ports, name) {
+				want[name] = true
+			}
+		}
+	}
+	for name, c := range st.roles.ports {
+		if !want[name] {
+			c.stop()
+			delete(st.roles.ports, name)
+		}
+	}
+	now := time.Now()
+	passedOne := false
+	for name := range want {
+		if st.roles.passed[name] {
+			continue
+		}
+		c := st.roles.ports[name]
+		if c == nil {
+			c = d.startPortCheck(st, name)
+		}
+		c.gate.Carrier(now, st.net.links[name].Carrier)
+		if srv, _ := c.gate.Other(); srv.IsValid() {
+			d.log.Warn("another DHCP server answers on a port meant for the cluster bridge; it stays out", "interface", name, "server", srv)
+			st.roles.before[name] = srv.String()
+			c.stop()
+			delete(st.roles.ports, name)
+			lan = true
+			continue
+		}
+		ok, _, wait := c.gate.Open(now)
+		switch {
+		case ok:
+			d.log.Info("port checked: no other DHCP server answers; it joins the bridge", "interface", name)
+			st.roles.passed[name] = true
+			c.stop()
+			delete(st.roles.ports, name)
+			passedOne = true
+		case wait > 0:
+			if c.timer != nil {
+				c.timer.Stop()
+			}
+			ctx := d.roles.ctx
+			c.timer = time.AfterFunc(wait, func() { d.send(ctx, func(*state) {}) })
+		}
+	}
+	if ok := (bridgePorts{refused: r.Refused, passed: st.roles.passed}); !st.roles.bridgeKnown || !maps.Equal(ok.refused, st.roles.bridgeSent.refused) || passedOne {
+		ok.refused, ok.passed = maps.Clone(ok.refused), maps.Clone(ok.passed)
+		st.roles.bridgeSent, st.roles.bridgeKnown = ok, true
+		d.roles.bridgeOK.Store(&ok)
+		passedOne = true
+	}
+	if passedOne {
+		if a := d.roles.auto; a != nil {
+			a.kickNow()
+		}
+		if br := d.dhcp.bridge.Load(); br != nil {
+			select {
+			case br.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return lan
+}
+
+func matchesAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Daemon) startPortCheck(st *state, name string) *portCheck {
+	c := &portCheck{gate: dhcpwatch.Gate{First: st.cfg.DHCP.Probe.Duration, Quiet: st.cfg.DHCP.Quiet.Duration}, stop: func() {}}
+	st.roles.ports[name] = c
+	if d.roles.ctx == nil {
+		return c
+	}
+	ctx, cancel := context.WithCancel(d.roles.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dhcpwatch.Watch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
+			d.send(ctx, func(st *state) {
+				if st.roles.ports[name] == c {
+					c.gate.Report(r)
+				}
+			})
+		})
+	}()
+	c.stop = func() {
+		cancel()
+		<-done
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
+	return c
 }
 
 // watchCluster starts the DHCP watcher on name (stopping the one before).
@@ -465,14 +604,24 @@ func (d *Daemon) refreshLinkViews(st *state) {
 	}
 }
 
-// excludedFromBridge is the bridge's Exclude: never a LAN as a port.
+// bridgePorts says which interfaces may join a bridge: none that is
+// refused (a LAN), and a wired port only once it passed its check.
+type bridgePorts struct {
+	refused map[string]string
+	passed  map[string]bool
+}
+
+// excludedFromBridge is the bridges' Exclude: never a LAN as a port.
+// Until the first decision, no wired port joins.
 func (d *Daemon) excludedFromBridge(name string) bool {
-	m := d.roles.excluded.Load()
-	if m == nil {
-		return false
+	p := d.roles.bridgeOK.Load()
+	if p == nil {
+		return roles.IsWired(name)
 	}
-	_, ok := (*m)[name]
-	return ok
+	if _, refused := p.refused[name]; refused {
+		return true
+	}
+	return roles.IsWired(name) && !p.passed[name]
 }
 
 // autoBridge keeps the bridge of gadget links when the decision chose it
