@@ -64,7 +64,7 @@ type rolesState struct {
 	// bridgeSent is what the bridges were last told.
 	bridgeSent  bridgePorts
 	bridgeKnown bool
-	carrier    map[string]bool
+	carrier     map[string]bool
 }
 
 // rolesHandles are the running roles part's (the loop's, but ctx and the
