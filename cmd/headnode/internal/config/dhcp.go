@@ -51,7 +51,7 @@ func defaultDHCP() DHCP {
 		LeaseTime:   Duration{Duration: time.Hour},
 		DNS:         []string{},
 		FallbackDNS: []string{"1.1.1.1", "8.8.8.8"},
-		Probe:       Duration{Duration: 3 * time.Second},
+		Probe:       Duration{Duration: 4 * time.Second},
 		Quiet:       Duration{Duration: 30 * time.Second},
 		Static:      []DHCPStatic{},
 	}

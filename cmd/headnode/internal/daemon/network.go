@@ -121,7 +121,7 @@ func (st *state) resetNetwork() {
 
 // networkSettled: NAT has been applied or has definitely failed.
 func (st *state) networkSettled() bool {
-	return st.net.report != nil || st.net.openErr != nil || st.status.NAT.State == api.NATDisabled
+	return (st.net.report != nil || st.net.openErr != nil || st.status.NAT.State == api.NATDisabled) && st.rolesSettled()
 }
 
 // applyLinks folds a watcher snapshot into the state.

@@ -57,6 +57,8 @@ type rolesState struct {
 	silenced   bool
 	sentKeeper *nat.Keeper
 	sentWant   nat.Desired
+	applied    nat.Desired // what the keeper last applied
+	running    bool        // the roles part runs (not in unit tests)
 	// ports are the checks of wired ports about to join the bridge;
 	// passed those that passed (until their carrier goes).
 	ports  map[string]*portCheck
@@ -98,7 +100,7 @@ func (d *Daemon) startRoles(parent context.Context, cfg *config.Config) (stop fu
 	d.roles.ctx, d.roles.wg = ctx, &wg
 	d.roles.desired = make(chan keeperDesired, 1)
 	desired := d.roles.desired
-	d.send(ctx, func(st *state) { st.resetRoles() })
+	d.send(ctx, func(st *state) { st.resetRoles(); st.roles.running = true })
 	wg.Go(func() {
 		routes.Watch(ctx, routes.WatchOptions{Log: d.log.With("part", "routes")}, func(rs []routes.Default) {
 			d.send(ctx, func(st *state) { st.roles.routes, st.roles.routesKnown = rs, true })
@@ -112,8 +114,16 @@ func (d *Daemon) startRoles(parent context.Context, cfg *config.Config) (stop fu
 			case <-ctx.Done():
 				return
 			case kd := <-desired:
-				if _, err := kd.k.SetDesired(ctx, kd.d); err != nil && ctx.Err() == nil {
+				_, err := kd.k.SetDesired(ctx, kd.d)
+				if err != nil && ctx.Err() == nil {
 					d.log.Warn("NAT: cluster side not applied yet", "interface", kd.d.ClusterInterface, "err", err)
+				}
+				if ctx.Err() == nil {
+					d.send(ctx, func(st *state) {
+						if st.roles.sentKeeper == kd.k {
+							st.roles.applied = kd.d
+						}
+					})
 				}
 			}
 		}
@@ -147,6 +157,15 @@ func (st *state) stopRolesWatch() {
 		st.roles.timer = nil
 	}
 	st.roles.watching = ""
+}
+
+// rolesSettled: the first decision was made from the links and routes
+// and the keeper has applied it (for READY).
+func (st *state) rolesSettled() bool {
+	if !st.roles.running || st.status.NAT.State == api.NATDisabled || st.net.openErr != nil {
+		return true
+	}
+	return st.roles.known && st.roles.routesKnown && st.roles.linksKnown && st.roles.sentKeeper != nil && st.roles.applied == st.roles.sentWant
 }
 
 // uplinkName and clusterName are the interfaces the status shows.
@@ -290,7 +309,12 @@ func (d *Daemon) decideRoles(st *state) {
 	}
 	// The claim goes to the keeper (and again to a new keeper after a
 	// restart of the network part).
-	want := nat.Desired{ClusterInterface: st.roles.claimed, ClusterAddress: st.clusterAddress()}
+	// Until the check has passed, the rules for the subnet are in place
+	// (they touch no interface) but the address is held back.
+	want := nat.Desired{ClusterInterface: cand, ClusterAddress: st.clusterAddress(), Hold: st.roles.claimed != cand}
+	if cand == "" {
+		want.Hold = false
+	}
 	if k := d.net.keeper.Load(); k != nil && (k != st.roles.sentKeeper || want != st.roles.sentWant) {
 		st.roles.sentKeeper, st.roles.sentWant = k, want
 		kd := keeperDesired{k, want}
