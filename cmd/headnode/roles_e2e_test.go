@@ -453,3 +453,105 @@ func TestE2ERolesUplinkFailover(t *testing.T) {
 		t.Errorf("eth0 after failover: %v, master %d", err, l.Attrs().MasterIndex)
 	}
 }
+
+// The uplink moves while the old one stays up (a USB adaptor whose route
+// has a lower metric): a flow the node keeps open (one UDP socket sending
+// every 50 ms) leaves by the new uplink within 2 s too, not only new
+// connections: the daemon forgets the translations made for the old one.
+func TestE2ERolesUplinkLowerMetricMovesFlows(t *testing.T) {
+	dhcptest.Need(t)
+	tp := newTopo(t, false)
+	a := newLAN(t, tp.head, tp.outside, "eth0", "10.99.0.", nil)
+	usb, err := sandbox.New(strings.TrimSuffix(tp.head.Name, "head") + "usb")
+	must(t, err)
+	t.Cleanup(func() { usb.Close() })
+	b := newLAN(t, tp.head, usb, "enx0", "10.98.0.", nil)
+	for _, l := range []*lanSide{a, b} {
+		udpSourceEcho(t, l.ns)
+	}
+	must(t, tp.head.AddAddr("eth0", "10.99.0.2/24"))
+	must(t, tp.head.AddAddr("enx0", "10.98.0.2/24"))
+	mustRun(t, tp.head, "ip", "route", "add", "default", "via", a.router, "dev", "eth0", "metric", "202")
+	d := tp.startDaemon(t, autoConfig(t, tp, ""))
+	node := gadget(t, tp, 1)
+	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != "192.168.50.1" {
+		t.Fatalf("p1's lease: %+v, %v", l, err)
+	}
+	d.waitFor(t, "eth0 the uplink", func(s *api.Status) bool { return s.Roles != nil && s.Roles.Uplink.Interface == "eth0" })
+
+	var conn net.PacketConn
+	must(t, node.Do(func() error { var err error; conn, err = net.ListenPacket("udp4", ":0"); return err }))
+	defer conn.Close()
+	seen := make(chan string, 256)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, _, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			seen <- string(buf[:n])
+		}
+	}()
+	dst := &net.UDPAddr{IP: net.ParseIP(internetIP), Port: 9000}
+	stopSend := make(chan struct{})
+	go func() {
+		for {
+			conn.WriteTo([]byte("x"), dst)
+			select {
+			case <-stopSend:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	defer close(stopSend)
+	waitSeen := func(want string, within time.Duration) (time.Time, bool) {
+		deadline := time.After(within)
+		for {
+			select {
+			case s := <-seen:
+				if s == want {
+					return time.Now(), true
+				}
+			case <-deadline:
+				return time.Time{}, false
+			}
+		}
+	}
+	if _, ok := waitSeen("10.99.0.2", 3*time.Second); !ok {
+		t.Fatal("the flow never left by eth0")
+	}
+	moved := time.Now()
+	mustRun(t, tp.head, "ip", "route", "add", "default", "via", b.router, "dev", "enx0", "metric", "100")
+	at, ok := waitSeen("10.98.0.2", 5*time.Second)
+	if !ok {
+		t.Fatalf("the node's flow still leaves by eth0 5 s after enx0 took the default route; log:\n%s", d.log.String())
+	}
+	t.Logf("the node's open UDP flow left by enx0 %v after its route with the lower metric appeared", at.Sub(moved).Round(time.Millisecond))
+	if at.Sub(moved) > 2*time.Second {
+		t.Errorf("the flow moved after %v, want within 2 s", at.Sub(moved))
+	}
+	if s, _ := d.client.Status(t.Context()); s.Uplink.Interface != "enx0" || s.Uplink.Address != "10.98.0.2/24" {
+		t.Errorf("uplink %+v", s.Uplink)
+	}
+}
+
+// udpSourceEcho answers every datagram to 10.100.0.1:9000 in ns with the
+// address it came from.
+func udpSourceEcho(t *testing.T, ns *sandbox.NS) {
+	t.Helper()
+	var pc net.PacketConn
+	must(t, ns.Do(func() error { var err error; pc, err = net.ListenPacket("udp4", internetIP+":9000"); return err }))
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(from.(*net.UDPAddr).IP.String()), from)
+		}
+	}()
+}
