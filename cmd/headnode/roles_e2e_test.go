@@ -314,7 +314,12 @@ func TestE2ERolesAnotherDHCPServerLater(t *testing.T) {
 	must(t, tp.inside.Enslave("c0", "sw"))
 
 	const quiet = 3 * time.Second
-	d := tp.startDaemon(t, tp.config(t, "[dhcp]\nprobe = \"500ms\"\nquiet = \"3s\"\n"))
+	// On the emulated machine, for its LCD and LED.
+	cfg := tp.config(t, "[dhcp]\nprobe = \"500ms\"\nquiet = \"3s\"\n[hardware]\nbackend = \"sim\"\n")
+	text, _ := os.ReadFile(cfg)
+	text = []byte(strings.NewReplacer("[lcd]\nenabled = false", "[lcd]\nenabled = true", "[led]\nenabled = false", "[led]\nenabled = true").Replace(string(text)))
+	must(t, os.WriteFile(cfg, text, 0o644))
+	d := tp.startDaemon(t, cfg)
 	d.waitFor(t, "serving", serving)
 	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != "192.168.50.1" {
 		t.Fatalf("the node's lease from us: %+v, %v", l, err)
@@ -329,9 +334,13 @@ func TestE2ERolesAnotherDHCPServerLater(t *testing.T) {
 	if silent > 2*time.Second {
 		t.Errorf("ours went silent %v after the other server started, want within 2 s", silent)
 	}
-	if s.DHCP.OtherServer != "192.168.50.254" || !strings.Contains(strings.Join(s.Health.Reasons, "|"), "another DHCP server (192.168.50.254) answers on eth0; ours is silent") {
+	if s.DHCP.OtherServer != "192.168.50.254" || !strings.Contains(strings.Join(s.Health.Reasons, "|"), "other DHCP server 192.168.50.254 on eth0; ours is silent") {
 		t.Errorf("status %+v / health %+v", s.DHCP, s.Health)
 	}
+	s, _ = d.waitFor(t, "the LCD and LED saying so", func(s *api.Status) bool {
+		return lcdRow(s, 1) == "other DHCP serve" && s.Display.LED.Pattern == "degraded"
+	})
+	t.Logf("LCD %q, LED %s", s.Display.LCD.Rows, s.Display.LED.Pattern)
 	offers := s.DHCP.Packets.Offers
 	// A node asking now is answered by the other server only.
 	l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()})

@@ -577,7 +577,8 @@ func (st *state) rolesHealth(h *health) {
 	}
 	if st.roles.silenced {
 		srv, _ := st.roles.gate.Other()
-		h.degrade(fmt.Sprintf("another DHCP server (%v) answers on %s; ours is silent", srv, st.roles.claimed))
+		// Short enough that a 16-column LCD shows what it is about.
+		h.degrade(fmt.Sprintf("other DHCP server %v on %s; ours is silent", srv, st.roles.claimed))
 	}
 }
 
