@@ -564,3 +564,35 @@ func udpSourceEcho(t *testing.T, ns *sandbox.NS) {
 		}
 	}()
 }
+
+// The cables swapped while the daemon runs: the cluster port loses its
+// carrier and comes back on a LAN (its DHCP server answers there). The
+// port is checked again before ours answers, found to be a LAN, and our
+// address leaves it.
+func TestE2ERolesSwappedWhileRunning(t *testing.T) {
+	dhcptest.Need(t)
+	tp := newTopo(t, true)
+	d := tp.startDaemon(t, tp.config(t, "[dhcp]\nprobe = \"1s\"\n"))
+	d.waitFor(t, "eth0 taken and served", func(s *api.Status) bool { return s.Cluster.Address == "192.168.50.1/24" && serving(s) })
+
+	must(t, tp.inside.Down("in0"))
+	d.waitFor(t, "eth0 held for a new check", func(s *api.Status) bool { return s.Roles != nil && !s.Roles.Cluster.Claimed })
+	// Plugged into a LAN: 10.44.0.0/24 with its own DHCP server.
+	must(t, tp.inside.DelAddr("in0", "192.168.50.2/24"))
+	must(t, tp.inside.AddAddr("in0", "10.44.0.1/24"))
+	if _, err := dhcptest.Udhcpd(t, tp.inside, "in0", "10.44.0.1", "10.44.0.100", "10.44.0.110", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	plugged := time.Now()
+	must(t, tp.inside.Up("in0"))
+	s, at := d.waitFor(t, "eth0 a LAN, our address gone", func(s *api.Status) bool {
+		return s.Roles != nil && s.Roles.Problem != "" && s.Cluster.Address != "192.168.50.1/24"
+	})
+	t.Logf("eth0 found to be a LAN and our address off it %v after it was plugged in: %s", at.Sub(plugged).Round(time.Millisecond), s.Roles.Problem)
+	if a := addrOn(t, tp.head, "eth0"); strings.Contains(a, "192.168.50.1/") {
+		t.Errorf("our address stayed on the LAN: %s", a)
+	}
+	if s.DHCP.State == api.DHCPServing || s.DHCP.Packets.Offers != 0 && s.DHCP.State != api.DHCPOtherServer {
+		t.Errorf("DHCP %+v", s.DHCP)
+	}
+}

@@ -280,8 +280,17 @@ func (d *Daemon) decideRoles(st *state) {
 		d.watchCluster(st, cand)
 	}
 	l := st.net.links[cand]
+	ownBridge := cand != "" && cand == st.cfg.Bridge.Name && (st.cfg.Bridge.Enabled || r.Bridge)
+	if cand != "" && st.roles.claimed == cand && !ownBridge && l.Exists && !l.Carrier {
+		// The cable was pulled: whatever is plugged in next is checked
+		// before our DHCP server answers there again. Our address stays
+		// until the check says it is a LAN.
+		d.log.Info("cluster side lost its carrier; it is checked again when it comes back", "interface", cand)
+		st.roles.claimed = ""
+		d.watchCluster(st, cand)
+	}
 	st.roles.gate.Carrier(time.Now(), l.Carrier)
-	if cand != "" && cand == st.cfg.Bridge.Name && (st.cfg.Bridge.Enabled || r.Bridge) && l.Exists && !l.Carrier && !st.roles.gate.Checked() {
+	if ownBridge && l.Exists && !l.Carrier && !st.roles.gate.Checked() {
 		// Our own bridge with no port up yet: nothing is on it that
 		// could be a LAN, and the nodes should find our server as soon
 		// as their links come up. From the first port on, the watcher
