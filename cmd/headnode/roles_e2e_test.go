@@ -541,8 +541,10 @@ func TestE2ERolesUplinkLowerMetricMovesFlows(t *testing.T) {
 	if at.Sub(moved) > 2*time.Second {
 		t.Errorf("the flow moved after %v, want within 2 s", at.Sub(moved))
 	}
-	if s, _ := d.client.Status(t.Context()); s.Uplink.Interface != "enx0" || s.Uplink.Address != "10.98.0.2/24" {
-		t.Errorf("uplink %+v", s.Uplink)
+	_, upAt := d.waitFor(t, "enx0 the uplink", func(s *api.Status) bool { return s.Uplink.Interface == "enx0" && s.Uplink.Address == "10.98.0.2/24" })
+	t.Logf("status shows enx0 as the uplink %v after its route appeared", upAt.Sub(moved).Round(time.Millisecond))
+	if upAt.Sub(moved) > 2*time.Second {
+		t.Errorf("the status followed after %v, want within 2 s", upAt.Sub(moved))
 	}
 }
 
