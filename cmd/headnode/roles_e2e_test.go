@@ -195,7 +195,7 @@ func TestE2ERolesOnePortClusterHAT(t *testing.T) {
 		}
 	}
 	s, _ = d.waitFor(t, "both gadget links in br0", func(s *api.Status) bool {
-		return s.Bridge != nil && len(s.Bridge.Ports) == 2 && s.Cluster.Address == "192.168.50.1/24"
+		return s.Bridge != nil && len(s.Bridge.Ports) == 2 && s.Cluster.Address == "192.168.50.1/24" && s.Roles.Cluster.Claimed
 	})
 	if a := addrOn(t, tp.head, "eth0"); strings.Contains(a, "192.168.50.1/") {
 		t.Errorf("our address is on the LAN port: %s", a)

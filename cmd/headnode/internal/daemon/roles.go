@@ -359,6 +359,7 @@ func (d *Daemon) decideRoles(st *state) {
 	}
 	st.overlayDHCP(why)
 	st.overlayNAT(cand, why)
+	st.status.Roles = st.rolesView()
 	if !open && wait > 0 {
 		if st.roles.timer != nil {
 			st.roles.timer.Stop()
