@@ -71,7 +71,7 @@ func printStatus(out io.Writer, s *api.Status) {
 			fmt.Fprintf(w, "\tproblem: %s\n", r.Problem)
 		}
 		if len(r.LeftAlone) > 0 {
-			fmt.Fprintf(w, "\tleft alone: %s\n", strings.Join(r.LeftAlone, "; "))
+			fmt.Fprintf(w, "\tnot for the cluster: %s\n", strings.Join(r.LeftAlone, "; "))
 		}
 	}
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
