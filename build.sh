@@ -50,6 +50,7 @@ declare -A PACKAGES=(
 	[dhclient]=isc-dhcp-client
 	[udhcpc]=udhcpc
 	[busybox]=busybox
+	[dnsmasq]=dnsmasq-base
 	[losetup]=mount
 	[partx]=util-linux
 	[dpkg-deb]=dpkg
