@@ -40,6 +40,9 @@ type sandboxNet struct {
 
 	mu    sync.Mutex
 	nodes map[string]*simNode
+	// probes are the way-out checks under way; close waits for them
+	// before it closes the namespaces they dial from.
+	probes sync.WaitGroup
 	// consoles are the nodes' serial consoles (console.go); nil until
 	// the machine's USB tree is known.
 	consoles *nodeConsoles
@@ -71,6 +74,7 @@ func buildSandbox(prefix, dir, topo string) (*sandboxNet, error) {
 }
 
 func (sb *sandboxNet) close() {
+	sb.probes.Wait()
 	sb.topo.stop()
 	for _, f := range sb.stops {
 		f()
@@ -238,7 +242,7 @@ func (sb *sandboxNet) probeOut(ctx context.Context) {
 		if !node.link || node.addr == "" {
 			continue
 		}
-		go func() {
+		sb.probes.Go(func() {
 			res := "no way out"
 			c, err := node.ns.Dial(internetAddr, net.Dialer{Timeout: 800 * time.Millisecond})
 			if err == nil {
@@ -253,6 +257,6 @@ func (sb *sandboxNet) probeOut(ctx context.Context) {
 				node.out = res
 			}
 			sb.mu.Unlock()
-		}()
+		})
 	}
 }
