@@ -79,6 +79,8 @@ type rolesHandles struct {
 	bridgeOK atomic.Pointer[bridgePorts]
 	auto     *autoBridge
 	wg       *sync.WaitGroup
+	// watch replaces dhcpwatch.Watch in unit tests.
+	watch func(context.Context, dhcpwatch.Options, func(dhcpwatch.Report))
 }
 
 type keeperDesired struct {
@@ -473,7 +475,7 @@ func (d *Daemon) startPortCheck(st *state, name string) *portCheck {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dhcpwatch.Watch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
+		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
 			d.send(ctx, func(st *state) {
 				if st.roles.ports[name] == c {
 					c.gate.Report(r)
@@ -491,6 +493,16 @@ func (d *Daemon) startPortCheck(st *state, name string) *portCheck {
 	return c
 }
 
+// dhcpWatch runs a DHCP watcher; unit tests replace it
+// (rolesHandles.watch) with reports of their own.
+func (d *Daemon) dhcpWatch(ctx context.Context, o dhcpwatch.Options, report func(dhcpwatch.Report)) {
+	if d.roles.watch != nil {
+		d.roles.watch(ctx, o, report)
+		return
+	}
+	dhcpwatch.Watch(ctx, o, report)
+}
+
 // watchCluster starts the DHCP watcher on name (stopping the one before).
 func (d *Daemon) watchCluster(st *state, name string) {
 	st.stopRolesWatch()
@@ -503,7 +515,7 @@ func (d *Daemon) watchCluster(st *state, name string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dhcpwatch.Watch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
+		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
 			d.send(ctx, func(st *state) {
 				if st.roles.watching == name {
 					st.roles.gate.Report(r)
