@@ -375,6 +375,12 @@ func TestE2ERolesAnotherDHCPServerLater(t *testing.T) {
 	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != "192.168.50.1" {
 		t.Errorf("the node's lease once ours serves again: %+v, %v", l, err)
 	}
+	// The watcher's own probes (one a second on eth0) never reach our
+	// server, nor take a lease.
+	s, _ = d.client.Status(t.Context())
+	if len(s.DHCP.Packets.Dropped) != 0 || len(s.DHCP.Leases) != 1 {
+		t.Errorf("our server saw more than the node: dropped %v, leases %+v", s.DHCP.Packets.Dropped, s.DHCP.Leases)
+	}
 }
 
 // scrapeMetrics reads the status page's /metrics from inside the head.

@@ -13,11 +13,14 @@
 // A server that nobody asks says nothing, so the watcher also asks: every
 // Every it broadcasts a DHCPDISCOVER with the broadcast flag (RFC 2131
 // 4.1: replies go to 255.255.255.255) from its own locally administered
-// MAC. Its hardware type is IEEE 802 (6) rather than Ethernet (1): other
+// MAC. Sent through the packet socket, it goes out on the wire only and
+// never reaches a socket on this machine, so our own server does not see
+// it (the daemon's e2e test checks: no drop, no lease). Its hardware type
+// is IEEE 802 (6) rather than Ethernet (1) as a second guard: other
 // servers answer it (dnsmasq and busybox udhcpd, in the kernel tests,
-// check the address length, not the type), while headnode's own server
-// drops anything but Ethernet (netcfg/dhcpd: DropNotEthernet), so our
-// probe neither takes an offer from our pool nor shows as a lease.
+// check the address length, not the type), while a headnode server that
+// did see it would drop it (netcfg/dhcpd: DropNotEthernet) rather than
+// take an address from its pool for it.
 //
 // Errors (no interface, socket refused, send failing while the link is
 // down) are reported and retried; they are never "no other server": Gate
