@@ -27,9 +27,10 @@ import (
 // The roles part: which interface is the uplink and which the cluster
 // side (netcfg/roles decides, from links, default routes and the board),
 // whether another DHCP server answers on the cluster side
-// (netcfg/dhcpwatch), and what follows: the cluster side is claimed (our
-// address, NAT, DHCP, the bridge) only once it is known not to be a LAN,
-// and our DHCP server is silenced while another one answers.
+// (netcfg/dhcpwatch), and what follows: the NAT rules for the cluster
+// subnet go in at once (they touch no interface), but our address, our DHCP
+// server and wired bridge ports only once the interface is known not to be
+// a LAN; our DHCP server is silenced while another one answers.
 //
 // Events in: links (applyLinks), routes, watcher reports, the board (the
 // power part's detection); settleRoles derives the rest after each event.
@@ -58,7 +59,7 @@ type rolesState struct {
 	sentKeeper *nat.Keeper
 	sentWant   nat.Desired
 	applied    nat.Desired // what the keeper last applied
-	running    bool        // the roles part runs (not in unit tests)
+	running    bool        // startRoles ran (not so in tests that build a state by hand)
 	// ports are the checks of wired ports about to join the bridge;
 	// passed those that passed (until their carrier goes).
 	ports  map[string]*portCheck
