@@ -55,6 +55,7 @@ declare -A PACKAGES=(
 	[udhcpc]=udhcpc
 	[dhcpcd]=dhcpcd-base
 	[busybox]=busybox
+	[dnsmasq]=dnsmasq-base
 	[losetup]=mount
 	[partx]=util-linux
 	[dpkg-deb]=dpkg

@@ -30,7 +30,7 @@ import (
 // autoConfig writes a configuration with no [network] settings but the
 // interfaces' names where the defaults do not fit: cluster_address is
 // the default, "auto".
-func autoConfig(t *testing.T, dir, extra string) string {
+func subnetConfig(t *testing.T, dir, extra string) string {
 	t.Helper()
 	path := filepath.Join(dir, "config.toml")
 	text := fmt.Sprintf(`%s
@@ -137,7 +137,7 @@ func TestE2ESubnetAvoidsTheLAN(t *testing.T) {
 	mustRun(t, tp.head, "ip", "route", "add", "10.213.0.0/16", "dev", "tailscale0", "table", "52")
 
 	// The daemon first, the uplink's lease after: the harder order.
-	d := tp.startDaemon(t, autoConfig(t, tp.dir, ""))
+	d := tp.startDaemon(t, subnetConfig(t, tp.dir, ""))
 	held := everHeld(t, d, netip.MustParsePrefix("192.168.50.0/24"))
 	start := time.Now()
 	up, err := dhcptest.Udhcpc(tp.head, "eth1", dhcptest.Options{Dir: t.TempDir()})
@@ -359,7 +359,7 @@ func TestE2ESubnetMovesWithTheNodes(t *testing.T) {
 	must(t, tp.head.DefaultRoute("10.99.0.1"))
 	must(t, sandbox.Veth(tp.head, "cn1", tp.inside, "eth0"))
 	stateDir := filepath.Join(tp.dir, "state")
-	cfg := autoConfig(t, tp.dir, `[network]
+	cfg := subnetConfig(t, tp.dir, `[network]
 cluster_interface = "br0"
 
 [bridge]
@@ -478,7 +478,7 @@ func TestE2ESubnetRefusals(t *testing.T) {
 		if strings.HasPrefix(network, "cluster_address") {
 			network = "[network]\n" + network
 		}
-		d := tp.startDaemon(t, autoConfig(t, tp.dir, network))
+		d := tp.startDaemon(t, subnetConfig(t, tp.dir, network))
 		s, _ := d.waitFor(t, "the refusal in status", func(s *api.Status) bool { return s.Subnet.Problem != "" })
 		if !strings.HasPrefix(s.Subnet.Problem, c.want) || s.Health.State != api.HealthFailed || len(s.Health.Reasons) == 0 || s.Health.Reasons[0] != s.Subnet.Problem {
 			t.Errorf("problem %q, health %+v; want %q", s.Subnet.Problem, s.Health, c.want)
@@ -548,7 +548,7 @@ func TestE2ESubnetMovesADhcpcdZero(t *testing.T) {
 		}
 	})
 	stateDir := filepath.Join(tp.dir, "state")
-	cfg := autoConfig(t, tp.dir, `[network]
+	cfg := subnetConfig(t, tp.dir, `[network]
 cluster_interface = "br0"
 
 [bridge]
@@ -691,7 +691,7 @@ func TestE2ESubnetMovesAPlainClusterPort(t *testing.T) {
 	must(t, tp.outside.AddAddr("out0", "10.99.0.1/24"))
 	must(t, tp.head.DefaultRoute("10.99.0.1"))
 	must(t, sandbox.Veth(tp.head, "eth0", tp.inside, "in0"))
-	d := tp.startDaemon(t, autoConfig(t, tp.dir, "[dhcp]\nprobe = \"0s\"\n"))
+	d := tp.startDaemon(t, subnetConfig(t, tp.dir, "[dhcp]\nprobe = \"0s\"\n"))
 	d.waitFor(t, "the cluster on the first candidate", func(s *api.Status) bool {
 		return s.Cluster.Address == "10.213.0.1/24" && serving(s) && s.NAT.State == api.NATOK
 	})

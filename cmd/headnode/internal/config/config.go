@@ -86,9 +86,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func Default() *Config {
 	return &Config{
 		Network: Network{
-			ClusterInterface: "eth0",
+			ClusterInterface: "auto",
 			ClusterAddress:   AutoAddress,
-			UplinkInterface:  "eth1",
+			UplinkInterface:  "auto",
 			Firewall:         "auto",
 			IPTables:         "auto",
 			NAT:              true,

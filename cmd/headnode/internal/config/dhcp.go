@@ -30,7 +30,10 @@ type DHCP struct {
 	FallbackDNS []string `toml:"fallback_dns"`
 	// Probe is how long to listen for another DHCP server's offer before
 	// starting; 0 skips the check.
-	Probe  Duration     `toml:"probe"`
+	Probe Duration `toml:"probe"`
+	// Quiet is how long another DHCP server seen on the cluster side must
+	// have been silent before ours answers again.
+	Quiet  Duration     `toml:"quiet"`
 	Static []DHCPStatic `toml:"static"`
 }
 
@@ -49,7 +52,8 @@ func defaultDHCP() DHCP {
 		LeaseTime:   Duration{Duration: time.Hour},
 		DNS:         []string{},
 		FallbackDNS: []string{"1.1.1.1", "8.8.8.8"},
-		Probe:       Duration{Duration: 3 * time.Second},
+		Probe:       Duration{Duration: 4 * time.Second},
+		Quiet:       Duration{Duration: 30 * time.Second},
 		Static:      []DHCPStatic{},
 	}
 }
@@ -61,6 +65,9 @@ func (c *Config) validateDHCP(bad badFunc) {
 	}
 	if msg := d.Probe.check(0, 30*time.Second); msg != "" {
 		bad("dhcp.probe", "%s", msg)
+	}
+	if msg := d.Quiet.check(time.Second, time.Hour); msg != "" {
+		bad("dhcp.quiet", "%s", msg)
 	}
 	for _, l := range []struct {
 		key  string

@@ -107,11 +107,11 @@ func TestDHCPConflictsNameBothEntries(t *testing.T) {
 			`c.toml:4: dhcp.dns[0]: "::1" is not an IPv4 address, e.g. "192.168.1.1" (DHCP hands out IPv4 resolvers only)`,
 			`c.toml:5: dhcp.probe: 1h0m0s is out of range; use 0s to 30s`,
 		}},
-		{"[bridge]\nenabled = true\nports = [\"eth*\", \"[x\", \"br*\"]\n", []string{
-			`c.toml:2: bridge.enabled: the bridge br0 (bridge.name) is not the cluster interface (network.cluster_interface = "eth0"); with the bridge enabled the nodes are on br0: set cluster_interface = "br0"`,
-			`c.toml:3: bridge.ports[0]: "eth*" matches the uplink eth1 (network.uplink_interface); the uplink must not join the cluster bridge`,
-			`c.toml:3: bridge.ports[1]: "[x" is not a valid pattern; use names or * wildcards like "ethpi*"`,
-			`c.toml:3: bridge.ports[2]: "br*" matches the bridge br0 itself`,
+		{"[network]\ncluster_interface = \"eth0\"\nuplink_interface = \"eth1\"\n[bridge]\nenabled = true\nports = [\"eth*\", \"[x\", \"br*\"]\n", []string{
+			`c.toml:5: bridge.enabled: the bridge br0 (bridge.name) is not the cluster interface (network.cluster_interface = "eth0"); with the bridge enabled the nodes are on br0: set cluster_interface = "br0"`,
+			`c.toml:6: bridge.ports[0]: "eth*" matches the uplink eth1 (network.uplink_interface); the uplink must not join the cluster bridge`,
+			`c.toml:6: bridge.ports[1]: "[x" is not a valid pattern; use names or * wildcards like "ethpi*"`,
+			`c.toml:6: bridge.ports[2]: "br*" matches the bridge br0 itself`,
 		}},
 	} {
 		doc := tc.doc

@@ -8,6 +8,8 @@ import (
 
 // Network configures forwarding and NAT between the cluster and the uplink.
 type Network struct {
+	// ClusterInterface and UplinkInterface are interface names, or "auto"
+	// (the default): the daemon finds them (netcfg/roles).
 	ClusterInterface string `toml:"cluster_interface"`
 	// ClusterAddress is set on the cluster interface: "auto" chooses a
 	// free subnet ([subnet], config/subnet.go); "" leaves it alone.
@@ -27,6 +29,9 @@ type Network struct {
 	NAT bool `toml:"nat"`
 }
 
+// Auto asks the daemon to choose an interface.
+const Auto = "auto"
+
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,15}$`)
 
 // badFunc records a problem with the value at key.
@@ -35,13 +40,15 @@ type badFunc func(key, format string, args ...any)
 func (c *Config) validateNetwork(bad badFunc) {
 	n := &c.Network
 	if !ifaceName.MatchString(n.ClusterInterface) {
-		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\")", n.ClusterInterface)
+		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\") or \"auto\"", n.ClusterInterface)
 	}
 	if !ifaceName.MatchString(n.UplinkInterface) {
-		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\")", n.UplinkInterface)
+		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\") or \"auto\"", n.UplinkInterface)
 	}
-	if n.ClusterInterface == n.UplinkInterface {
-		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface", n.UplinkInterface)
+	if n.ClusterInterface == n.UplinkInterface && n.UplinkInterface != Auto {
+		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface (or \"auto\")", n.UplinkInterface)
+	} else if n.UplinkInterface != Auto && n.UplinkInterface == c.Bridge.Name && (c.Bridge.Enabled || n.ClusterInterface == Auto) {
+		bad("network.uplink_interface", "%q is the cluster bridge (bridge.name); the uplink must be a different interface (or \"auto\")", n.UplinkInterface)
 	}
 	c.validateClusterAddress(bad)
 	iptOK := true

@@ -51,6 +51,7 @@ type state struct {
 	dhcp   dhcpState
 	subnet subnetState
 	dns    dnsState
+	roles  rolesState
 }
 
 // Daemon is a running headnode.
@@ -79,6 +80,7 @@ type Daemon struct {
 	dhcp    dhcpHandles
 	dns     dnsHandles
 	console consoleHandles
+	roles   rolesHandles
 	// run runs the parts; the loop goroutine's.
 	run *partRunner
 }
@@ -97,6 +99,7 @@ type part struct {
 // shows "stopped" after everything but the status page has ended.
 func (d *Daemon) parts() []part {
 	return []part{
+		{"roles", d.startRoles, rolesChanged},
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
 		{"subnet", d.startSubnet, subnetChanged},
@@ -221,6 +224,7 @@ func Run(ctx context.Context, o Options) error {
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
 func (d *Daemon) settle(st *state) {
+	d.settleRoles(st)
 	d.dnsSync(st)
 	st.deriveHealth()
 	// READY as soon as NAT has been applied (or has definitely failed):
@@ -325,6 +329,7 @@ func (st *state) deriveHealth() {
 		h.fail(1, "config invalid: "+firstLine(st.status.Config.ReloadError))
 	}
 	st.subnetHealth(h)
+	st.rolesHealth(h)
 	st.networkHealth(h)
 	st.dhcpHealth(h)
 	st.dnsHealth(h)

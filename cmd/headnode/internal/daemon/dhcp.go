@@ -89,7 +89,7 @@ func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop fun
 // not, it removes a bridge an earlier configuration created.
 func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config, log *slog.Logger) (closeBridge func()) {
 	bc := cfg.Bridge
-	o := bridge.Options{StateDir: cfg.Daemon.StateDir}
+	o := bridge.Options{StateDir: cfg.Daemon.StateDir, Exclude: d.excludedFromBridge}
 	if bc.Enabled {
 		o.Name, o.Ports = bc.Name, bc.Ports
 	}
@@ -100,6 +100,12 @@ func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *confi
 			msg := err.Error()
 			d.send(ctx, func(st *state) { st.dhcp.bridgeErr = msg; d.dhcpOnLinks(st, st.net.links) })
 		}
+		return func() {}
+	}
+	if !bc.Enabled && cfg.Network.ClusterInterface == config.Auto {
+		// The roles part keeps the bridge of gadget links when it finds a
+		// board; it is not ours to remove here.
+		b.Close()
 		return func() {}
 	}
 	if !bc.Enabled {
@@ -180,9 +186,11 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 	svc := dhcpd.NewService(srv, dhcpd.ServiceOptions{
 		Interface: iface,
 		Address:   head,
-		Probe:     dc.Probe.Duration,
-		DNS:       dnsSource(cfg, head.Addr()),
-		Log:       log,
+		// The roles part's watcher checks for other servers, before we
+		// start and all the time we serve (dhcpOnLinks gates the target).
+		Probe: 0,
+		DNS:   dnsSource(cfg, head.Addr()),
+		Log:   log,
 		Report: func(s dhcpd.Status) {
 			v := dhcpView(s, dc, head, first, last)
 			d.send(ctx, func(st *state) { st.status.DHCP = v })
@@ -339,10 +347,10 @@ func (st *state) dhcpHealth(h *health) {
 // on which bridge port, and has the bridge take in new gadget interfaces.
 func (d *Daemon) dhcpOnLinks(st *state, links map[string]links.State) {
 	if svc := d.dhcp.svc.Load(); svc != nil {
-		name := st.cfg.Network.ClusterInterface
-		head, _ := st.cfg.Network.ClusterPrefix()
+		name := st.roles.claimed
+		head := st.clusterAddress()
 		l := links[name]
-		t := dhcpd.Target{Interface: name, Index: l.Index, HasAddress: l.Exists && slices.Contains(l.IPv4, head)}
+		t := dhcpd.Target{Interface: name, Index: l.Index, HasAddress: l.Exists && slices.Contains(l.IPv4, head) && st.roles.dhcpOpen}
 		if !l.Exists {
 			t.Index = 0
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,15 +95,40 @@ func describe(u []inUse, p netip.Prefix) string {
 // clusterSide reports whether an interface is the cluster's own: the
 // cluster interface, its bridge ports, and what would join the bridge
 // (gadget links before they do). Those are never "in use elsewhere".
+//
+// With cluster_interface = "auto" not yet decided (the roles part), the
+// bridge and the node gadget links count as the cluster's, as the roles
+// part would take them.
 func clusterSide(cfg *config.Config, name string, master, clusterIndex int) bool {
 	if name == cfg.Network.ClusterInterface || name == "lo" || (clusterIndex != 0 && master == clusterIndex) {
 		return true
 	}
-	if cfg.Bridge.Enabled {
+	auto := cfg.Network.ClusterInterface == config.Auto
+	if _, gadget := bridge.GadgetNode(name); gadget && (auto || cfg.Bridge.Enabled) {
+		return true
+	}
+	if auto && name == cfg.Bridge.Name {
+		return true
+	}
+	if cfg.Bridge.Enabled || auto {
 		for _, pat := range cfg.Bridge.Ports {
 			if ok, _ := path.Match(pat, name); ok {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// holds reports whether addrs include exactly p (address and length).
+func holds(addrs []netlink.Addr, p netip.Prefix) bool {
+	if !p.IsValid() {
+		return false
+	}
+	for _, ad := range addrs {
+		ip, ok := netip.AddrFromSlice(ad.IP.To4())
+		if ones, _ := ad.Mask.Size(); ok && ad.IPNet != nil && netip.PrefixFrom(ip, ones) == p {
+			return true
 		}
 	}
 	return false
@@ -115,8 +141,10 @@ var (
 
 // readInUse lists every IPv4 network on the head's other interfaces and
 // every route through them (all routing tables: Tailscale's live in table
-// 52), except default routes.
-func readInUse(cfg *config.Config) ([]inUse, error) {
+// 52), except default routes. An interface that holds exactly own, the
+// head address chosen before, is the cluster's too: with cluster_interface
+// = "auto" not yet decided at a restart, it is where our address stayed.
+func readInUse(cfg *config.Config, own netip.Prefix) ([]inUse, error) {
 	h, err := netlinksafe.Open(nil)
 	if err != nil {
 		return nil, err
@@ -145,6 +173,10 @@ func readInUse(cfg *config.Config) ([]inUse, error) {
 		addrs, err := netlinksafe.AddrList(h, l, netlink.FAMILY_V4)
 		if err != nil {
 			return nil, err
+		}
+		if holds(addrs, own) {
+			side[a.Index] = true
+			continue
 		}
 		for _, ad := range addrs {
 			ip, ok := netip.AddrFromSlice(ad.IP.To4())
@@ -208,13 +240,13 @@ func (d *Daemon) resolveSubnet(file *config.Config, prev subnetState) (*config.C
 	case "":
 		return &eff, sub
 	case config.AutoAddress:
-		uses, err := readInUse(file)
-		if err != nil {
-			d.log.Warn("cannot read every address and route; choosing from what could be read", "err", err)
-		}
 		keep := subnet.Load(file.Daemon.StateDir)
 		if prev.file == config.AutoAddress && prev.layout.Head.IsValid() {
 			keep = prev.layout.Head
+		}
+		uses, err := readInUse(file, keep)
+		if err != nil {
+			d.log.Warn("cannot read every address and route; choosing from what could be read", "err", err)
 		}
 		l, err := subnet.Choose(prefixes(uses), file.Subnet.CandidatePrefixes(), file.NodeCount(), keep)
 		if err != nil {
@@ -233,7 +265,7 @@ func (d *Daemon) resolveSubnet(file *config.Config, prev subnetState) (*config.C
 	if err != nil { // validated at load
 		return refuse(fmt.Sprintf("network.cluster_address %q: %v", file.Network.ClusterAddress, err))
 	}
-	uses, _ := readInUse(file)
+	uses, _ := readInUse(file, head)
 	if msg := fixedClash(file, head, uses); msg != "" {
 		return refuse(msg)
 	}
@@ -295,9 +327,10 @@ func (d *Daemon) subnetOnLinks(st *state, ls map[string]links.State) {
 	if st.subnet.file != config.AutoAddress || st.subnet.moving || !st.subnet.layout.Head.IsValid() {
 		return
 	}
-	clusterIndex := ls[st.cfg.Network.ClusterInterface].Index
+	cfg := st.subnetView()
+	clusterIndex := ls[cfg.Network.ClusterInterface].Index
 	for _, l := range ls {
-		if clusterSide(st.cfg, l.Name, l.Master, clusterIndex) {
+		if clusterSide(cfg, l.Name, l.Master, clusterIndex) || slices.Contains(l.IPv4, st.subnet.layout.Head) {
 			continue
 		}
 		for _, p := range l.IPv4 {
@@ -316,7 +349,7 @@ func (d *Daemon) subnetCheck(st *state) {
 	if s.moving || !s.layout.Head.IsValid() {
 		return
 	}
-	uses, err := readInUse(st.cfg)
+	uses, err := readInUse(st.subnetView(), s.layout.Head)
 	if err != nil && len(uses) == 0 {
 		return
 	}
@@ -420,15 +453,16 @@ func (d *Daemon) hubs(ctx context.Context, what string) bool {
 // bridge's ports that are not USB gadget links, or the cluster interface
 // itself without a bridge.
 func ethernetPorts(st *state) []string {
-	cl := st.cfg.Network.ClusterInterface
+	cfg := st.subnetView()
+	cl := cfg.Network.ClusterInterface
 	ls := st.net.links
-	if !st.cfg.Bridge.Enabled {
+	if !cfg.Bridge.Enabled {
 		if ls[cl].Exists {
 			return []string{cl}
 		}
 		return nil
 	}
-	br := ls[st.cfg.Bridge.Name]
+	br := ls[cfg.Bridge.Name]
 	var out []string
 	for _, l := range ls {
 		if _, gadget := bridge.GadgetNode(l.Name); br.Exists && l.Master == br.Index && !gadget {
@@ -488,4 +522,18 @@ func (st *state) subnetHealth(h *health) {
 	if s.moving {
 		h.degrade("cluster moving to " + s.layout.Head.String() + ": " + s.why)
 	}
+}
+
+// subnetView is the configuration as the subnet part needs to see it:
+// with cluster_interface = "auto", the interface the roles part decided
+// on (the bridge counting as enabled when it is that one).
+func (st *state) subnetView() *config.Config {
+	c := *st.cfg
+	if n := st.clusterName(); n != "" && c.Network.ClusterInterface == config.Auto {
+		c.Network.ClusterInterface = n
+		if n == c.Bridge.Name {
+			c.Bridge.Enabled = true
+		}
+	}
+	return &c
 }
