@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,23 +182,25 @@ func TestE2ERolesOnePortClusterHAT(t *testing.T) {
 		t.Errorf("the LCD showed the address %v after it was assigned, want within 1 s", took)
 	}
 
+	// The cluster subnet is the daemon's choice (cluster_address "auto").
+	head := chosenHead(t, d)
 	// Two Zeros boot: their gadget links join br0, they get their leases
 	// from us (named by their gadget MAC) and reach the LAN through NAT.
 	for n := 1; n <= 2; n++ {
 		node := gadget(t, tp, n)
 		l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()})
-		want := fmt.Sprintf("192.168.50.%d", 10+n)
-		if err != nil || l.Server != "192.168.50.1" || l.Address.Addr().String() != want {
-			t.Fatalf("p%d's lease %+v, %v; want %s from 192.168.50.1", n, l, err, want)
+		want := nthHost(head, 10+n)
+		if err != nil || l.Server != head.Addr().String() || l.Address.Addr().String() != want {
+			t.Fatalf("p%d's lease %+v, %v; want %s from %s", n, l, err, want, head.Addr())
 		}
 		if src, err := wayOut(node, 2*time.Second); err != nil || src != addr {
 			t.Errorf("p%d to the internet: seen as %q (%v), want the head's LAN address %s", n, src, err, addr)
 		}
 	}
 	s, _ = d.waitFor(t, "both gadget links in br0", func(s *api.Status) bool {
-		return s.Bridge != nil && len(s.Bridge.Ports) == 2 && s.Cluster.Address == "192.168.50.1/24" && s.Roles.Cluster.Claimed
+		return s.Bridge != nil && len(s.Bridge.Ports) == 2 && s.Cluster.Address == head.String() && s.Roles.Cluster.Claimed
 	})
-	if a := addrOn(t, tp.head, "eth0"); strings.Contains(a, "192.168.50.1/") {
+	if a := addrOn(t, tp.head, "eth0"); strings.Contains(a, head.Addr().String()+"/") {
 		t.Errorf("our address is on the LAN port: %s", a)
 	}
 	for _, p := range s.Bridge.Ports {
@@ -431,7 +434,7 @@ func TestE2ERolesUplinkFailover(t *testing.T) {
 
 	d := tp.startDaemon(t, autoConfig(t, tp, ""))
 	node := gadget(t, tp, 1)
-	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != "192.168.50.1" {
+	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != chosenHead(t, d).Addr().String() {
 		t.Fatalf("p1's lease: %+v, %v", l, err)
 	}
 	d.waitFor(t, "eth0's address on the LCD", func(s *api.Status) bool { return lcdRow(s, 0) == addrs[0] && s.Roles.Uplink.Interface == "eth0" })
@@ -489,7 +492,7 @@ func TestE2ERolesUplinkLowerMetricMovesFlows(t *testing.T) {
 	mustRun(t, tp.head, "ip", "route", "add", "default", "via", a.router, "dev", "eth0", "metric", "202")
 	d := tp.startDaemon(t, autoConfig(t, tp, ""))
 	node := gadget(t, tp, 1)
-	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != "192.168.50.1" {
+	if l, err := dhcptest.Udhcpc(node, "eth0", dhcptest.Options{Dir: t.TempDir()}); err != nil || l.Server != chosenHead(t, d).Addr().String() {
 		t.Fatalf("p1's lease: %+v, %v", l, err)
 	}
 	d.waitFor(t, "eth0 the uplink", func(s *api.Status) bool { return s.Roles != nil && s.Roles.Uplink.Interface == "eth0" })
@@ -603,4 +606,24 @@ func TestE2ERolesSwappedWhileRunning(t *testing.T) {
 	if s.DHCP.State == api.DHCPServing || s.DHCP.Packets.Offers != 0 && s.DHCP.State != api.DHCPOtherServer {
 		t.Errorf("DHCP %+v", s.DHCP)
 	}
+}
+
+// chosenHead waits for the cluster address the daemon chose and returns it.
+func chosenHead(t *testing.T, d *daemonProc) netip.Prefix {
+	t.Helper()
+	s, _ := d.waitFor(t, "the chosen cluster subnet", func(s *api.Status) bool { return s.Subnet.Address != "" })
+	p, err := netip.ParsePrefix(s.Subnet.Address)
+	if err != nil {
+		t.Fatalf("subnet address %q: %v", s.Subnet.Address, err)
+	}
+	return p
+}
+
+// nthHost is host n of p's subnet, as text.
+func nthHost(p netip.Prefix, n int) string {
+	a := p.Masked().Addr()
+	for range n {
+		a = a.Next()
+	}
+	return a.String()
 }

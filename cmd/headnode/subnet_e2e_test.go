@@ -400,7 +400,9 @@ backend = "sim"
 	must(t, tp.outside.AddAddr("out0", "10.213.0.1/24"))
 	must(t, tp.head.AddAddr("eth1", "10.213.0.50/24"))
 	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
-	must(t, tp.head.DefaultRoute("10.213.0.1"))
+	// As a DHCP client sets it: through eth1 (10.213.0.1 is also the
+	// head's own cluster address until the move).
+	mustRun(t, tp.head, "ip", "route", "replace", "default", "via", "10.213.0.1", "dev", "eth1")
 	_, moved := d.waitFor(t, "the cluster moving to the next candidate", func(s *api.Status) bool {
 		return s.Subnet.Address == "172.16.231.1/24"
 	})
@@ -470,7 +472,7 @@ func TestE2ESubnetRefusals(t *testing.T) {
 	tp := newTopo(t, true) // eth1 10.99.0.2/24, eth0 without an address
 	for _, c := range []struct{ network, want string }{
 		{`cluster_address = "10.99.0.1/24"`,
-			`network.cluster_address = "10.99.0.1/24": the cluster network 10.99.0.0/24 overlaps eth1's network 10.99.0.0/24, so nothing was changed on eth0; 10.213.0.1/24 is free: use it, or cluster_address = "auto"`},
+			`network.cluster_address = "10.99.0.1/24": the cluster network 10.99.0.0/24 overlaps eth1's network 10.99.0.0/24, so nothing was changed on the cluster side; 10.213.0.1/24 is free: use it, or cluster_address = "auto"`},
 		{"[subnet]\ncandidates = [\"10.99.0.0/24\"]",
 			`network.cluster_address = "auto": no candidate subnet is free at /24: 10.99.0.0/24 (10.99.0.0/24 is in use); add a free one to the candidates`},
 	} {
@@ -645,7 +647,9 @@ backend = "sim"
 	must(t, tp.outside.AddAddr("out0", "10.213.0.1/24"))
 	must(t, tp.head.AddAddr("eth1", "10.213.0.50/24"))
 	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
-	must(t, tp.head.DefaultRoute("10.213.0.1"))
+	// As a DHCP client sets it: through eth1 (10.213.0.1 is also the
+	// head's own cluster address until the move).
+	mustRun(t, tp.head, "ip", "route", "replace", "default", "via", "10.213.0.1", "dev", "eth1")
 	leased := waitUntil(t, "the server's lease for p1 in 172.16.231.0/24", 20*time.Second, func() bool { return serverLease("172.16.231.0/24") })
 	using := waitUntil(t, "dhcpcd using 172.16.231.11", 20*time.Second, func() bool { return strings.Contains(nodeAddr(), "inet 172.16.231.11/24") })
 	t.Logf("dhcpcd on the Zero: new lease acknowledged %v after the clash, in use (after its ARP probe) %v after",
@@ -701,7 +705,9 @@ func TestE2ESubnetMovesAPlainClusterPort(t *testing.T) {
 	must(t, tp.outside.AddAddr("out0", "10.213.0.1/24"))
 	must(t, tp.head.AddAddr("eth1", "10.213.0.50/24"))
 	must(t, tp.head.DelAddr("eth1", "10.99.0.2/24"))
-	must(t, tp.head.DefaultRoute("10.213.0.1"))
+	// As a DHCP client sets it: through eth1 (10.213.0.1 is also the
+	// head's own cluster address until the move).
+	mustRun(t, tp.head, "ip", "route", "replace", "default", "via", "10.213.0.1", "dev", "eth1")
 	down := waitUntil(t, "eth0 held down for the move", 5*time.Second, func() bool {
 		l, err := tp.head.NL.LinkByName("eth0")
 		return err == nil && l.Attrs().Flags&net.FlagUp == 0
