@@ -26,7 +26,14 @@ type Options struct {
 	// LeaseTime is how long a lease lasts; zero means DefaultOpts's.
 	LeaseTime time.Duration
 	// LeaseFile keeps the leases across restarts; "" keeps them in memory.
+	// A journal of changes lives beside it (LeaseFile + ".journal").
 	LeaseFile string
+	// WriteInterval is the longest a lease change waits before it is
+	// written, and the shortest time between two writes; zero means
+	// DefaultWriteInterval.
+	WriteInterval time.Duration
+	// Limits are the rate limits; zero fields mean DefaultLimits'.
+	Limits Limits
 	Log       *slog.Logger
 }
 
@@ -55,6 +62,10 @@ const declineHold = 10 * time.Minute
 func (o *Options) withDefaults() {
 	if o.LeaseTime == 0 {
 		o.LeaseTime = DefaultOpts.LeaseTime
+	}
+	o.Limits.withDefaults()
+	if o.WriteInterval <= 0 {
+		o.WriteInterval = DefaultWriteInterval
 	}
 	if !o.Router.IsValid() {
 		o.Router = o.Address.Addr()

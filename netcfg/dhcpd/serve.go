@@ -11,7 +11,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"golang.org/x/time/rate"
 )
 
 // Listen opens the server's socket on iface: UDP port 67 on every address,
@@ -26,21 +25,26 @@ func Listen(iface string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// requestRate bounds the requests answered per second. A cluster of a few
-// dozen nodes sends a handful a minute; the bound keeps a flood from a
-// broken or hostile machine from turning into a flood of broadcasts.
-const (
-	requestRate  = 100
-	requestBurst = 200
-)
-
 // Serve answers requests arriving on conn until ctx ends (then it returns
-// nil) or conn fails. It closes conn when it returns.
+// nil) or conn fails. It closes conn when it returns, after writing the
+// lease changes not yet on disk.
+//
+// Each packet passes the rate limits first (limits.go): a client that
+// floods is slowed down alone, and machines the server does not know yet
+// share one budget, so a flood from random MACs cannot crowd out the
+// renewals of the nodes it knows.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	lim := rate.NewLimiter(requestRate, requestBurst)
+	keepCtx, stopKeep := context.WithCancel(context.Background())
+	kept := make(chan struct{})
+	go func() { defer close(kept); s.keep(keepCtx) }()
+	defer func() { stopKeep(); <-kept }()
+	if uc, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
+		// A boot storm of a thousand nodes arrives within milliseconds.
+		uc.SetReadBuffer(1 << 20)
+	}
 	// A DHCP message fits an Ethernet frame; a larger datagram arrives
 	// truncated and is dropped as malformed.
 	buf := make([]byte, 1500)
@@ -51,10 +55,6 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 				return nil
 			}
 			return err
-		}
-		if !lim.Allow() {
-			s.Count(DropRateLimited)
-			continue
 		}
 		r := s.Handle(buf[:n])
 		if r == nil {

@@ -36,6 +36,18 @@ type Server struct {
 	stats     Stats
 	// changed is signalled (never blocking) when leases change.
 	changed chan struct{}
+
+	// pending holds the changes not yet written, by MAC (the latest
+	// state of a MAC's lease is all that needs writing); dirty wakes
+	// the writer.
+	pending map[string]*record
+	dirty   chan struct{}
+	// writeMu serialises writers (keep and Flush); j is theirs.
+	writeMu sync.Mutex
+	j       journal
+
+	// buckets are the per-client rate limits (Serve's goroutine only).
+	lim limits
 }
 
 // Stats counts what the server did with the packets it received.
@@ -53,6 +65,9 @@ type Stats struct {
 	// SaveError is the last failure to write the lease file ("" when the
 	// last write worked).
 	SaveError string `json:"save_error,omitempty"`
+	// LeaseWrites counts writes to the lease files (each one write and
+	// one fsync: a batch of journal lines, or a new snapshot).
+	LeaseWrites int64 `json:"lease_writes"`
 }
 
 // Reasons for not answering a packet.
@@ -60,7 +75,7 @@ const (
 	DropMalformed     = "malformed"          // not a DHCP packet
 	DropNotRequest    = "not-request"        // a reply (op 2), not a client's request
 	DropNotEthernet   = "not-ethernet"       // hardware type/length other than Ethernet
-	DropRelayed       = "relayed"            // giaddr set: from another network
+	DropRelayed       = "relayed"            // giaddr set to an address outside the subnet: a relay for another network
 	DropMessageType   = "bad-message-type"   // missing, or not one a client sends
 	DropPoolExhausted = "pool-exhausted"     // no address left to offer
 	DropOtherServer   = "for-another-server" // a REQUEST or DECLINE naming another server
@@ -91,7 +106,10 @@ func New(o *Options) (*Server, error) {
 		leases:   newLeases(),
 		changed:  make(chan struct{}, 1),
 		stats:    Stats{Dropped: map[string]int64{}},
+		pending:  map[string]*record{},
+		dirty:    make(chan struct{}, 1),
 	}
+	s.j = journal{path: opts.LeaseFile, compact: true}
 	for _, r := range opts.Reservations {
 		if r.MAC != nil {
 			s.byMAC[r.MAC.String()] = r
@@ -101,9 +119,13 @@ func New(o *Options) (*Server, error) {
 		}
 		s.byAddr[r.Addr] = r
 	}
-	saved, err := loadLeases(opts.LeaseFile)
+	st, err := readStore(opts.LeaseFile)
+	s.j.seq = st.seq
+	if st.torn != "" {
+		s.o.Log.Warn("the DHCP lease journal ends in a damaged or unfinished line, probably from a crash; the leases before it are kept", "ignored", st.torn)
+	}
 	now := time.Now()
-	for _, l := range saved {
+	for _, l := range st.leases {
 		if len(l.MAC) != 6 || !IsHostAddr(s.subnet, l.Addr) || l.Addr == opts.Address.Addr() {
 			continue
 		}
@@ -117,6 +139,7 @@ func New(o *Options) (*Server, error) {
 		if !l.active(now) {
 			l.Hostname = ""
 		}
+		l.disk = l.Expires
 		s.leases.put(&l)
 	}
 	if err != nil {
@@ -182,7 +205,12 @@ func (s *Server) Handle(pkt []byte) *Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Received++
-	r, reason := s.handle(pkt, time.Now())
+	now := time.Now()
+	if !s.admit(pkt, now) {
+		s.stats.Dropped[DropRateLimited]++
+		return nil
+	}
+	r, reason := s.handle(pkt, now)
 	if r == nil {
 		if reason != "" {
 			s.stats.Dropped[reason]++
@@ -204,7 +232,11 @@ func (s *Server) handle(pkt []byte, now time.Time) (*Reply, string) {
 	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		return nil, DropNotEthernet
 	}
-	if !isZero(req.GatewayIPAddr) {
+	// A relay agent (RFC 2131 section 4.1) sets giaddr to its address on
+	// the client's network; this server hands out one subnet, so it
+	// answers relays on that subnet (a cluster spanning switches) and
+	// leaves relays for other networks to their servers.
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() && !IsHostAddr(s.subnet, gi) {
 		return nil, DropRelayed
 	}
 	c := client{mac: req.ClientHWAddr, hostname: cleanHostname(req.HostName())}
@@ -377,9 +409,17 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		}
 		return s.nak(req, why)
 	}
-	s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved})
-	s.saveLocked()
-	s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", hostnameFor(r, c))
+	l := &Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved}
+	if held != nil && held.Addr == l.Addr && held.Hostname == l.Hostname && held.Reserved == l.Reserved {
+		l.disk = held.disk
+	}
+	if held == nil || held.Offered || held.Addr != l.Addr || held.Hostname != l.Hostname {
+		// New bindings only: a renewal every half lease per node is
+		// noise, and at a thousand nodes a cost.
+		s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", l.Hostname)
+	}
+	s.leases.put(l)
+	s.saveLease(l, false)
 	return s.reply(req, dhcpv4.MessageTypeAck, &a, r.Name)
 }
 
@@ -397,7 +437,7 @@ func (s *Server) decline(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	s.o.Log.Warn("a client found its address in use by another machine", "address", a, "mac", c.mac.String())
 	s.leases.remove(l)
 	s.leases.declined[a] = now.Add(declineHold)
-	s.saveLocked()
+	s.dropLease(l)
 	return ""
 }
 
@@ -409,27 +449,8 @@ func (s *Server) release(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	}
 	l.Expires = now
 	s.fullUntil = time.Time{}
-	s.saveLocked()
+	s.saveLease(l, true)
 	return ""
-}
-
-// saveLocked persists the bound leases (expired ones too: they are the
-// record of who had which address) and signals the change.
-func (s *Server) saveLocked() {
-	if s.o.LeaseFile == "" {
-		s.notifyChange()
-		return
-	}
-	ls := s.leases.list(func(l *Lease) bool { return !l.Offered })
-	if err := saveLeases(s.o.LeaseFile, ls); err != nil {
-		if s.stats.SaveError == "" {
-			s.o.Log.Error("cannot save DHCP leases; they will be lost on restart", "file", s.o.LeaseFile, "err", err)
-		}
-		s.stats.SaveError = err.Error()
-	} else {
-		s.stats.SaveError = ""
-	}
-	s.notifyChange()
 }
 
 func (s *Server) notifyChange() {
@@ -454,6 +475,11 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr *netip
 	}
 	if hostname != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(hostname)))
+	}
+	if ri := req.Options.Get(dhcpv4.OptionRelayAgentInformation); ri != nil {
+		// RFC 3046 section 2.2: the relay agent information comes back
+		// as it was sent.
+		mods = append(mods, dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, ri))
 	}
 	if yiaddr != nil {
 		lt := s.o.LeaseTime
@@ -495,7 +521,11 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*Reply, string) {
 // always broadcast, since the client's address is the problem.
 func (s *Server) packet(req, resp *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *Reply {
 	to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
-	if ci, ok := netip.AddrFromSlice(req.ClientIPAddr.To4()); ok && !ci.IsUnspecified() && typ != dhcpv4.MessageTypeNak && s.subnet.Contains(ci) {
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() {
+		// Relayed: every reply, NAK included, goes to the relay's server
+		// port; the relay delivers it on the client's network.
+		to = netip.AddrPortFrom(gi, dhcpv4.ServerPort)
+	} else if ci, ok := netip.AddrFromSlice(req.ClientIPAddr.To4()); ok && !ci.IsUnspecified() && typ != dhcpv4.MessageTypeNak && s.subnet.Contains(ci) {
 		to = netip.AddrPortFrom(ci, dhcpv4.ClientPort)
 	}
 	yi := ""
