@@ -34,6 +34,9 @@ type Options struct {
 	WriteInterval time.Duration
 	// Limits are the rate limits; zero fields mean DefaultLimits'.
 	Limits Limits
+	// PingTimeout is how long the ping check (ServePing) waits for an
+	// answer; zero means DefaultPingTimeout.
+	PingTimeout time.Duration
 	Log       *slog.Logger
 }
 
@@ -53,7 +56,18 @@ type Reservation struct {
 // offerHold is how long an offered address stays set aside for the client
 // it was offered to, so that two clients discovering at once do not get the
 // same address.
-const offerHold = 30 * time.Second
+// Clients take an offer up within milliseconds (or retry after seconds),
+// so a flood of DISCOVERs from random MACs holds addresses only briefly;
+// when the pool is full, an offer older than offerReclaim goes to the
+// next machine instead.
+const offerHold = 5 * time.Second
+
+const offerReclaim = time.Second
+
+// nameHold is how long after its lease ended a node name claimed by host
+// name stays with the machine that had it. Pin the MAC address
+// ([[dhcp.static]]) to move a name to another machine at once.
+const nameHold = 24 * time.Hour
 
 // declineHold keeps an address a client reported as in use (DHCPDECLINE)
 // out of the pool for a while.
@@ -64,6 +78,9 @@ func (o *Options) withDefaults() {
 		o.LeaseTime = DefaultOpts.LeaseTime
 	}
 	o.Limits.withDefaults()
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
 	if o.WriteInterval <= 0 {
 		o.WriteInterval = DefaultWriteInterval
 	}

@@ -34,7 +34,17 @@ func Listen(iface string) (net.PacketConn, error) {
 // share one budget, so a flood from random MACs cannot crowd out the
 // renewals of the nodes it knows.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	return s.ServePing(ctx, conn, nil)
+}
+
+// ServePing is Serve with the ping check (ping.go) on icmp, from
+// ListenICMP; nil serves without it. It closes icmp when it returns.
+func (s *Server) ServePing(ctx context.Context, conn, icmp net.PacketConn) error {
 	defer conn.Close()
+	if icmp != nil {
+		send := func(r *Reply) { s.send(conn, r) }
+		defer s.startPinger(ctx, icmp, send)()
+	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	keepCtx, stopKeep := context.WithCancel(context.Background())
@@ -56,14 +66,16 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return err
 		}
-		r := s.Handle(buf[:n])
-		if r == nil {
-			continue
+		if r := s.Handle(buf[:n]); r != nil {
+			s.send(conn, r)
 		}
-		if _, err := conn.WriteTo(r.Packet, net.UDPAddrFromAddrPort(r.To)); err != nil {
-			s.Count(DropSendFailed)
-			s.o.Log.Warn("sending a DHCP reply failed", "reply", r.Summary, "to", r.To, "err", err)
-		}
+	}
+}
+
+func (s *Server) send(conn net.PacketConn, r *Reply) {
+	if _, err := conn.WriteTo(r.Packet, net.UDPAddrFromAddrPort(r.To)); err != nil {
+		s.Count(DropSendFailed)
+		s.o.Log.Warn("sending a DHCP reply failed", "reply", r.Summary, "to", r.To, "err", err)
 	}
 }
 

@@ -46,8 +46,16 @@ type Server struct {
 	writeMu sync.Mutex
 	j       journal
 
-	// buckets are the per-client rate limits (Serve's goroutine only).
+	// lim is the rate limiters' state.
 	lim limits
+	// ping runs the ping check while Serve has an ICMP socket; checks
+	// are those under way, and checkTries the addresses found in use for
+	// the DISCOVER being handled again.
+	ping       *pinger
+	checks     map[netip.Addr]*check
+	checkTries int
+	// cursor is where the search for a never-used pool address resumes.
+	cursor netip.Addr
 }
 
 // Stats counts what the server did with the packets it received.
@@ -65,6 +73,15 @@ type Stats struct {
 	// SaveError is the last failure to write the lease file ("" when the
 	// last write worked).
 	SaveError string `json:"save_error,omitempty"`
+	// PingChecks counts ping checks made, PingInUse those a machine
+	// answered (its address was not offered), PingErrors those that
+	// could not be sent (the address was offered unchecked).
+	PingChecks int64 `json:"ping_checks"`
+	PingInUse  int64 `json:"ping_in_use"`
+	PingErrors int64 `json:"ping_errors,omitempty"`
+	// OffersReclaimed counts offers not taken up that went to another
+	// machine because the pool was full.
+	OffersReclaimed int64 `json:"offers_reclaimed,omitempty"`
 	// LeaseWrites counts writes to the lease files (each one write and
 	// one fsync: a batch of journal lines, or a new snapshot).
 	LeaseWrites int64 `json:"lease_writes"`
@@ -107,6 +124,7 @@ func New(o *Options) (*Server, error) {
 		changed:  make(chan struct{}, 1),
 		stats:    Stats{Dropped: map[string]int64{}},
 		pending:  map[string]*record{},
+		checks:   map[netip.Addr]*check{},
 		dirty:    make(chan struct{}, 1),
 	}
 	s.j = journal{path: opts.LeaseFile, compact: true}
@@ -242,7 +260,7 @@ func (s *Server) handle(pkt []byte, now time.Time) (*Reply, string) {
 	c := client{mac: req.ClientHWAddr, hostname: cleanHostname(req.HostName())}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		return s.discover(req, c, now)
+		return s.discover(req, c, now, pkt)
 	case dhcpv4.MessageTypeRequest:
 		return s.request(req, c, now)
 	case dhcpv4.MessageTypeDecline:
@@ -267,15 +285,21 @@ type client struct {
 func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 	r, ok := s.byMAC[c.mac.String()]
 	if !ok {
-		name := ""
+		name, byHostname := "", false
 		if n, isGadget := gadgetNode(c.mac); isGadget {
 			name = nodename.Name(n)
 		} else if isNodeName(c.hostname) {
-			name = c.hostname
+			name, byHostname = c.hostname, true
 		}
 		r, ok = s.byName[name]
 		if ok && r.MAC != nil {
 			ok = false // pN is pinned to another machine
+		}
+		if l := s.leases.byAddr[r.Addr]; ok && byHostname && l != nil && !l.Offered && l.MAC.String() != c.mac.String() && now.Before(l.Expires.Add(nameHold)) {
+			// pN is another machine's, which is only off for now: a
+			// machine merely calling itself pN does not take its
+			// address while it is away.
+			ok = false
 		}
 	}
 	if !ok || s.leases.heldByOther(r.Addr, c.mac, now) || s.leases.isDeclined(r.Addr, now) {
@@ -285,6 +309,8 @@ func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 	}
 	return r, true
 }
+
+func (s *Server) poolSize() int { return int(u32(s.o.PoolLast)-u32(s.o.PoolFirst)) + 1 }
 
 // free reports whether a pool address can go to mac.
 func (s *Server) free(a netip.Addr, mac net.HardwareAddr, now time.Time) bool {
@@ -313,21 +339,43 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if now.Before(s.fullUntil) {
 		return netip.Addr{}, Reservation{}, errNoPool
 	}
-	var oldest *Lease
+	// Never-used addresses first, from where the last one was found, so
+	// that a boot storm does not rescan the used part of the pool.
+	if s.cursor.Less(s.o.PoolFirst) || s.o.PoolLast.Less(s.cursor) {
+		s.cursor = s.o.PoolFirst
+	}
+	for a, n := s.cursor, 0; n < s.poolSize(); a, n = a.Next(), n+1 {
+		if s.o.PoolLast.Less(a) {
+			a = s.o.PoolFirst
+		}
+		if s.leases.byAddr[a] == nil && s.free(a, c.mac, now) {
+			s.cursor = a.Next()
+			return a, Reservation{}, nil
+		}
+	}
+	var oldest, stale *Lease
 	var soonest time.Time // when a held address frees up
 	for a := s.o.PoolFirst; !s.o.PoolLast.Less(a); a = a.Next() {
+		l := s.leases.byAddr[a]
 		if !s.free(a, c.mac, now) {
-			if l := s.leases.byAddr[a]; l != nil && (soonest.IsZero() || l.Expires.Before(soonest)) {
+			if l != nil && l.Offered && l.active(now) {
+				// An offer not taken up within offerReclaim goes to
+				// the next machine when nothing else is left.
+				if since := l.Expires.Add(offerReclaim - offerHold); !now.Before(since) {
+					if stale == nil || l.Expires.Before(stale.Expires) {
+						stale = l
+					}
+				} else if soonest.IsZero() || since.Before(soonest) {
+					soonest = since
+				}
+			}
+			if l != nil && (soonest.IsZero() || l.Expires.Before(soonest)) {
 				soonest = l.Expires
 			}
 			if until, ok := s.leases.declined[a]; ok && (soonest.IsZero() || until.Before(soonest)) {
 				soonest = until
 			}
 			continue
-		}
-		l := s.leases.byAddr[a]
-		if l == nil {
-			return a, Reservation{}, nil
 		}
 		if oldest == nil || l.Expires.Before(oldest.Expires) {
 			oldest = l
@@ -336,6 +384,10 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if oldest != nil {
 		return oldest.Addr, Reservation{}, nil
 	}
+	if stale != nil {
+		s.stats.OffersReclaimed++
+		return stale.Addr, Reservation{}, nil
+	}
 	// Full: nothing frees up before soonest unless a client lets go, so
 	// a flood of DISCOVERs neither rescans the pool nor fills the log.
 	s.fullUntil = soonest
@@ -343,17 +395,30 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	return netip.Addr{}, Reservation{}, errNoPool
 }
 
-func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, string) {
+func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time, pkt []byte) (*Reply, string) {
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
 	a, r, err := s.choose(c, requested, now)
 	if err != nil {
 		return nil, DropPoolExhausted
 	}
-	l := s.leases.byMAC[c.mac.String()]
+	key := c.mac.String()
+	if ck := s.checks[a]; ck != nil && ck.mac == key {
+		return nil, "" // still checking; the offer follows
+	}
+	l := s.leases.byMAC[key]
+	// A pool address new to this machine is pinged first.
+	fresh := !r.Addr.IsValid() && (l == nil || l.Addr != a)
 	if l == nil || l.Addr != a || !l.active(now) || l.Offered {
 		// Set the address aside for this client while it decides; a
 		// bound lease on the same address stays bound.
-		s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(offerHold), Reserved: r.Addr.IsValid(), Offered: true})
+		o := &Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(offerHold), Reserved: r.Addr.IsValid(), Offered: true}
+		if l != nil && l.Addr == a {
+			o.disk = l.disk
+		}
+		s.leases.put(o)
+	}
+	if fresh && s.startCheck(a, key, pkt, s.checkTries) {
+		return nil, ""
 	}
 	return s.reply(req, dhcpv4.MessageTypeOffer, &a, r.Name)
 }
