@@ -91,4 +91,3 @@ func (t *leases) list(keep func(*Lease) bool) []Lease {
 	slices.SortFunc(out, func(a, b Lease) int { return a.Addr.Compare(b.Addr) })
 	return out
 }
-

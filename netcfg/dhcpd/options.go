@@ -37,7 +37,7 @@ type Options struct {
 	// PingTimeout is how long the ping check (ServePing) waits for an
 	// answer; zero means DefaultPingTimeout.
 	PingTimeout time.Duration
-	Log       *slog.Logger
+	Log         *slog.Logger
 }
 
 // DefaultOpts holds the defaults for zero fields of Options.

@@ -23,8 +23,34 @@ func (s *Server) saveLease(l *Lease, exact bool) {
 	if !exact {
 		r.Expires = l.Expires.Add(s.o.LeaseTime)
 	}
+	// An extension of a lease the file still covers for a good while
+	// can wait for company: lazyDelay, well inside that cover.
+	lazy := !exact && !l.disk.IsZero() && l.disk.After(time.Now().Add(s.o.LeaseTime/4))
 	l.disk = r.Expires
+	if lazy {
+		s.queueLazy(r)
+		return
+	}
 	s.queue(r)
+}
+
+// lazyDelay is how long an extension of an expiry the lease file still
+// covers waits to share a write with other changes.
+func (s *Server) lazyDelay() time.Duration { return min(time.Minute, s.o.LeaseTime/8) }
+
+func (s *Server) queueLazy(r *record) {
+	k := r.MAC.String()
+	if p := s.pending[k]; p != nil {
+		s.pending[k] = r // already due: goes with it
+		return
+	}
+	if len(s.lazy) == 0 {
+		select {
+		case s.lazyKick <- struct{}{}:
+		default:
+		}
+	}
+	s.lazy[k] = r
 }
 
 // dropLease queues the removal of l's record (with the lock held).
@@ -37,6 +63,7 @@ func (s *Server) dropLease(l *Lease) {
 }
 
 func (s *Server) queue(r *record) {
+	delete(s.lazy, r.MAC.String())
 	s.pending[r.MAC.String()] = r
 	select {
 	case s.dirty <- struct{}{}:
@@ -56,13 +83,21 @@ func (s *Server) keep(ctx context.Context) {
 		return
 	}
 	s.flush()
+	var lazy <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			s.flush()
 			return
+		case <-s.lazyKick:
+			if lazy == nil {
+				lazy = time.After(s.lazyDelay())
+			}
+			continue
+		case <-lazy:
 		case <-s.dirty:
 		}
+		lazy = nil
 		s.flush()
 		t := time.NewTimer(s.o.WriteInterval)
 		select {
@@ -87,6 +122,10 @@ func (s *Server) flush() error {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = map[string]*record{}
+	for k, r := range s.lazy {
+		batch[k] = r
+	}
+	clear(s.lazy)
 	compact := s.j.compact || s.j.lines+len(batch) > max(compactMin, 2*len(s.leases.byAddr))
 	if len(batch) == 0 && !compact {
 		s.mu.Unlock()

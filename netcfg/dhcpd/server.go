@@ -42,6 +42,10 @@ type Server struct {
 	// the writer.
 	pending map[string]*record
 	dirty   chan struct{}
+	// lazy holds expiry extensions that may wait (persist.go); lazyKick
+	// tells the writer there are some.
+	lazy     map[string]*record
+	lazyKick chan struct{}
 	// writeMu serialises writers (keep and Flush); j is theirs.
 	writeMu sync.Mutex
 	j       journal
@@ -79,6 +83,9 @@ type Stats struct {
 	PingChecks int64 `json:"ping_checks"`
 	PingInUse  int64 `json:"ping_in_use"`
 	PingErrors int64 `json:"ping_errors,omitempty"`
+	// Relayed counts requests that came through a relay agent on the
+	// subnet (giaddr set).
+	Relayed int64 `json:"relayed,omitempty"`
 	// OffersReclaimed counts offers not taken up that went to another
 	// machine because the pool was full.
 	OffersReclaimed int64 `json:"offers_reclaimed,omitempty"`
@@ -124,6 +131,8 @@ func New(o *Options) (*Server, error) {
 		changed:  make(chan struct{}, 1),
 		stats:    Stats{Dropped: map[string]int64{}},
 		pending:  map[string]*record{},
+		lazy:     map[string]*record{},
+		lazyKick: make(chan struct{}, 1),
 		checks:   map[netip.Addr]*check{},
 		dirty:    make(chan struct{}, 1),
 	}
@@ -254,8 +263,11 @@ func (s *Server) handle(pkt []byte, now time.Time) (*Reply, string) {
 	// the client's network; this server hands out one subnet, so it
 	// answers relays on that subnet (a cluster spanning switches) and
 	// leaves relays for other networks to their servers.
-	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() && !IsHostAddr(s.subnet, gi) {
-		return nil, DropRelayed
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() {
+		if !IsHostAddr(s.subnet, gi) {
+			return nil, DropRelayed
+		}
+		s.stats.Relayed++
 	}
 	c := client{mac: req.ClientHWAddr, hostname: cleanHostname(req.HostName())}
 	switch req.MessageType() {

@@ -27,6 +27,8 @@ package dhcpd
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +36,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -162,8 +163,9 @@ func parseRecord(line []byte) (record, bool) {
 	if len(line) < 10 || line[8] != ' ' {
 		return r, false
 	}
-	sum, err := strconv.ParseUint(string(line[:8]), 16, 32)
-	if err != nil || uint32(sum) != crc32.ChecksumIEEE(line[9:]) {
+	var want [8]byte
+	hex.Encode(want[:], binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(line[9:])))
+	if !bytes.Equal(want[:], line[:8]) {
 		return r, false
 	}
 	if json.Unmarshal(line[9:], &r) != nil || r.Seq == 0 {
