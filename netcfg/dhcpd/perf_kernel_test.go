@@ -1,0 +1,161 @@
+package dhcpd
+
+// perfdhcp (ISC, Debian kea-admin) against the server: a boot storm of
+// 1024 clients, relayed the way perfdhcp always sends (it acts as a relay
+// agent: giaddr is its own address, replies come to its port 67).
+//
+//	client ns: cli0 10.77.0.2/21 [perfdhcp] --- srv0 10.77.0.1/21 [head ns: this server]
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/headnode/headnode/netcfg/dhcpd/dhcptest"
+	"github.com/headnode/headnode/netcfg/sandbox"
+)
+
+var perfSeq struct {
+	sync.Mutex
+	n int
+}
+
+type perfLab struct {
+	head, cli *sandbox.NS
+}
+
+func newPerfLab(t *testing.T) *perfLab {
+	t.Helper()
+	dhcptest.Need(t)
+	if _, err := exec.LookPath("perfdhcp"); err != nil {
+		if _, err2 := os.Stat("/usr/sbin/perfdhcp"); err2 != nil {
+			if os.Getenv("HEADNODE_REQUIRE_NETNS") == "1" {
+				t.Fatal("perfdhcp is missing (Debian package kea-admin)")
+			}
+			t.Skip("perfdhcp is missing (Debian package kea-admin)")
+		}
+	}
+	perfSeq.Lock()
+	perfSeq.n++
+	prefix := fmt.Sprintf("hnp%d-%d", os.Getpid(), perfSeq.n)
+	perfSeq.Unlock()
+	head, err := sandbox.New(prefix + "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { head.Close() })
+	cli, err := sandbox.New(prefix + "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	if err := sandbox.Veth(head, "srv0", cli, "cli0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := head.AddAddr("srv0", "10.77.0.1/21"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.AddAddr("cli0", "10.77.0.2/21"); err != nil {
+		t.Fatal(err)
+	}
+	return &perfLab{head: head, cli: cli}
+}
+
+func perfOptions(file string) *Options {
+	return &Options{
+		Address:   netip.MustParsePrefix("10.77.0.1/21"),
+		PoolFirst: netip.MustParseAddr("10.77.1.0"), PoolLast: netip.MustParseAddr("10.77.7.254"),
+		LeaseFile: file,
+	}
+}
+
+// serve runs s on srv0 (with the ping check) until the test ends.
+func (p *perfLab) serve(t *testing.T, s *Server) func() {
+	var conn, icmp net.PacketConn
+	if err := p.head.Do(func() (err error) {
+		if conn, err = Listen("srv0"); err != nil {
+			return err
+		}
+		icmp, err = ListenICMP()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServePing(ctx, conn, icmp) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// perfdhcp runs perfdhcp in the client namespace and returns its output.
+func (p *perfLab) perfdhcp(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := p.cli.Command("perfdhcp", append([]string{"-4", "-l", "cli0"}, append(args, "10.77.0.1")...)...)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	out, err := cmd.CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "Avalanche") {
+		t.Fatalf("perfdhcp %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+var (
+	provisionRE = regexp.MustCompile(`It took ([0-9:.]+) to provision ([0-9]+) clients`)
+	ackStatsRE  = regexp.MustCompile(`(?s)Statistics for: REQUEST-ACK.*?received packets: ([0-9]+).*?non unique addresses: ([0-9]+)`)
+)
+
+// A boot storm: 1024 clients at once (perfdhcp's avalanche scenario, with
+// retries) all get an address, all distinct, no NAK, through perfdhcp's
+// relay-style requests.
+func TestKernelPerfdhcp1024ClientsDistinctNoNAK(t *testing.T) {
+	p := newPerfLab(t)
+	s, err := New(perfOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.serve(t, s)
+	out := p.perfdhcp(t, "-R", "1024", "--scenario", "avalanche", "-u")
+	t.Logf("perfdhcp:\n%s", out)
+	bound := 0
+	seen := map[netip.Addr]string{}
+	for _, l := range s.Leases() {
+		if l.Offered {
+			continue
+		}
+		bound++
+		if other, dup := seen[l.Addr]; dup {
+			t.Errorf("%v leased to %s and %s", l.Addr, other, l.MAC)
+		}
+		seen[l.Addr] = l.MAC.String()
+	}
+	st := s.Stats()
+	if bound != 1024 || st.Naks != 0 || st.Acks < 1024 {
+		t.Errorf("after the storm: %d bound leases (want 1024), %d ACKs, %d NAKs (want 0); stats %+v", bound, st.Acks, st.Naks, st)
+	}
+	if st.Relayed == 0 {
+		t.Errorf("perfdhcp's requests were not seen as relayed: %+v", st)
+	}
+	if m := provisionRE.FindStringSubmatch(out); m == nil || m[2] != "1024" {
+		t.Errorf("perfdhcp did not provision 1024 clients")
+	}
+	if m := ackStatsRE.FindStringSubmatch(out); m == nil || m[1] != "1024" || m[2] != "0" {
+		t.Errorf("perfdhcp's ACK statistics: %q, want 1024 received and 0 non-unique addresses", m)
+	}
+}
