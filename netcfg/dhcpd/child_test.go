@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -57,7 +58,19 @@ func runChild(mode string) int {
 			out.Flush()
 			return 2
 		}
-		err = s.Serve(context.Background(), &ackLog{PacketConn: conn, out: out})
+		al := &ackLog{PacketConn: conn, out: out}
+		if os.Getenv("HEADNODE_DHCPD_STATS") != "" {
+			go func() {
+				for range time.Tick(time.Second) {
+					st := s.Stats()
+					al.mu.Lock()
+					fmt.Fprintf(out, "STATS %+v\n", st)
+					out.Flush()
+					al.mu.Unlock()
+				}
+			}()
+		}
+		err = s.Serve(context.Background(), al)
 		fmt.Fprintf(out, "ERR %v\n", err)
 		out.Flush()
 		return 2
@@ -116,11 +129,14 @@ func discoverPkt(mac net.HardwareAddr) []byte {
 // ackLog writes a line for every ACK the server sends.
 type ackLog struct {
 	net.PacketConn
+	mu  sync.Mutex
 	out *bufio.Writer
 }
 
 func (a *ackLog) WriteTo(b []byte, to net.Addr) (int, error) {
 	n, err := a.PacketConn.WriteTo(b, to)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if m, perr := dhcpv4.FromBytes(b); err == nil && perr == nil {
 		switch m.MessageType() {
 		case dhcpv4.MessageTypeAck:

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/headnode/headnode/netcfg/sandbox"
 )
 
 // durability is the crash tests' bound: a change the server made longer
@@ -35,9 +37,12 @@ type child struct {
 	done  chan struct{}
 }
 
-func startChild(t *testing.T, mode string, env []string, onLine func(fields []string, at time.Time)) *child {
+func startChild(t *testing.T, ns *sandbox.NS, mode string, env []string, onLine func(fields []string, at time.Time)) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if ns != nil {
+		cmd = ns.Command(os.Args[0], "-test.run=^$")
+	}
 	cmd.Env = append(os.Environ(), append(env, childEnv+"="+mode)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -103,7 +108,7 @@ func TestCrashKill9DuringLeaseChurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	checked, events, lost := 0, 0, 0
 	for k := range kills {
-		c := startChild(t, "churn", env, onLine)
+		c := startChild(t, nil, "churn", env, onLine)
 		if s := <-c.start; !strings.HasPrefix(s, "START ") {
 			c.kill()
 			t.Fatalf("run %d: the server did not start on the lease file left by the last kill: %s", k, s)

@@ -64,6 +64,11 @@ const offerHold = 5 * time.Second
 
 const offerReclaim = time.Second
 
+// restartWindow is how long after a restart new offers avoid the
+// addresses offered before it (see choose): longer than clients keep
+// retrying a REQUEST.
+const restartWindow = time.Minute
+
 // nameHold is how long after its lease ended a node name claimed by host
 // name stays with the machine that had it. Pin the MAC address
 // ([[dhcp.static]]) to move a name to another machine at once.

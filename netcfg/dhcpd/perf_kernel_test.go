@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/headnode/headnode/netcfg/dhcpd/dhcptest"
 	"github.com/headnode/headnode/netcfg/sandbox"
@@ -157,5 +158,124 @@ func TestKernelPerfdhcp1024ClientsDistinctNoNAK(t *testing.T) {
 	}
 	if m := ackStatsRE.FindStringSubmatch(out); m == nil || m[1] != "1024" || m[2] != "0" {
 		t.Errorf("perfdhcp's ACK statistics: %q, want 1024 received and 0 non-unique addresses", m)
+	}
+}
+
+// kill -9 of the server process during a boot storm of 1024 clients: the
+// lease file left loads, holds every lease granted longer ago than the
+// durability bound, and the restarted server finishes the storm without
+// giving any of those addresses to another machine.
+func TestKernelKill9DuringBootStorm(t *testing.T) {
+	p := newPerfLab(t)
+	file := t.TempDir() + "/dhcp-leases.json"
+	env := []string{"HEADNODE_DHCPD_LEASES=" + file, "HEADNODE_DHCPD_ADDRESS=10.77.0.1/21", "HEADNODE_DHCPD_FIRST=10.77.1.0", "HEADNODE_DHCPD_LAST=10.77.7.254", "HEADNODE_DHCPD_IFACE=srv0"}
+	type ack struct {
+		mac string
+		at  time.Time
+		run int
+	}
+	var mu sync.Mutex
+	acks := map[string][]ack{} // by address
+	naks := 0
+	run := 0
+	onLine := func(f []string, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case len(f) == 3 && f[0] == "ACK":
+			acks[f[2]] = append(acks[f[2]], ack{f[1], at, run})
+		case len(f) == 2 && f[0] == "NAK":
+			naks++
+		default:
+			t.Logf("server: %s", strings.Join(f, " "))
+		}
+	}
+	first := startChild(t, p.head, "serve", env, onLine)
+	if s := <-first.start; !strings.HasPrefix(s, "START ") {
+		first.kill()
+		t.Fatalf("server: %s", s)
+	}
+	storm := make(chan string, 1)
+	cmd := p.cli.Command("perfdhcp", "-4", "-l", "cli0", "-R", "1024", "--scenario", "avalanche", "10.77.0.1")
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		storm <- buf.String()
+	}()
+	result := sync.OnceValue(func() string { return <-storm })
+	defer func() {
+		cmd.Process.Kill()
+		result()
+	}()
+	// Kill once some leases are out and many are still to come.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acks)
+		mu.Unlock()
+		if n >= 300 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	killedAt := time.Now()
+	first.kill()
+	mu.Lock()
+	run = 1
+	before := len(acks)
+	mu.Unlock()
+	ld, err := readStore(file)
+	if err != nil {
+		t.Fatalf("after kill -9 the lease file does not load: %v", err)
+	}
+	onDisk := map[string]string{}
+	for _, l := range ld.leases {
+		onDisk[l.Addr.String()] = l.MAC.String()
+	}
+	mustHave := 0
+	mu.Lock()
+	for a, as := range acks {
+		if killedAt.Sub(as[0].at) >= durability {
+			mustHave++
+			if onDisk[a] != as[0].mac {
+				t.Errorf("%s was granted to %s %v before the kill; the file has %q", a, as[0].mac, killedAt.Sub(as[0].at), onDisk[a])
+			}
+		}
+	}
+	mu.Unlock()
+	second := startChild(t, p.head, "serve", env, onLine)
+	defer second.kill()
+	if s := <-second.start; !strings.HasPrefix(s, "START ") {
+		t.Fatalf("server after the kill: %s", s)
+	}
+	timeout := time.AfterFunc(30*time.Second, func() { cmd.Process.Signal(os.Interrupt) })
+	out := result()
+	if !timeout.Stop() {
+		mu.Lock()
+		n := len(acks)
+		mu.Unlock()
+		t.Fatalf("the storm did not finish within 30 s after the restart (%d leases granted):\n%s", n, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d leases before the kill (%d older than %v, all on disk), %d after; %d NAKs", before, mustHave, durability, len(acks)-before, naks)
+	if m := provisionRE.FindStringSubmatch(out); m == nil || m[2] != "1024" {
+		t.Errorf("perfdhcp did not provision 1024 clients:\n%s", out)
+	}
+	for a, as := range acks {
+		macs := map[string]bool{}
+		for _, x := range as {
+			macs[x.mac] = true
+		}
+		if len(macs) > 1 && killedAt.Sub(as[0].at) >= durability {
+			t.Errorf("%s, granted before the kill (and past the bound), went to another machine after it: %+v", a, as)
+		}
+	}
+	if mustHave == 0 {
+		t.Error("no lease was older than the bound at the kill: the test checked nothing")
 	}
 }

@@ -60,6 +60,9 @@ type Server struct {
 	checkTries int
 	// cursor is where the search for a never-used pool address resumes.
 	cursor netip.Addr
+	// downUntil: until then never-used addresses are taken from the top
+	// of the pool down (see choose).
+	downUntil time.Time
 }
 
 // Stats counts what the server did with the packets it received.
@@ -152,6 +155,11 @@ func New(o *Options) (*Server, error) {
 		s.o.Log.Warn("the DHCP lease journal ends in a damaged or unfinished line, probably from a crash; the leases before it are kept", "ignored", st.torn)
 	}
 	now := time.Now()
+	if len(st.leases) > 0 {
+		// A restart: see choose.
+		s.downUntil = now.Add(restartWindow)
+		s.cursor = opts.PoolLast
+	}
 	for _, l := range st.leases {
 		if len(l.MAC) != 6 || !IsHostAddr(s.subnet, l.Addr) || l.Addr == opts.Address.Addr() {
 			continue
@@ -353,16 +361,35 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	}
 	// Never-used addresses first, from where the last one was found, so
 	// that a boot storm does not rescan the used part of the pool.
+	//
+	// Offers are not written down, so after a restart the server does not
+	// know what it offered before: clients may still request those
+	// addresses, which came from the bottom of the pool up. For a while
+	// after a restart new offers come from the top down, so that such
+	// requests find their address free and are not NAKed (a boot storm
+	// interrupted by a crash then finishes without starting over).
+	down := now.Before(s.downUntil)
 	if s.cursor.Less(s.o.PoolFirst) || s.o.PoolLast.Less(s.cursor) {
 		s.cursor = s.o.PoolFirst
-	}
-	for a, n := s.cursor, 0; n < s.poolSize(); a, n = a.Next(), n+1 {
-		if s.o.PoolLast.Less(a) {
-			a = s.o.PoolFirst
+		if down {
+			s.cursor = s.o.PoolLast
 		}
+	}
+	for a, n := s.cursor, 0; n < s.poolSize(); n++ {
 		if s.leases.byAddr[a] == nil && s.free(a, c.mac, now) {
-			s.cursor = a.Next()
+			if down {
+				s.cursor = a.Prev()
+			} else {
+				s.cursor = a.Next()
+			}
 			return a, Reservation{}, nil
+		}
+		if down {
+			if a = a.Prev(); a.Less(s.o.PoolFirst) {
+				a = s.o.PoolLast
+			}
+		} else if a = a.Next(); s.o.PoolLast.Less(a) {
+			a = s.o.PoolFirst
 		}
 	}
 	var oldest, stale *Lease
