@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,14 +34,7 @@ type perfLab struct {
 func newPerfLab(t *testing.T) *perfLab {
 	t.Helper()
 	dhcptest.Need(t)
-	if _, err := exec.LookPath("perfdhcp"); err != nil {
-		if _, err2 := os.Stat("/usr/sbin/perfdhcp"); err2 != nil {
-			if os.Getenv("HEADNODE_REQUIRE_NETNS") == "1" {
-				t.Fatal("perfdhcp is missing (Debian package kea-admin)")
-			}
-			t.Skip("perfdhcp is missing (Debian package kea-admin)")
-		}
-	}
+	dhcptest.NeedCommand(t, "perfdhcp", "kea-admin")
 	perfSeq.Lock()
 	perfSeq.n++
 	prefix := fmt.Sprintf("hnp%d-%d", os.Getpid(), perfSeq.n)
