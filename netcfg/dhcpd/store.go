@@ -20,7 +20,9 @@ package dhcpd
 // a node renewing at half its lease time causes one write every 1.5 lease
 // times. The overstatement errs on the safe side: after a crash an address
 // is held a little longer, never handed out while its owner still uses it.
-// Releases and declines are written exactly.
+// Releases and declines are written exactly. An extension that is due
+// while the file still covers the lease for a quarter lease time waits up
+// to a minute (an eighth of the lease time at most) to share a write.
 //
 // The journal is folded into a new snapshot when it holds more lines than
 // the table has leases (and at least compactMin), and at every start.
