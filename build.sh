@@ -521,10 +521,14 @@ bench_dhcp() {
 		BENCH_PID=$!
 		local i
 		for i in $(seq 100); do
-			ip netns exec "$BENCH_C" env PATH="$p" perfdhcp -4 -l cli0 -n 1 -d 1 -W 1500000 10.78.0.1 >/dev/null 2>&1 && return 0
+			# Answering: a DORA completed (perfdhcp's exit status also
+			# counts exchanges still due when it stops).
+			acked "$(perf -r 5 -p 1)" && return 0
 			sleep 0.2
 		done
-		echo "bench: $1 did not answer" >&2; return 1
+		echo "bench: $1 did not answer; its log ends:" >&2
+		tail -5 "$BENCH_DIR/$1.log" "$BENCH_DIR/$1.out" 2>/dev/null >&2
+		return 1
 	}
 	stop_server() { kill "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; BENCH_PID=""; }
 	perf() { ip netns exec "$BENCH_C" env PATH="$p" perfdhcp -4 -l cli0 -W 1500000 "$@" 10.78.0.1 2>&1 || true; }
@@ -533,6 +537,7 @@ bench_dhcp() {
 	# loss OUTPUT: lost exchanges in per cent of those started (DISCOVERs
 	# unanswered plus REQUESTs unanswered, over DISCOVERs sent).
 	loss() { awk '/sent packets:/{s[n+0]=$3} /drops:/{d[n+0]=$2; n++} END{if(s[0]>0) printf "%.2f", 100*(d[0]+d[1])/s[0]; else print 100}' <<<"$1"; }
+	acked() { awk '/REQUEST-ACK/{f=1} f&&/received packets:/{exit !($3 > 0)}' <<<"$1"; }
 	achieved() { awk '/^Rate:/{printf "%.0f", $2}' <<<"$1"; }
 	cputicks() { awk '{print $14+$15}' "/proc/$BENCH_PID/stat"; }
 

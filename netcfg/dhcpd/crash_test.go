@@ -32,7 +32,6 @@ type event struct {
 // child is one run of the server process.
 type child struct {
 	cmd   *exec.Cmd
-	mu    sync.Mutex
 	start chan string
 	done  chan struct{}
 }

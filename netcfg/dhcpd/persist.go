@@ -83,6 +83,17 @@ func (s *Server) keep(ctx context.Context) {
 		return
 	}
 	s.flush()
+	// The journal is closed when Serve ends (a reload makes a new
+	// Server); a later write starts with a fresh snapshot.
+	defer func() {
+		s.writeMu.Lock()
+		if s.j.f != nil {
+			s.j.f.Close()
+			s.j.f = nil
+		}
+		s.j.compact = true
+		s.writeMu.Unlock()
+	}()
 	var lazy <-chan time.Time
 	for {
 		select {

@@ -247,10 +247,3 @@ func (j *journal) appendRecords(rs []record) error {
 	j.lines += len(rs)
 	return nil
 }
-
-func (j *journal) close() {
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
-}

@@ -139,16 +139,6 @@ func TestDamagedSnapshotIsReplaced(t *testing.T) {
 	}
 }
 
-// keepFor runs the writer as Serve does, for d of (bubble) time.
-func keepFor(s *Server, d time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.keep(ctx) }()
-	time.Sleep(d)
-	cancel()
-	<-done
-}
-
 // Writes are batched: at most one a second however many leases change,
 // the first change after a quiet spell at once.
 func TestLeaseWritesAtMostOneASecond(t *testing.T) {
