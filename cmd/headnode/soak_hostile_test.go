@@ -147,7 +147,7 @@ func (r *soakRig) hostileClients(ctx context.Context, h *hostileRig, rnd func(lo
 				r.stats.fail("%s: exit %d, %q", hostileSecond, code, errOut)
 			}
 		case 5:
-			r.stats.injected(hostileDHCPFlood, 2*time.Second, "the flood spends the new-client budget (rate-limited beyond it); the node's renewal answered")
+			r.stats.injected(hostileDHCPFlood, 2*time.Second, "the known node's renewal answered during the flood (unknown MACs share one rate budget)")
 			took, ok, why := r.dhcpFloodRow()
 			r.stats.recovered(hostileDHCPFlood, took, ok && took <= 2*time.Second)
 			if !ok {

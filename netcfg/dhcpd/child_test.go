@@ -70,7 +70,14 @@ func runChild(mode string) int {
 				}
 			}()
 		}
-		err = s.Serve(context.Background(), al)
+		// With the ping check, as the daemon serves.
+		icmp, err := ListenICMP()
+		if err != nil {
+			fmt.Fprintf(out, "ERR %v\n", err)
+			out.Flush()
+			return 2
+		}
+		err = s.ServePing(context.Background(), al, icmp)
 		fmt.Fprintf(out, "ERR %v\n", err)
 		out.Flush()
 		return 2

@@ -203,13 +203,19 @@ func TestKernelKill9DuringBootStorm(t *testing.T) {
 		cmd.Process.Kill()
 		result()
 	}()
-	// Kill once some leases are out and many are still to come.
+	// Kill once the first leases are older than the bound, with many
+	// still to come.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var firstAt time.Time
+	for time.Now().Before(deadline) {
 		mu.Lock()
-		n := len(acks)
+		for _, as := range acks {
+			if firstAt.IsZero() || as[0].at.Before(firstAt) {
+				firstAt = as[0].at
+			}
+		}
 		mu.Unlock()
-		if n >= 300 || time.Now().After(deadline) {
+		if !firstAt.IsZero() && time.Since(firstAt) >= durability+150*time.Millisecond {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -220,6 +226,9 @@ func TestKernelKill9DuringBootStorm(t *testing.T) {
 	run = 1
 	before := len(acks)
 	mu.Unlock()
+	if before >= 1024 {
+		t.Fatalf("the storm was over (%d leases) before the kill", before)
+	}
 	ld, err := readStore(file)
 	if err != nil {
 		t.Fatalf("after kill -9 the lease file does not load: %v", err)

@@ -73,7 +73,7 @@ func (s *Server) queue(r *record) {
 
 // Flush writes the changes not yet on disk now. Serve flushes on its own;
 // Flush is for a server driven through Handle.
-func (s *Server) Flush() error { return s.flush() }
+func (s *Server) Flush() error { return s.flush(false) }
 
 // keep writes queued changes until ctx ends, at most one write every
 // WriteInterval, then writes what is left. The first write folds the
@@ -82,7 +82,7 @@ func (s *Server) keep(ctx context.Context) {
 	if s.o.LeaseFile == "" {
 		return
 	}
-	s.flush()
+	s.flush(false)
 	// The journal is closed when Serve ends (a reload makes a new
 	// Server); a later write starts with a fresh snapshot.
 	defer func() {
@@ -98,7 +98,7 @@ func (s *Server) keep(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.flush()
+			s.flush(true)
 			return
 		case <-s.lazyKick:
 			if lazy == nil {
@@ -109,12 +109,12 @@ func (s *Server) keep(ctx context.Context) {
 		case <-s.dirty:
 		}
 		lazy = nil
-		s.flush()
+		s.flush(false)
 		t := time.NewTimer(s.o.WriteInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			s.flush()
+			s.flush(true)
 			return
 		case <-t.C:
 		}
@@ -124,7 +124,10 @@ func (s *Server) keep(ctx context.Context) {
 // flush writes the pending changes: as journal lines, or as a new
 // snapshot when the journal is due for compaction. Only taking the
 // changes holds the server's lock; the writing does not.
-func (s *Server) flush() error {
+//
+// clean (at a stop) writes a snapshot marked clean: the next start knows
+// no change was lost and no offer is outstanding (see choose).
+func (s *Server) flush(clean bool) error {
 	if s.o.LeaseFile == "" {
 		return nil
 	}
@@ -137,7 +140,7 @@ func (s *Server) flush() error {
 		batch[k] = r
 	}
 	clear(s.lazy)
-	compact := s.j.compact || s.j.lines+len(batch) > max(compactMin, 2*len(s.leases.byAddr))
+	compact := clean || s.j.compact || s.j.lines+len(batch) > max(compactMin, 2*len(s.leases.byAddr))
 	if len(batch) == 0 && !compact {
 		s.mu.Unlock()
 		return nil
@@ -156,7 +159,7 @@ func (s *Server) flush() error {
 	var err error
 	if compact {
 		s.j.seq++
-		err = s.j.writeSnapshot(snap, s.j.seq)
+		err = s.j.writeSnapshot(snap, s.j.seq, clean)
 	} else {
 		rs := make([]record, 0, len(batch))
 		for _, r := range batch {

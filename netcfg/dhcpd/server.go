@@ -155,8 +155,8 @@ func New(o *Options) (*Server, error) {
 		s.o.Log.Warn("the DHCP lease journal ends in a damaged or unfinished line, probably from a crash; the leases before it are kept", "ignored", st.torn)
 	}
 	now := time.Now()
-	if len(st.leases) > 0 {
-		// A restart: see choose.
+	if len(st.leases) > 0 && !st.clean {
+		// A restart after a crash: see choose.
 		s.downUntil = now.Add(restartWindow)
 		s.cursor = opts.PoolLast
 	}
@@ -362,10 +362,11 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	// Never-used addresses first, from where the last one was found, so
 	// that a boot storm does not rescan the used part of the pool.
 	//
-	// Offers are not written down, so after a restart the server does not
+	// Offers are not written down, so after a crash the server does not
 	// know what it offered before: clients may still request those
 	// addresses, which came from the bottom of the pool up. For a while
-	// after a restart new offers come from the top down, so that such
+	// after a restart that did not follow a clean stop, new offers come
+	// from the top down, so that such
 	// requests find their address free and are not NAKed (a boot storm
 	// interrupted by a crash then finishes without starting over).
 	down := now.Before(s.downUntil)

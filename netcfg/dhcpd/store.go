@@ -63,9 +63,11 @@ type record struct {
 // snapshotFile is the snapshot's form. Version 1 files (written before the
 // journal existed) have no Seq and are read the same way.
 type snapshotFile struct {
-	Version int     `json:"version"`
-	Seq     uint64  `json:"seq,omitempty"`
-	Leases  []Lease `json:"leases"`
+	Version int    `json:"version"`
+	Seq     uint64 `json:"seq,omitempty"`
+	// Clean: written as the server stopped; nothing came after it.
+	Clean  bool    `json:"clean,omitempty"`
+	Leases []Lease `json:"leases"`
 }
 
 func journalPath(path string) string { return path + ".journal" }
@@ -80,6 +82,8 @@ type loaded struct {
 	lines     int // intact journal lines after the snapshot
 	// torn describes a damaged journal tail that was ignored ("" if none).
 	torn string
+	// clean: the server stopped cleanly (a clean snapshot, no journal).
+	clean bool
 }
 
 // readStore reads the snapshot and replays the journal over it. A missing
@@ -109,6 +113,7 @@ func readStore(path string) (loaded, error) {
 				}
 			}
 			out.seq = f.Seq
+			out.clean = f.Clean
 		}
 	}
 	snapSeq := out.seq
@@ -147,6 +152,7 @@ func readStore(path string) (loaded, error) {
 			t.put(&l)
 		}
 	}
+	out.clean = out.clean && out.lines == 0 && out.torn == ""
 	out.leases = t.list(func(*Lease) bool { return true })
 	return out, snapErr
 }
@@ -192,11 +198,11 @@ type journal struct {
 
 // writeSnapshot replaces the snapshot with ls as of seq and starts an
 // empty journal.
-func (j *journal) writeSnapshot(ls []Lease, seq uint64) error {
+func (j *journal) writeSnapshot(ls []Lease, seq uint64, clean bool) error {
 	if err := os.MkdirAll(filepath.Dir(j.path), 0o755); err != nil {
 		return err
 	}
-	b, err := json.Marshal(snapshotFile{Version: 2, Seq: seq, Leases: ls})
+	b, err := json.Marshal(snapshotFile{Version: 2, Seq: seq, Clean: clean, Leases: ls})
 	if err != nil {
 		return err
 	}
