@@ -52,6 +52,10 @@ declare -A PACKAGES=(
 	[smilint]=smitools
 	[chromium]=chromium
 	[dhclient]=isc-dhcp-client
+	[dhcrelay]=isc-dhcp-relay
+	[perfdhcp]=kea-admin
+	[kea-dhcp4]=kea-dhcp4-server
+	[dnsmasq]=dnsmasq
 	[udhcpc]=udhcpc
 	[dhcpcd]=dhcpcd-base
 	[busybox]=busybox
@@ -863,6 +867,161 @@ bench_dns() {
 		-dns-bench="${1:-30s}" -dns-bench-rate="${2:-2000}" | grep -E 'dns_bench:|^(ok|FAIL|---)'
 }
 
+# bench_dhcp: perfdhcp (ISC, Debian kea-admin) against headnode's DHCP
+# server (the real daemon), dnsmasq and Kea (kea-dhcp4), each alone in a
+# pair of network namespaces this function creates and removes, with the
+# same subnet (10.78.0.0/20), pool (10.78.1.0-10.78.15.254, 3838
+# addresses), lease time (1 h) and lease files on disk. Figures: the
+# highest offered DORA rate with < 1 % loss (steps up to 8000/s, 4 s
+# each, 3000 clients so that no client asks more than a real one would),
+# the achieved rate and loss at 2000/s, a boot storm of 1024 clients at
+# once (perfdhcp's avalanche, with retries) from empty leases, and the
+# server's CPU time per DORA at 1000/s. Two rounds, interleaved; medians.
+bench_dhcp() {
+	[ "$(id -u)" -eq 0 ] || die "bench builds network namespaces: sudo ./build.sh bench"
+	local p=$PATH:/usr/sbin:/sbin
+	local cmd
+	for cmd in perfdhcp kea-dhcp4 dnsmasq ip; do
+		PATH=$p command -v "$cmd" >/dev/null || die "bench needs $cmd (${PACKAGES[$cmd]:-$cmd})"
+	done
+	deps
+	build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
+	local bin=$DIST/headnode-$HOST_OS-$HOST_ARCH
+	BENCH_S=hnb$$s BENCH_C=hnb$$c BENCH_PID=""
+	BENCH_DIR=$(mktemp -d /tmp/headnode-bench.XXXXXX)
+	# shellcheck disable=SC2317
+	bench_dhcp_cleanup() {
+		[ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
+		ip netns del "$BENCH_S" 2>/dev/null; ip netns del "$BENCH_C" 2>/dev/null
+		rm -rf "$BENCH_DIR"
+	}
+	trap bench_dhcp_cleanup EXIT
+	ip netns add "$BENCH_S" && ip netns add "$BENCH_C" || die "cannot create network namespaces"
+	ip -n "$BENCH_S" link set lo up; ip -n "$BENCH_C" link set lo up
+	ip -n "$BENCH_S" link add srv0 type veth peer name cli0 netns "$BENCH_C"
+	ip -n "$BENCH_S" addr add 10.78.0.1/20 dev srv0; ip -n "$BENCH_S" link set srv0 up
+	ip -n "$BENCH_C" addr add 10.78.0.2/20 dev cli0; ip -n "$BENCH_C" link set cli0 up
+
+	cat >"$BENCH_DIR/headnode.toml" <<-EOT
+	[network]
+	cluster_interface = "srv0"
+	cluster_address = "10.78.0.1/20"
+	uplink_interface = "up0"
+	[dhcp]
+	pool = "10.78.1.0-10.78.15.254"
+	lease_time = "1h"
+	probe = "0s"
+	[control]
+	socket = "$BENCH_DIR/control.sock"
+	[daemon]
+	state_dir = "$BENCH_DIR/state"
+	[lcd]
+	enabled = false
+	[led]
+	enabled = false
+	EOT
+	cat >"$BENCH_DIR/kea.json" <<-EOT
+	{"Dhcp4": {"interfaces-config": {"interfaces": ["srv0"]},
+	  "lease-database": {"type": "memfile", "persist": true, "name": "$BENCH_DIR/kea-leases.csv", "lfc-interval": 3600},
+	  "valid-lifetime": 3600, "renew-timer": 1800, "rebind-timer": 3150, "authoritative": true,
+	  "subnet4": [{"id": 1, "subnet": "10.78.0.0/20", "pools": [{"pool": "10.78.1.0 - 10.78.15.254"}]}],
+	  "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "$BENCH_DIR/kea.log"}], "severity": "WARN"}]}}
+	EOT
+
+	start_server() { # name: starts it with empty leases, sets pid
+		rm -rf "$BENCH_DIR/state" "$BENCH_DIR"/kea-leases.csv* "$BENCH_DIR/dnsmasq.leases"
+		case $1 in
+		headnode) ip netns exec "$BENCH_S" "$bin" daemon --config "$BENCH_DIR/headnode.toml" >"$BENCH_DIR/headnode.log" 2>&1 & ;;
+		dnsmasq) ip netns exec "$BENCH_S" env PATH="$p" dnsmasq -d -k --port=0 --interface=srv0 --bind-interfaces --dhcp-authoritative \
+			--dhcp-range=10.78.1.0,10.78.15.254,255.255.240.0,1h --dhcp-lease-max=4096 --dhcp-leasefile="$BENCH_DIR/dnsmasq.leases" \
+			--pid-file="$BENCH_DIR/dnsmasq.pid" --log-facility="$BENCH_DIR/dnsmasq.log" >/dev/null 2>&1 & ;;
+		kea) ip netns exec "$BENCH_S" env PATH="$p" KEA_PIDFILE_DIR="$BENCH_DIR" KEA_LOCKFILE_DIR="$BENCH_DIR" kea-dhcp4 -c "$BENCH_DIR/kea.json" >"$BENCH_DIR/kea.out" 2>&1 & ;;
+		esac
+		BENCH_PID=$!
+		local i
+		for i in $(seq 100); do
+			# Answering: a DORA completed (perfdhcp's exit status also
+			# counts exchanges still due when it stops).
+			acked "$(perf -r 5 -p 1)" && return 0
+			sleep 0.2
+		done
+		echo "bench: $1 did not answer; its log ends:" >&2
+		tail -5 "$BENCH_DIR/$1.log" "$BENCH_DIR/$1.out" 2>/dev/null >&2
+		return 1
+	}
+	stop_server() { kill "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; BENCH_PID=""; }
+	perf() { ip netns exec "$BENCH_C" env PATH="$p" perfdhcp -4 -l cli0 -W 1500000 "$@" 10.78.0.1 2>&1 || true; }
+	# -W: wait 1.5 s at the end for answers still due (offers wait for
+	# the ping check: headnode 200 ms, dnsmasq longer).
+	# loss OUTPUT: lost exchanges in per cent of those started (DISCOVERs
+	# unanswered plus REQUESTs unanswered, over DISCOVERs sent).
+	loss() { awk '/sent packets:/{s[n+0]=$3} /drops:/{d[n+0]=$2; n++} END{if(s[0]>0) printf "%.2f", 100*(d[0]+d[1])/s[0]; else print 100}' <<<"$1"; }
+	acked() { awk '/REQUEST-ACK/{f=1} f&&/received packets:/{exit !($3 > 0)}' <<<"$1"; }
+	achieved() { awk '/^Rate:/{printf "%.0f", $2}' <<<"$1"; }
+	cputicks() { awk '{print $14+$15}' "/proc/$BENCH_PID/stat"; }
+
+	measure() { # name round
+		local name=$1 r out l best=0
+		start_server "$name" || { printf '%s\t%s\tfailed\n' "$name" "$2" >>"$BENCH_DIR/results"; return; }
+		for r in 500 1000 2000 3000 4000 5000 6000 8000; do
+			out=$(perf -r "$r" -R 3000 -p 4)
+			l=$(loss "$out")
+			awk -v l="$l" 'BEGIN{exit !(l < 1)}' || break
+			best=$r
+		done
+		out=$(perf -r 2000 -R 3000 -p 4)
+		local at2000 loss2000
+		at2000=$(achieved "$out"); loss2000=$(loss "$out")
+		local t0 t1 done
+		t0=$(cputicks)
+		out=$(perf -r 1000 -R 3000 -p 5)
+		t1=$(cputicks)
+		done=$(awk '/REQUEST-ACK/{f=1} f&&/received packets:/{print $3; exit}' <<<"$out")
+		local cpu
+		cpu=$(awk -v t=$((t1 - t0)) -v n="${done:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN{if(n>0) printf "%.3f", 1000*t/hz/n; else print "nan"}')
+		stop_server
+		start_server "$name" || return
+		out=$(timeout 120 ip netns exec "$BENCH_C" env PATH="$p" perfdhcp -4 -l cli0 -R 1024 --scenario avalanche 10.78.0.1 2>&1 || true)
+		local storm
+		storm=$(sed -n 's/.*It took \([0-9:.]*\) to provision \([0-9]*\) clients.*/\1 \2/p' <<<"$out" |
+			awk '{split($1,a,":"); printf "%.2f", a[1]*3600+a[2]*60+a[3]; if ($2 != 1024) printf "(%s only)", $2}')
+		stop_server
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$2" "$best" "$at2000" "$loss2000" "${storm:-never}" "$cpu" >>"$BENCH_DIR/results"
+		printf 'bench: %s round %s: max rate <1%% loss %s/s; at 2000/s %s/s, %s%% lost; 1024 storm %s s; CPU/DORA %s ms\n' \
+			"$name" "$2" "$best" "$at2000" "$loss2000" "${storm:-never}" "$cpu" >&2
+	}
+	local round name
+	for round in 1 2; do
+		for name in headnode dnsmasq kea; do
+			measure "$name" "$round"
+		done
+	done
+
+	echo "DHCP: perfdhcp against each server in namespaces; same subnet /20, pool of 3838, lease 1 h, leases on disk"
+	echo "machine: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/model name|^Model/{print $2; exit}' /proc/cpuinfo)"
+	echo "versions: headnode $(git describe --always --dirty 2>/dev/null), $(PATH=$p dnsmasq --version | head -1 | cut -d' ' -f1-3), kea-dhcp4 $(PATH=$p kea-dhcp4 -v), $(PATH=$p perfdhcp -v 2>&1 | head -1)"
+	echo "each figure: round 1, round 2 -> median (of two: their mean)"
+	awk -F'\t' '
+	function med(a, b) { if (a == "" || a == "never" || a == "nan") return b; if (b == "" || b == "never" || b == "nan") return a; return (a + b) / 2 }
+	{ v[$1, $2, 3] = $3; v[$1, $2, 4] = $4; v[$1, $2, 5] = $5; v[$1, $2, 6] = $6; v[$1, $2, 7] = $7 }
+	END {
+		split("highest DORA rate with < 1 % loss (/s)|at 2000/s offered: achieved (/s)|at 2000/s offered: lost (%)|1024 clients at once: all bound (s)|CPU per DORA at 1000/s (ms)", title, "|")
+		n = split("headnode dnsmasq kea", srv, " ")
+		printf "%-42s", ""; for (i = 1; i <= n; i++) printf "  %-22s", srv[i]; printf "  %s\n", "headnode/kea"
+		for (f = 3; f <= 7; f++) {
+			printf "%-42s", title[f - 2]
+			for (i = 1; i <= n; i++) {
+				m[i] = med(v[srv[i], 1, f], v[srv[i], 2, f])
+				printf "  %-22s", sprintf("%s, %s -> %s", v[srv[i], 1, f], v[srv[i], 2, f], m[i])
+			}
+			if (m[3] + 0 > 0) printf "  %.2f", m[1] / m[3]; else printf "  -"
+			printf "\n"
+		}
+	}' "$BENCH_DIR/results"
+	trap - EXIT
+	bench_dhcp_cleanup
+}
+
 case "${1:-build}" in
 	build) build ;;
 	test) run_tests ;;
@@ -884,6 +1043,7 @@ case "${1:-build}" in
 		;;
 	bench)
 		[ "$(id -u)" -eq 0 ] || die "bench runs servers in network namespaces: sudo ./build.sh bench"
+		bench_dhcp
 		bench_dns "${2:-30s}" "${3:-2000}"
 		;;
 	deb) deb ;;

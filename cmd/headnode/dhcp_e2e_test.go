@@ -102,7 +102,15 @@ func TestE2EDHCPLeasesKeptAcrossRestart(t *testing.T) {
 	if src, err := dial(tp.inside, tp.outside, nextAddr("10.99.0.1"), 2*time.Second); err != nil || src != "10.99.0.2" {
 		t.Errorf("a DHCP client reaching the outside: %q, %v", src, err)
 	}
-	s, _ := d.waitFor(t, "4 leases", func(s *api.Status) bool { return len(s.DHCP.Leases) == 4 })
+	s, _ := d.waitFor(t, "4 leases", func(s *api.Status) bool {
+		bound := 0
+		for _, l := range s.DHCP.Leases {
+			if !l.Offered {
+				bound++
+			}
+		}
+		return bound == 4
+	})
 	if s.DHCP.Packets.Acks != 4 || len(s.DHCP.Packets.Dropped) != 0 {
 		t.Errorf("packets %+v", s.DHCP.Packets)
 	}

@@ -91,7 +91,7 @@ func (r *soakRig) hostileClients(ctx context.Context, h *hostileRig, rnd func(lo
 			return
 		case <-time.After(rnd(2*time.Second, 8*time.Second)):
 		}
-		switch pick(5) {
+		switch pick(6) {
 		case 0:
 			r.stats.injected(hostileHTTPSlow, heldLimit, "all cut off after the 5 s header time; at most 16 taken, the rest refused at once")
 			o := attack{Kind: "slowloris", N: 40}.run(cluster)
@@ -145,6 +145,13 @@ func (r *soakRig) hostileClients(ctx context.Context, h *hostileRig, rnd func(lo
 			r.stats.recovered(hostileSecond, took, ok)
 			if !ok {
 				r.stats.fail("%s: exit %d, %q", hostileSecond, code, errOut)
+			}
+		case 5:
+			r.stats.injected(hostileDHCPFlood, 2*time.Second, "the known node's renewal answered during the flood (unknown MACs share one rate budget)")
+			took, ok, why := r.dhcpFloodRow()
+			r.stats.recovered(hostileDHCPFlood, took, ok && took <= 2*time.Second)
+			if !ok {
+				r.stats.fail("%s: %s", hostileDHCPFlood, why)
 			}
 		}
 	}

@@ -9,6 +9,14 @@
 // in a file. The server is authoritative for its subnet: a client asking
 // for an address it cannot have is told so (DHCPNAK) and starts over.
 //
+// The lease table is kept on disk as a snapshot and a journal of changes,
+// written in batches outside the server's lock (store.go: what a crash can
+// lose, and why a renewal is usually not written at all). Per-client rate
+// limits (limits.go) keep a flooder from starving anyone else; a ping
+// check (ping.go) keeps an address some machine uses without a lease from
+// being offered. Requests through a relay agent on the subnet (giaddr)
+// are answered through the relay (RFC 2131 section 4.1).
+//
 // Packets that are malformed or make no sense for this server are dropped
 // and counted by reason, never answered and never fatal. Replies are sent
 // to the client's address when it has one and broadcast otherwise, which
@@ -26,4 +34,6 @@
 // RFC 2131 (the protocol): https://www.rfc-editor.org/rfc/rfc2131
 //
 // RFC 2132 (options): https://www.rfc-editor.org/rfc/rfc2132
+//
+// RFC 3046 (relay agent information, option 82): https://www.rfc-editor.org/rfc/rfc3046
 package dhcpd

@@ -107,6 +107,12 @@ func (r *recorder) ReadFrom(b []byte) (int, net.Addr, error) {
 // serve runs a server on br0 until the returned stop is called.
 func (l *lab) serve(o *Options) (*Server, func()) {
 	l.t.Helper()
+	return l.serveWith(o, false)
+}
+
+// serveWith is serve, with the ping check when ping is set.
+func (l *lab) serveWith(o *Options, ping bool) (*Server, func()) {
+	l.t.Helper()
 	o.Address = head
 	o.PoolFirst, o.PoolLast = netip.MustParseAddr("192.168.50.128"), netip.MustParseAddr("192.168.50.254")
 	o.Reservations = append(nodeReservations(), Reservation{MAC: pinned, Name: "p5", Addr: netip.MustParseAddr("192.168.50.15")})
@@ -115,14 +121,20 @@ func (l *lab) serve(o *Options) (*Server, func()) {
 		l.t.Fatal(err)
 	}
 	s.SetDNS([]netip.Addr{netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("9.9.9.9")})
-	var conn net.PacketConn
-	if err := l.head.Do(func() (err error) { conn, err = Listen("br0"); return err }); err != nil {
+	var conn, icmp net.PacketConn
+	if err := l.head.Do(func() (err error) {
+		if conn, err = Listen("br0"); err != nil || !ping {
+			return err
+		}
+		icmp, err = ListenICMP()
+		return err
+	}); err != nil {
 		l.t.Fatal(err)
 	}
 	rec := &recorder{PacketConn: conn}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, rec) }()
+	go func() { done <- s.ServePing(ctx, rec, icmp) }()
 	stopped := false
 	stop := func() {
 		if stopped {

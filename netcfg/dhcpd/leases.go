@@ -1,18 +1,10 @@
 package dhcpd
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
-
-	"github.com/google/renameio/v2"
 )
 
 // Lease is an address given (or offered) to one machine.
@@ -28,6 +20,9 @@ type Lease struct {
 	// Offered: offered in a DHCPOFFER and not yet requested. Offers are
 	// not persisted.
 	Offered bool `json:"-"`
+	// disk is the expiry the lease file records for this lease (zero:
+	// the file does not have it, or not with this address and name).
+	disk time.Time
 }
 
 // active reports whether the lease still holds its address at now.
@@ -95,46 +90,4 @@ func (t *leases) list(keep func(*Lease) bool) []Lease {
 	}
 	slices.SortFunc(out, func(a, b Lease) int { return a.Addr.Compare(b.Addr) })
 	return out
-}
-
-// leaseFile is the on-disk form.
-type leaseFile struct {
-	Version int     `json:"version"`
-	Leases  []Lease `json:"leases"`
-}
-
-// loadLeases reads path. A missing file is an empty table; a damaged one
-// is an error (the caller starts empty and says so).
-func loadLeases(path string) ([]Lease, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var f leaseFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Leases, nil
-}
-
-// saveLeases writes the leases atomically (temporary file, fsync,
-// rename): a power cut leaves the old file or the new one.
-func saveLeases(path string, ls []Lease) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(leaseFile{Version: 1, Leases: ls}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return renameio.WriteFile(path, append(b, '\n'), 0o644)
 }

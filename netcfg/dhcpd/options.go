@@ -30,8 +30,18 @@ type Options struct {
 	// LeaseTime is how long a lease lasts; zero means DefaultOpts's.
 	LeaseTime time.Duration
 	// LeaseFile keeps the leases across restarts; "" keeps them in memory.
+	// A journal of changes lives beside it (LeaseFile + ".journal").
 	LeaseFile string
-	Log       *slog.Logger
+	// WriteInterval is the longest a lease change waits before it is
+	// written, and the shortest time between two writes; zero means
+	// DefaultWriteInterval.
+	WriteInterval time.Duration
+	// Limits are the rate limits; zero fields mean DefaultLimits'.
+	Limits Limits
+	// PingTimeout is how long the ping check (ServePing) waits for an
+	// answer; zero means DefaultPingTimeout.
+	PingTimeout time.Duration
+	Log         *slog.Logger
 }
 
 // DefaultOpts holds the defaults for zero fields of Options.
@@ -50,7 +60,23 @@ type Reservation struct {
 // offerHold is how long an offered address stays set aside for the client
 // it was offered to, so that two clients discovering at once do not get the
 // same address.
-const offerHold = 30 * time.Second
+// Clients take an offer up within milliseconds (or retry after seconds),
+// so a flood of DISCOVERs from random MACs holds addresses only briefly;
+// when the pool is full, an offer older than offerReclaim goes to the
+// next machine instead.
+const offerHold = 5 * time.Second
+
+const offerReclaim = time.Second
+
+// restartWindow is how long after a restart new offers avoid the
+// addresses offered before it (see choose): longer than clients keep
+// retrying a REQUEST.
+const restartWindow = time.Minute
+
+// nameHold is how long after its lease ended a node name claimed by host
+// name stays with the machine that had it. Pin the MAC address
+// ([[dhcp.static]]) to move a name to another machine at once.
+const nameHold = 24 * time.Hour
 
 // declineHold keeps an address a client reported as in use (DHCPDECLINE)
 // out of the pool for a while.
@@ -59,6 +85,13 @@ const declineHold = 10 * time.Minute
 func (o *Options) withDefaults() {
 	if o.LeaseTime == 0 {
 		o.LeaseTime = DefaultOpts.LeaseTime
+	}
+	o.Limits.withDefaults()
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.WriteInterval <= 0 {
+		o.WriteInterval = DefaultWriteInterval
 	}
 	if !o.Router.IsValid() {
 		o.Router = o.Address.Addr()

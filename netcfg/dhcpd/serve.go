@@ -11,7 +11,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"golang.org/x/time/rate"
 )
 
 // Listen opens the server's socket on iface: UDP port 67 on every address,
@@ -26,21 +25,36 @@ func Listen(iface string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// requestRate bounds the requests answered per second. A cluster of a few
-// dozen nodes sends a handful a minute; the bound keeps a flood from a
-// broken or hostile machine from turning into a flood of broadcasts.
-const (
-	requestRate  = 100
-	requestBurst = 200
-)
-
 // Serve answers requests arriving on conn until ctx ends (then it returns
-// nil) or conn fails. It closes conn when it returns.
+// nil) or conn fails. It closes conn when it returns, after writing the
+// lease changes not yet on disk.
+//
+// Each packet passes the rate limits first (limits.go): a client that
+// floods is slowed down alone, and machines the server does not know yet
+// share one budget, so a flood from random MACs cannot crowd out the
+// renewals of the nodes it knows.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	return s.ServePing(ctx, conn, nil)
+}
+
+// ServePing is Serve with the ping check (ping.go) on icmp, from
+// ListenICMP; nil serves without it. It closes icmp when it returns.
+func (s *Server) ServePing(ctx context.Context, conn, icmp net.PacketConn) error {
 	defer conn.Close()
+	if icmp != nil {
+		send := func(r *Reply) { s.send(conn, r) }
+		defer s.startPinger(ctx, icmp, send)()
+	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	lim := rate.NewLimiter(requestRate, requestBurst)
+	keepCtx, stopKeep := context.WithCancel(context.Background())
+	kept := make(chan struct{})
+	go func() { defer close(kept); s.keep(keepCtx) }()
+	defer func() { stopKeep(); <-kept }()
+	if uc, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
+		// A boot storm of a thousand nodes arrives within milliseconds.
+		uc.SetReadBuffer(1 << 20)
+	}
 	// A DHCP message fits an Ethernet frame; a larger datagram arrives
 	// truncated and is dropped as malformed.
 	buf := make([]byte, 1500)
@@ -52,18 +66,16 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return err
 		}
-		if !lim.Allow() {
-			s.Count(DropRateLimited)
-			continue
+		if r := s.Handle(buf[:n]); r != nil {
+			s.send(conn, r)
 		}
-		r := s.Handle(buf[:n])
-		if r == nil {
-			continue
-		}
-		if _, err := conn.WriteTo(r.Packet, net.UDPAddrFromAddrPort(r.To)); err != nil {
-			s.Count(DropSendFailed)
-			s.o.Log.Warn("sending a DHCP reply failed", "reply", r.Summary, "to", r.To, "err", err)
-		}
+	}
+}
+
+func (s *Server) send(conn net.PacketConn, r *Reply) {
+	if _, err := conn.WriteTo(r.Packet, net.UDPAddrFromAddrPort(r.To)); err != nil {
+		s.Count(DropSendFailed)
+		s.o.Log.Warn("sending a DHCP reply failed", "reply", r.Summary, "to", r.To, "err", err)
 	}
 }
 

@@ -37,6 +37,33 @@ type Server struct {
 	stats     Stats
 	// changed is signalled (never blocking) when leases change.
 	changed chan struct{}
+
+	// pending holds the changes not yet written, by MAC (the latest
+	// state of a MAC's lease is all that needs writing); dirty wakes
+	// the writer.
+	pending map[string]*record
+	dirty   chan struct{}
+	// lazy holds expiry extensions that may wait (persist.go); lazyKick
+	// tells the writer there are some.
+	lazy     map[string]*record
+	lazyKick chan struct{}
+	// writeMu serialises writers (keep and Flush); j is theirs.
+	writeMu sync.Mutex
+	j       journal
+
+	// lim is the rate limiters' state.
+	lim limits
+	// ping runs the ping check while Serve has an ICMP socket; checks
+	// are those under way, and checkTries the addresses found in use for
+	// the DISCOVER being handled again.
+	ping       *pinger
+	checks     map[netip.Addr]*check
+	checkTries int
+	// cursor is where the search for a never-used pool address resumes.
+	cursor netip.Addr
+	// downUntil: until then never-used addresses are taken from the top
+	// of the pool down (see choose).
+	downUntil time.Time
 }
 
 // Stats counts what the server did with the packets it received.
@@ -54,6 +81,21 @@ type Stats struct {
 	// SaveError is the last failure to write the lease file ("" when the
 	// last write worked).
 	SaveError string `json:"save_error,omitempty"`
+	// PingChecks counts ping checks made, PingInUse those a machine
+	// answered (its address was not offered), PingErrors those that
+	// could not be sent (the address was offered unchecked).
+	PingChecks int64 `json:"ping_checks"`
+	PingInUse  int64 `json:"ping_in_use"`
+	PingErrors int64 `json:"ping_errors,omitempty"`
+	// Relayed counts requests that came through a relay agent on the
+	// subnet (giaddr set).
+	Relayed int64 `json:"relayed,omitempty"`
+	// OffersReclaimed counts offers not taken up that went to another
+	// machine because the pool was full.
+	OffersReclaimed int64 `json:"offers_reclaimed,omitempty"`
+	// LeaseWrites counts writes to the lease files (each one write and
+	// one fsync: a batch of journal lines, or a new snapshot).
+	LeaseWrites int64 `json:"lease_writes"`
 }
 
 // Reasons for not answering a packet.
@@ -61,7 +103,7 @@ const (
 	DropMalformed     = "malformed"          // not a DHCP packet
 	DropNotRequest    = "not-request"        // a reply (op 2), not a client's request
 	DropNotEthernet   = "not-ethernet"       // hardware type/length other than Ethernet
-	DropRelayed       = "relayed"            // giaddr set: from another network
+	DropRelayed       = "relayed"            // giaddr set to an address outside the subnet: a relay for another network
 	DropMessageType   = "bad-message-type"   // missing, or not one a client sends
 	DropPoolExhausted = "pool-exhausted"     // no address left to offer
 	DropOtherServer   = "for-another-server" // a REQUEST or DECLINE naming another server
@@ -92,7 +134,13 @@ func New(o *Options) (*Server, error) {
 		leases:   newLeases(),
 		changed:  make(chan struct{}, 1),
 		stats:    Stats{Dropped: map[string]int64{}},
+		pending:  map[string]*record{},
+		lazy:     map[string]*record{},
+		lazyKick: make(chan struct{}, 1),
+		checks:   map[netip.Addr]*check{},
+		dirty:    make(chan struct{}, 1),
 	}
+	s.j = journal{path: opts.LeaseFile, compact: true}
 	for _, r := range opts.Reservations {
 		if r.MAC != nil {
 			s.byMAC[r.MAC.String()] = r
@@ -102,9 +150,18 @@ func New(o *Options) (*Server, error) {
 		}
 		s.byAddr[r.Addr] = r
 	}
-	saved, err := loadLeases(opts.LeaseFile)
+	st, err := readStore(opts.LeaseFile)
+	s.j.seq = st.seq
+	if st.torn != "" {
+		s.o.Log.Warn("the DHCP lease journal ends in a damaged or unfinished line, probably from a crash; the leases before it are kept", "ignored", st.torn)
+	}
 	now := time.Now()
-	for _, l := range saved {
+	if len(st.leases) > 0 && !st.clean {
+		// A restart after a crash: see choose.
+		s.downUntil = now.Add(restartWindow)
+		s.cursor = opts.PoolLast
+	}
+	for _, l := range st.leases {
 		if len(l.MAC) != 6 || !IsHostAddr(s.subnet, l.Addr) || l.Addr == opts.Address.Addr() {
 			continue
 		}
@@ -118,6 +175,7 @@ func New(o *Options) (*Server, error) {
 		if !l.active(now) {
 			l.Hostname = ""
 		}
+		l.disk = l.Expires
 		s.leases.put(&l)
 	}
 	if err != nil {
@@ -183,7 +241,12 @@ func (s *Server) Handle(pkt []byte) *Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Received++
-	r, reason := s.handle(pkt, time.Now())
+	now := time.Now()
+	if !s.admit(pkt, now) {
+		s.stats.Dropped[DropRateLimited]++
+		return nil
+	}
+	r, reason := s.handle(pkt, now)
 	if r == nil {
 		if reason != "" {
 			s.stats.Dropped[reason]++
@@ -205,13 +268,20 @@ func (s *Server) handle(pkt []byte, now time.Time) (*Reply, string) {
 	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		return nil, DropNotEthernet
 	}
-	if !isZero(req.GatewayIPAddr) {
-		return nil, DropRelayed
+	// A relay agent (RFC 2131 section 4.1) sets giaddr to its address on
+	// the client's network; this server hands out one subnet, so it
+	// answers relays on that subnet (a cluster spanning switches) and
+	// leaves relays for other networks to their servers.
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() {
+		if !IsHostAddr(s.subnet, gi) {
+			return nil, DropRelayed
+		}
+		s.stats.Relayed++
 	}
 	c := client{mac: req.ClientHWAddr, hostname: cleanHostname(req.HostName())}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		return s.discover(req, c, now)
+		return s.discover(req, c, now, pkt)
 	case dhcpv4.MessageTypeRequest:
 		return s.request(req, c, now)
 	case dhcpv4.MessageTypeDecline:
@@ -236,15 +306,21 @@ type client struct {
 func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 	r, ok := s.byMAC[c.mac.String()]
 	if !ok {
-		name := ""
+		name, byHostname := "", false
 		if n, isGadget := gadgetNode(c.mac); isGadget {
 			name = nodename.Name(n)
 		} else if isNodeName(c.hostname) {
-			name = c.hostname
+			name, byHostname = c.hostname, true
 		}
 		r, ok = s.byName[name]
 		if ok && r.MAC != nil {
 			ok = false // pN is pinned to another machine
+		}
+		if l := s.leases.byAddr[r.Addr]; ok && byHostname && l != nil && !l.Offered && l.MAC.String() != c.mac.String() && now.Before(l.Expires.Add(nameHold)) {
+			// pN is another machine's, which is only off for now: a
+			// machine merely calling itself pN does not take its
+			// address while it is away.
+			ok = false
 		}
 	}
 	if !ok || s.leases.heldByOther(r.Addr, c.mac, now) || s.leases.isDeclined(r.Addr, now) {
@@ -254,6 +330,8 @@ func (s *Server) reservation(c client, now time.Time) (Reservation, bool) {
 	}
 	return r, true
 }
+
+func (s *Server) poolSize() int { return int(u32(s.o.PoolLast)-u32(s.o.PoolFirst)) + 1 }
 
 // free reports whether a pool address can go to mac.
 func (s *Server) free(a netip.Addr, mac net.HardwareAddr, now time.Time) bool {
@@ -282,21 +360,63 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if now.Before(s.fullUntil) {
 		return netip.Addr{}, Reservation{}, errNoPool
 	}
-	var oldest *Lease
+	// Never-used addresses first, from where the last one was found, so
+	// that a boot storm does not rescan the used part of the pool.
+	//
+	// Offers are not written down, so after a crash the server does not
+	// know what it offered before: clients may still request those
+	// addresses, which came from the bottom of the pool up. For a while
+	// after a restart that did not follow a clean stop, new offers come
+	// from the top down, so that such
+	// requests find their address free and are not NAKed (a boot storm
+	// interrupted by a crash then finishes without starting over).
+	down := now.Before(s.downUntil)
+	if s.cursor.Less(s.o.PoolFirst) || s.o.PoolLast.Less(s.cursor) {
+		s.cursor = s.o.PoolFirst
+		if down {
+			s.cursor = s.o.PoolLast
+		}
+	}
+	for a, n := s.cursor, 0; n < s.poolSize(); n++ {
+		if s.leases.byAddr[a] == nil && s.free(a, c.mac, now) {
+			if down {
+				s.cursor = a.Prev()
+			} else {
+				s.cursor = a.Next()
+			}
+			return a, Reservation{}, nil
+		}
+		if down {
+			if a = a.Prev(); a.Less(s.o.PoolFirst) {
+				a = s.o.PoolLast
+			}
+		} else if a = a.Next(); s.o.PoolLast.Less(a) {
+			a = s.o.PoolFirst
+		}
+	}
+	var oldest, stale *Lease
 	var soonest time.Time // when a held address frees up
 	for a := s.o.PoolFirst; !s.o.PoolLast.Less(a); a = a.Next() {
+		l := s.leases.byAddr[a]
 		if !s.free(a, c.mac, now) {
-			if l := s.leases.byAddr[a]; l != nil && (soonest.IsZero() || l.Expires.Before(soonest)) {
+			if l != nil && l.Offered && l.active(now) {
+				// An offer not taken up within offerReclaim goes to
+				// the next machine when nothing else is left.
+				if since := l.Expires.Add(offerReclaim - offerHold); !now.Before(since) {
+					if stale == nil || l.Expires.Before(stale.Expires) {
+						stale = l
+					}
+				} else if soonest.IsZero() || since.Before(soonest) {
+					soonest = since
+				}
+			}
+			if l != nil && (soonest.IsZero() || l.Expires.Before(soonest)) {
 				soonest = l.Expires
 			}
 			if until, ok := s.leases.declined[a]; ok && (soonest.IsZero() || until.Before(soonest)) {
 				soonest = until
 			}
 			continue
-		}
-		l := s.leases.byAddr[a]
-		if l == nil {
-			return a, Reservation{}, nil
 		}
 		if oldest == nil || l.Expires.Before(oldest.Expires) {
 			oldest = l
@@ -305,6 +425,10 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	if oldest != nil {
 		return oldest.Addr, Reservation{}, nil
 	}
+	if stale != nil {
+		s.stats.OffersReclaimed++
+		return stale.Addr, Reservation{}, nil
+	}
 	// Full: nothing frees up before soonest unless a client lets go, so
 	// a flood of DISCOVERs neither rescans the pool nor fills the log.
 	s.fullUntil = soonest
@@ -312,17 +436,30 @@ func (s *Server) choose(c client, requested netip.Addr, now time.Time) (netip.Ad
 	return netip.Addr{}, Reservation{}, errNoPool
 }
 
-func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, string) {
+func (s *Server) discover(req *dhcpv4.DHCPv4, c client, now time.Time, pkt []byte) (*Reply, string) {
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
 	a, r, err := s.choose(c, requested, now)
 	if err != nil {
 		return nil, DropPoolExhausted
 	}
-	l := s.leases.byMAC[c.mac.String()]
+	key := c.mac.String()
+	if ck := s.checks[a]; ck != nil && ck.mac == key {
+		return nil, "" // still checking; the offer follows
+	}
+	l := s.leases.byMAC[key]
+	// A pool address new to this machine is pinged first.
+	fresh := !r.Addr.IsValid() && (l == nil || l.Addr != a)
 	if l == nil || l.Addr != a || !l.active(now) || l.Offered {
 		// Set the address aside for this client while it decides; a
 		// bound lease on the same address stays bound.
-		s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(offerHold), Reserved: r.Addr.IsValid(), Offered: true})
+		o := &Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(offerHold), Reserved: r.Addr.IsValid(), Offered: true}
+		if l != nil && l.Addr == a {
+			o.disk = l.disk
+		}
+		s.leases.put(o)
+	}
+	if fresh && s.startCheck(a, key, pkt, s.checkTries) {
+		return nil, ""
 	}
 	return s.reply(req, dhcpv4.MessageTypeOffer, &a, r.Name)
 }
@@ -378,9 +515,17 @@ func (s *Server) request(req *dhcpv4.DHCPv4, c client, now time.Time) (*Reply, s
 		}
 		return s.nak(req, why)
 	}
-	s.leases.put(&Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved})
-	s.saveLocked()
-	s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", hostnameFor(r, c))
+	l := &Lease{MAC: c.mac, Addr: a, Hostname: hostnameFor(r, c), Expires: now.Add(s.o.LeaseTime), Reserved: reserved}
+	if held != nil && held.Addr == l.Addr && held.Hostname == l.Hostname && held.Reserved == l.Reserved {
+		l.disk = held.disk
+	}
+	if held == nil || held.Offered || held.Addr != l.Addr || held.Hostname != l.Hostname {
+		// New bindings only: a renewal every half lease per node is
+		// noise, and at a thousand nodes a cost.
+		s.o.Log.Info("lease", "address", a, "mac", c.mac.String(), "hostname", l.Hostname)
+	}
+	s.leases.put(l)
+	s.saveLease(l, false)
 	return s.reply(req, dhcpv4.MessageTypeAck, &a, r.Name)
 }
 
@@ -398,7 +543,7 @@ func (s *Server) decline(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	s.o.Log.Warn("a client found its address in use by another machine", "address", a, "mac", c.mac.String())
 	s.leases.remove(l)
 	s.leases.declined[a] = now.Add(declineHold)
-	s.saveLocked()
+	s.dropLease(l)
 	return ""
 }
 
@@ -410,27 +555,8 @@ func (s *Server) release(req *dhcpv4.DHCPv4, c client, now time.Time) string {
 	}
 	l.Expires = now
 	s.fullUntil = time.Time{}
-	s.saveLocked()
+	s.saveLease(l, true)
 	return ""
-}
-
-// saveLocked persists the bound leases (expired ones too: they are the
-// record of who had which address) and signals the change.
-func (s *Server) saveLocked() {
-	if s.o.LeaseFile == "" {
-		s.notifyChange()
-		return
-	}
-	ls := s.leases.list(func(l *Lease) bool { return !l.Offered })
-	if err := saveLeases(s.o.LeaseFile, ls); err != nil {
-		if s.stats.SaveError == "" {
-			s.o.Log.Error("cannot save DHCP leases; they will be lost on restart", "file", s.o.LeaseFile, "err", err)
-		}
-		s.stats.SaveError = err.Error()
-	} else {
-		s.stats.SaveError = ""
-	}
-	s.notifyChange()
 }
 
 func (s *Server) notifyChange() {
@@ -459,6 +585,11 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr *netip
 	}
 	if hostname != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(hostname)))
+	}
+	if ri := req.Options.Get(dhcpv4.OptionRelayAgentInformation); ri != nil {
+		// RFC 3046 section 2.2: the relay agent information comes back
+		// as it was sent.
+		mods = append(mods, dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, ri))
 	}
 	if yiaddr != nil {
 		lt := s.o.LeaseTime
@@ -500,7 +631,11 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*Reply, string) {
 // always broadcast, since the client's address is the problem.
 func (s *Server) packet(req, resp *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *Reply {
 	to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
-	if ci, ok := netip.AddrFromSlice(req.ClientIPAddr.To4()); ok && !ci.IsUnspecified() && typ != dhcpv4.MessageTypeNak && s.subnet.Contains(ci) {
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && !gi.IsUnspecified() {
+		// Relayed: every reply, NAK included, goes to the relay's server
+		// port; the relay delivers it on the client's network.
+		to = netip.AddrPortFrom(gi, dhcpv4.ServerPort)
+	} else if ci, ok := netip.AddrFromSlice(req.ClientIPAddr.To4()); ok && !ci.IsUnspecified() && typ != dhcpv4.MessageTypeNak && s.subnet.Contains(ci) {
 		to = netip.AddrPortFrom(ci, dhcpv4.ClientPort)
 	}
 	yi := ""

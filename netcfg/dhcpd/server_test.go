@@ -377,6 +377,9 @@ func TestLeasesSurviveARestart(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.LeaseFile = file })
 	a := f.lease(macA, hostname("builder"))
 	p3 := f.lease(macB, hostname("p3"))
+	if err := f.s.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	g := newFixture(t, func(o *Options) { o.LeaseFile = file })
 	ls := g.s.Leases()
@@ -416,6 +419,9 @@ func TestUnwritableLeaseFileIsReportedNotFatal(t *testing.T) {
 	f := &fixture{t: t, s: s}
 	if got := f.lease(macA); got != "192.168.50.128" {
 		t.Errorf("got %s", got)
+	}
+	if err := f.s.Flush(); err == nil {
+		t.Error("Flush to a path through a file worked")
 	}
 	if st := f.s.Stats(); !strings.Contains(st.SaveError, "not a directory") {
 		t.Errorf("a failed save is not reported: %+v", st)

@@ -167,11 +167,15 @@ func (s *Service) Run(ctx context.Context) {
 	defer tick.Stop()
 	lastDNS := time.Now()
 	var reported Stats
+	var reportedAt time.Time
 	report := func() {
 		st := s.Status()
-		reported = st.Stats
+		reported, reportedAt = st.Stats, time.Now()
 		s.o.Report(st)
 	}
+	// Lease changes are reported at most every leaseReport: in a boot
+	// storm they come by the thousand, and each report copies the table.
+	var later <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -194,6 +198,16 @@ func (s *Service) Run(ctx context.Context) {
 		case <-s.notify:
 			report()
 		case <-s.srv.Changed():
+			if later != nil {
+				continue
+			}
+			if wait := leaseReport - time.Since(reportedAt); wait > 0 {
+				later = time.After(wait)
+				continue
+			}
+			report()
+		case <-later:
+			later = nil
 			report()
 		case <-tick.C:
 			if time.Since(lastDNS) >= s.o.DNSRefresh {
@@ -240,9 +254,14 @@ func (s *Service) runOn(ctx context.Context, t Target) {
 	for {
 		conn, err := Listen(t.Interface)
 		if err == nil {
-			s.o.Log.Info("DHCP server running", "interface", t.Interface, "address", s.o.Address)
+			icmp, perr := ListenICMP()
+			if perr != nil {
+				s.o.Log.Warn("no ping check before offering addresses", "err", perr)
+				icmp = nil
+			}
+			s.o.Log.Info("DHCP server running", "interface", t.Interface, "address", s.o.Address, "ping_check", icmp != nil)
 			s.set(StateServing, "")
-			err = s.srv.Serve(ctx, conn)
+			err = s.srv.ServePing(ctx, conn, icmp)
 			if ctx.Err() != nil {
 				return
 			}
@@ -272,10 +291,14 @@ func (s *Service) probe(ctx context.Context, iface string) (netip.Addr, error) {
 	return Probe(ctx, conn, mac, s.o.Probe)
 }
 
+// leaseReport is the shortest time between two reports of lease changes.
+const leaseReport = 200 * time.Millisecond
+
 // sameCounts reports whether two counter sets are equal.
 func sameCounts(a, b Stats) bool {
 	if a.Received != b.Received || a.Offers != b.Offers || a.Acks != b.Acks || a.Naks != b.Naks ||
-		a.OtherServer != b.OtherServer || a.SaveError != b.SaveError || len(a.Dropped) != len(b.Dropped) {
+		a.OtherServer != b.OtherServer || a.SaveError != b.SaveError || len(a.Dropped) != len(b.Dropped) ||
+		a.LeaseWrites != b.LeaseWrites || a.PingChecks != b.PingChecks || a.PingInUse != b.PingInUse {
 		return false
 	}
 	for k, v := range a.Dropped {

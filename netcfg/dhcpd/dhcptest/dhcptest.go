@@ -41,6 +41,23 @@ func Need(t testing.TB) {
 	}
 }
 
+// NeedCommand fails (with HEADNODE_REQUIRE_NETNS set) or skips the test
+// when cmd, from Debian package pkg, is not installed; /usr/sbin counts.
+func NeedCommand(t testing.TB, cmd, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(cmd); err == nil {
+		return
+	}
+	if _, err := os.Stat("/usr/sbin/" + cmd); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s is not installed (Debian package %s)", cmd, pkg)
+	if os.Getenv(sandboxtest.RequireEnv) != "" {
+		t.Fatalf("%s, and %s is set", msg, sandboxtest.RequireEnv)
+	}
+	t.Skip(msg)
+}
+
 // Lease is what a client was given, as its script saw it.
 type Lease struct {
 	Address  netip.Prefix

@@ -25,6 +25,13 @@ type DHCP struct {
 	// SaveError is set while leases cannot be written to the state
 	// directory (they would be lost on restart).
 	SaveError string `json:"save_error,omitempty"`
+	// LeaseWrites counts writes to the lease files since the server
+	// started (journal batches and snapshots, each with an fsync).
+	LeaseWrites int64 `json:"lease_writes"`
+	// PingChecks counts ping checks of new pool addresses; PingInUse
+	// those answered by a machine without a lease (not offered).
+	PingChecks int64 `json:"ping_checks"`
+	PingInUse  int64 `json:"ping_in_use"`
 }
 
 // DHCP states.

@@ -308,7 +308,10 @@ func dhcpView(s dhcpd.Status, dc config.DHCP, head netip.Prefix, first, last net
 			Received: s.Stats.Received, Offers: s.Stats.Offers, Acks: s.Stats.Acks, Naks: s.Stats.Naks,
 			Dropped: s.Stats.Dropped,
 		},
-		SaveError: s.Stats.SaveError,
+		SaveError:   s.Stats.SaveError,
+		LeaseWrites: s.Stats.LeaseWrites,
+		PingChecks:  s.Stats.PingChecks,
+		PingInUse:   s.Stats.PingInUse,
 	}
 	for _, a := range s.DNS {
 		v.DNS = append(v.DNS, a.String())

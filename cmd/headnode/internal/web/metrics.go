@@ -62,6 +62,8 @@ var (
 	dnsRecords    = desc("dns_local_names", "Local names the DNS server answers.")
 	dnsUpErrors   = desc("dns_upstream_errors_total", "Forwarded queries an upstream did not answer (timeout, error, SERVFAIL, REFUSED).")
 	dhcpDropped   = desc("dhcp_packets_dropped_total", "DHCP packets not answered, by reason (malformed, rate-limited, ...).", "reason")
+	dhcpWrites    = desc("dhcp_lease_writes_total", "Writes (each with an fsync) to the DHCP lease files: journal batches and snapshots.")
+	dhcpPings     = desc("dhcp_ping_checks_total", "Ping checks before offering a new pool address, by result: sent, in-use (answered, not offered).", "result")
 	bridgePorts   = desc("bridge_ports", "Interfaces in the ClusterHAT bridge.", "bridge")
 )
 
@@ -90,7 +92,7 @@ var deviceStates = []string{api.DeviceDisabled, api.DeviceStarting, api.DeviceOK
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, restartNeeded, notApplied, startTime, ready,
 		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern,
-		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts,
+		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, dhcpWrites, dhcpPings, bridgePorts,
 		dnsState, dnsQueries, dnsUpstreams, dnsCache, dnsRecords, dnsUpErrors,
 		ctrlVoltage, ctrlTemp, boardFan, nodeCooling, nodeUSBBoot, hatWP, headThrottle, headFan} {
 		ch <- d
@@ -189,6 +191,9 @@ func (c *collector) collectDHCP(ch chan<- prometheus.Metric, s *api.Status) {
 	for _, r := range reasons {
 		counter(ch, dhcpDropped, float64(dh.Packets.Dropped[r]), r)
 	}
+	counter(ch, dhcpWrites, float64(dh.LeaseWrites))
+	counter(ch, dhcpPings, float64(dh.PingChecks), "sent")
+	counter(ch, dhcpPings, float64(dh.PingInUse), "in-use")
 	if b := s.Bridge; b != nil && b.Exists {
 		gauge(ch, bridgePorts, float64(len(b.Ports)), b.Name)
 	}
