@@ -274,6 +274,8 @@ func TestE2EClusterHATBridge(t *testing.T) {
 			t.Errorf("the head reaching p%d through br0: %q, %v", n, src, err)
 		}
 	}
+	// The server reports lease changes at most every 200 ms.
+	d.waitFor(t, "both leases in the status", func(s *api.Status) bool { return len(s.DHCP.Leases) >= 2 })
 	out, _, _ := run(t, nil, "status", "--socket", filepath.Join(tp.dir, "control.sock"))
 	for _, want := range []string{"bridge    br0: ethpi1 (p1), ethpi2 (p2)\n", "cluster   br0: 192.168.50.1/24", "192.168.50.11  p1", "192.168.50.12  p2"} {
 		if !strings.Contains(out, want) {
