@@ -350,13 +350,28 @@ func (st *state) powerHealth(h *health) {
 	if st.power.probeErr != "" {
 		h.degrade("node probe unavailable: " + st.power.probeErr)
 	}
+	var down []string
 	for _, n := range st.status.Power.Nodes {
 		// A node powered off by request is not a fault; one that should
 		// be up and does not answer is.
 		if n.State == api.NodeUnreachable && n.Requested != "off" {
-			h.degrade(n.Name + " unreachable")
+			down = append(down, n.Name)
 		}
 	}
+	// One reason per node up to two; more are one reason naming the first
+	// few, so that a thousand-node cluster's health stays a line.
+	if len(down) <= 2 {
+		for _, name := range down {
+			h.degrade(name + " unreachable")
+		}
+		return
+	}
+	first := down[:min(len(down), 8)]
+	more := ""
+	if len(down) > len(first) {
+		more = " …"
+	}
+	h.degrade(fmt.Sprintf("%d nodes unreachable: %s%s", len(down), strings.Join(first, " "), more))
 }
 
 // powerOnLinks is called on the loop with every interface snapshot:
