@@ -60,6 +60,9 @@ func printStatus(out io.Writer, s *api.Status) {
 		health += ": " + strings.Join(s.Health.Reasons, "; ")
 	}
 	fmt.Fprintf(w, "health\t%s\n", health)
+	if len(s.Power.Nodes) > 0 {
+		fmt.Fprintf(w, "nodes\t%s\n", nodesSummary(s.Power.Nodes))
+	}
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
 	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
