@@ -49,13 +49,31 @@ func benchSetup(t *testing.T) {
 }
 
 // cpuOver returns the CPU time pid uses over d, as a percentage of one
-// core.
+// core, from the scheduler's nanosecond run times of its threads
+// (/proc/PID/task/*/schedstat): clock ticks are too coarse for 0.1 %.
 func cpuOver(t *testing.T, pid int, d time.Duration) float64 {
-	cpu0 := cpuTicks(t, pid)
+	cpu0 := runTime(t, pid)
 	start := time.Now()
 	time.Sleep(d)
-	used := time.Duration(cpuTicks(t, pid)-cpu0) * time.Second / 100 // USER_HZ
+	used := runTime(t, pid) - cpu0
 	return 100 * used.Seconds() / time.Since(start).Seconds()
+}
+
+func runTime(t *testing.T, pid int) time.Duration {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no threads of %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 func rssKB(t *testing.T, pid int, field string) float64 {
@@ -91,6 +109,11 @@ func TestBenchIdle(t *testing.T) {
 	figure("idle_cpu", cpuOver(t, pid, *benchFor), "%core")
 	figure("idle_rss", rssKB(t, pid, "VmRSS")/1024, "MB")
 	figure("idle_rss_anon", rssKB(t, pid, "RssAnon")/1024, "MB")
+	figure("idle_rss_file", rssKB(t, pid, "RssFile")/1024, "MB")
+	if os.Getenv("HEADNODE_BENCH_SMAPS") != "" {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps")
+		t.Logf("smaps:\n%s", b)
+	}
 }
 
 // TestBenchThousandNodes: the daemon probing 1024 nodes once a second

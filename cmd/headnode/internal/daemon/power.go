@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,6 +116,7 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 	d.send(ctx, func(st *state) { st.resetPower(cfg, cluster, nodes, problems) })
 
 	sysRoot := d.hw.SysRoot()
+	model := readHeadModel(sysRoot)
 	m := power.NewManager(cluster, power.Options{
 		Stagger:      p.Stagger.Duration,
 		Boot:         p.Boot,
@@ -125,8 +127,13 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		SysRoot:      sysRoot,
 		HATUSBPath:   p.HATUSBPath,
 		Report: func(r power.Report) {
-			head := readHead(sysRoot)
-			d.send(ctx, func(st *state) { st.power.report, st.power.head = r, head; st.updatePower() })
+			head := readHead(sysRoot, model)
+			d.send(ctx, func(st *state) {
+				before := st.status.Power
+				st.power.report, st.power.head = r, head
+				st.updatePower()
+				st.quietIf(reflect.DeepEqual(before, st.status.Power))
+			})
 		},
 	})
 	d.power.cluster.Store(cluster)
@@ -188,10 +195,13 @@ func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []pow
 	}
 	power.RunProbes(ctx, prober, addrs, p.ProbeInterval.Duration, func(answered []bool, now time.Time) {
 		d.send(ctx, func(st *state) {
+			before := st.status.Power
 			for i, ok := range answered {
 				st.power.life.Seen(which[i], ok, now)
 			}
 			st.updatePower()
+			// Most rounds change nothing (the same nodes answer).
+			st.quietIf(reflect.DeepEqual(before, st.status.Power))
 		})
 	})
 }
@@ -313,13 +323,23 @@ func boardView(b power.BoardReport) api.PowerBoard {
 	return pb
 }
 
-// readHead reads what the head node says about itself: its revision and
-// model, and the firmware's throttling flags (see hw/sysinfo for where
+// headModel is what the head node is, read once when the power part
+// starts: it does not change while the machine runs.
+type headModel struct {
+	revision string
+	pi5      bool
+}
+
+func readHeadModel(root string) headModel {
+	rev, _ := sysinfo.Revision(root)
+	return headModel{revision: rev, pi5: sysinfo.IsPi5(root)}
+}
+
+// readHead is what the head node says about itself: its revision and
+// model (as read at start), and the firmware's throttling flags, read now (see hw/sysinfo for where
 // they come from, without vcgencmd).
-func readHead(root string) api.Head {
-	var h api.Head
-	h.Revision, _ = sysinfo.Revision(root)
-	h.Pi5 = sysinfo.IsPi5(root)
+func readHead(root string, model headModel) api.Head {
+	h := api.Head{Revision: model.revision, Pi5: model.pi5}
 	t := sysinfo.ReadThrottling(root)
 	h.ThrottledSource = t.Source
 	if t.Source == "firmware" {
