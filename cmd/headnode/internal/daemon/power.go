@@ -117,6 +117,8 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 
 	sysRoot := d.hw.SysRoot()
 	model := readHeadModel(sysRoot)
+	var head api.Head // the Report callback's: one goroutine
+	var headAt time.Time
 	m := power.NewManager(cluster, power.Options{
 		Stagger:      p.Stagger.Duration,
 		Boot:         p.Boot,
@@ -127,7 +129,12 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		SysRoot:      sysRoot,
 		HATUSBPath:   p.HATUSBPath,
 		Report: func(r power.Report) {
-			head := readHead(sysRoot, model)
+			// The firmware's flags are sticky ("occurred") as well as
+			// current; a look every few seconds is enough, not at every
+			// read-back of the boards.
+			if now := time.Now(); now.Sub(headAt) >= headEvery {
+				head, headAt = readHead(sysRoot, model), now
+			}
 			d.send(ctx, func(st *state) {
 				before := st.status.Power
 				st.power.report, st.power.head = r, head
@@ -322,6 +329,9 @@ func boardView(b power.BoardReport) api.PowerBoard {
 	}
 	return pb
 }
+
+// headEvery is how often the head's throttling flags are read.
+const headEvery = 5 * time.Second
 
 // headModel is what the head node is, read once when the power part
 // starts: it does not change while the machine runs.
