@@ -90,8 +90,8 @@ func rssKB(t *testing.T, pid int, field string) float64 {
 	return 0
 }
 
-// TestBenchIdle: the idle appliance (TestFootprint's): resident memory
-// and CPU over -bench-for.
+// TestBenchIdle: READY after start, and the idle appliance
+// (TestFootprint's): resident memory and CPU over -bench-for.
 func TestBenchIdle(t *testing.T) {
 	benchSetup(t)
 	tp := newTopo(t, true)
@@ -99,7 +99,11 @@ func TestBenchIdle(t *testing.T) {
 	text, _ := os.ReadFile(cfg)
 	text = []byte(strings.NewReplacer(`probe_interval = "200ms"`, `probe_interval = "1s"`, `down_after = "600ms"`, `down_after = "3s"`).Replace(string(text)))
 	must(t, os.WriteFile(cfg, text, 0o644))
-	d := tp.startDaemon(t, cfg)
+	ns := newNotifySocket(t)
+	start := time.Now()
+	d := tp.startDaemon(t, cfg, "NOTIFY_SOCKET="+ns.path)
+	// READY=1: NAT applied, from the start of the process.
+	figure("ready", ms(ns.first(t, "READY=1").at.Sub(start)), "ms")
 	if _, errOut, code := run(t, nil, "on", "p1", "--config", cfg); code != 0 {
 		t.Fatal(errOut)
 	}
