@@ -114,6 +114,9 @@ func TestBenchIdle(t *testing.T) {
 	figure("idle_rss", rssKB(t, pid, "VmRSS")/1024, "MB")
 	figure("idle_rss_anon", rssKB(t, pid, "RssAnon")/1024, "MB")
 	figure("idle_rss_file", rssKB(t, pid, "RssFile")/1024, "MB")
+	if os.Getenv("HEADNODE_BENCH_LOG") != "" {
+		t.Logf("daemon log:\n%s", d.log.String())
+	}
 	if os.Getenv("HEADNODE_BENCH_SMAPS") != "" {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps")
 		t.Logf("smaps:\n%s", b)
@@ -141,7 +144,9 @@ func TestBenchThousandNodes(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	figure("probe1024_cpu", cpuOver(t, d.cmd.Process.Pid, *benchFor), "%core")
 
-	// Views, each timed 30 times; the median and the worst.
+	// Views, each timed 30 times; the median and the worst. 60 ms apart:
+	// the page's listener lets a client have 20 requests a second after
+	// a burst, and a request over that waits its turn (README, Limits).
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return tp.head.Dial(addr, net.Dialer{Timeout: 2 * time.Second})
@@ -152,6 +157,7 @@ func TestBenchThousandNodes(t *testing.T) {
 	} {
 		var times []time.Duration
 		for range 30 {
+			time.Sleep(60 * time.Millisecond)
 			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:9180"+v.path, nil)
 			if v.accept != "" {
 				req.Header.Set("Accept", v.accept)
@@ -278,8 +284,8 @@ func TestBenchLCD(t *testing.T) {
 	// returns makes the change measured.
 	measure := func(name string, change func(i int) func()) {
 		var times, loop, sys []time.Duration
-		for i := range 60 {
-			time.Sleep(50 * time.Millisecond)
+		for i := range 100 {
+			time.Sleep(30 * time.Millisecond)
 			do := change(i)
 			start := time.Now()
 			do()
@@ -298,7 +304,7 @@ func TestBenchLCD(t *testing.T) {
 			figure(name+"_to_loop_p50", ms(loop[len(loop)/2]), "ms")
 		}
 		figure(name+"_p50", ms(times[len(times)/2]), "ms")
-		figure(name+"_p99", ms(times[len(times)*99/100]), "ms")
+		figure(name+"_p99", ms(times[(len(times)*99+99)/100-1]), "ms") // nearest rank
 		figure(name+"_max", ms(times[len(times)-1]), "ms")
 	}
 	// Renumbered, as a DHCP client does when the lease's address

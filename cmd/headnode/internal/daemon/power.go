@@ -51,6 +51,10 @@ type powerNode struct {
 	num  int // N of its name pN
 	n    int // cluster number, 0 when no board powers it
 	addr netip.Addr
+	// addrText and gadget (its ethpiN) are made once, not at every
+	// probe round for every one of a thousand nodes ("" in tests:
+	// made when needed).
+	addrText, gadget string
 }
 
 // powerHandles are what control handlers need from the running part.
@@ -168,7 +172,11 @@ func powerNodes(cfg *config.Config, c *power.Cluster) []powerNode {
 			return // validated at load
 		}
 		addr, _ := cfg.NodeAddress(num)
-		out = append(out, powerNode{name: name, num: num, n: n, addr: addr})
+		nd := powerNode{name: name, num: num, n: n, addr: addr, gadget: gadgetLink(num)}
+		if addr.IsValid() {
+			nd.addrText = addr.String()
+		}
+		out = append(out, nd)
 	}
 	for n := 1; n <= c.Nodes(); n++ {
 		add(nodename.Name(n), n)
@@ -279,13 +287,17 @@ func (st *state) updatePower() {
 	for _, nd := range ps.nodes {
 		v := ps.life.View(nd.name, now)
 		node := api.Node{Name: nd.name, State: v.State, Since: v.Since, Powered: v.Powered, Reachable: v.Reachable}
-		if nd.addr.IsValid() {
+		if node.Address = nd.addrText; node.Address == "" && nd.addr.IsValid() {
 			node.Address = nd.addr.String()
 		}
 		if nd.n > 0 && nd.n <= len(ps.report.Requested) {
 			node.Requested = ps.report.Requested[nd.n-1]
 		}
-		if l, ok := st.net.links[gadgetLink(nd.num)]; ok && l.Exists {
+		gadget := nd.gadget
+		if gadget == "" {
+			gadget = gadgetLink(nd.num)
+		}
+		if l, ok := st.net.links[gadget]; ok && l.Exists {
 			node.Gadget = l.Name
 		}
 		if on, ok := usbboot[nd.n]; ok && nd.n > 0 {
