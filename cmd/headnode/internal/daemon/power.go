@@ -210,15 +210,36 @@ func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []pow
 	}
 	power.RunProbes(ctx, prober, addrs, p.ProbeInterval.Duration, func(answered []bool, now time.Time) {
 		d.send(ctx, func(st *state) {
-			before := st.status.Power
 			for i, ok := range answered {
 				st.power.life.Seen(which[i], ok, now)
 			}
+			// Most rounds change nothing (the same nodes answer): then
+			// neither the node list is rebuilt nor the status encoded.
+			st.power.life.Update(now)
+			if st.nodesCurrent(now) {
+				st.quietIf(true)
+				return
+			}
 			st.updatePower()
-			// Most rounds change nothing (the same nodes answer).
-			st.quietIf(reflect.DeepEqual(before, st.status.Power))
 		})
 	})
+}
+
+// nodesCurrent reports whether the status's nodes are what the lifecycle
+// says now (state, since, reachable), so that a probe round need not
+// rebuild a thousand of them.
+func (st *state) nodesCurrent(now time.Time) bool {
+	ps, shown := &st.power, st.status.Power.Nodes
+	if len(shown) != len(ps.nodes) {
+		return false
+	}
+	for i, nd := range ps.nodes {
+		v, n := ps.life.View(nd.name, now), shown[i]
+		if n.Name != nd.name || n.State != v.State || !n.Since.Equal(v.Since) || n.Reachable != v.Reachable {
+			return false
+		}
+	}
+	return true
 }
 
 // resetPower starts the part's state over for a new configuration.
