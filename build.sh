@@ -8,13 +8,18 @@
 #   ./build.sh sim        build and run `headnode sim` (needs root)
 #   ./build.sh deps       install the Debian packages the tests need (root)
 #   ./build.sh footprint  the idle daemon's CPU and memory over 60 s, emulated hardware (root)
-#   ./build.sh bench      every figure of issue 13 beside the incumbents, measured in the
-#                         same run: this tree against BENCH_BASE (default main), python3,
-#                         the old NAT path (root; BENCH_FOR=30s per CPU figure)
+#   ./build.sh bench [DNS_DURATION [DNS_RATE]]  every figure of issue 13 beside the
+#                         incumbents, measured in the same run: this tree against BENCH_BASE
+#                         (default main), python3, the old NAT path, dnsmasq (root;
+#                         BENCH_FOR=30s per CPU figure)
 #   ./build.sh soak [DURATION [nft|legacy]]  the daemon under injected faults (default 30m, nft; root)
 #   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
-#   ./build.sh image [--deb FILE] IN.img[.xz] OUT.img
-#                         bake the package into a Raspberry Pi OS image (root)
+#   ./build.sh image [--deb FILE] [first-boot options] IN.img[.xz] OUT.img
+#                         bake the package into a Raspberry Pi OS image and write
+#                         OUT.rpi-imager-manifest beside it (root); first boot:
+#                         --hostname NAME, --user NAME with --password-hash HASH
+#                         and/or --ssh-key KEY|FILE, --wifi-ssid SSID
+#                         --wifi-country CC [--wifi-psk PSK]
 #
 # VERSION overrides the version stamped into the binaries and packages
 # (default: git describe). DIST overrides the output directory (default: dist).
@@ -52,7 +57,9 @@ declare -A PACKAGES=(
 	[chromium]=chromium
 	[dhclient]=isc-dhcp-client
 	[udhcpc]=udhcpc
+	[dhcpcd]=dhcpcd-base
 	[busybox]=busybox
+	[dnsmasq]=dnsmasq-base
 	[losetup]=mount
 	[partx]=util-linux
 	[dpkg-deb]=dpkg
@@ -65,6 +72,10 @@ declare -A PACKAGES=(
 	[mkfs.vfat]=dosfstools
 	[mkfs.ext4]=e2fsprogs
 	[debugfs]=e2fsprogs
+	[lintian]=lintian
+	[groff]=groff-base
+	[dig]=bind9-dnsutils
+	[dnsmasq]=dnsmasq-base
 	[hyperfine]=hyperfine
 	[python3]=python3
 )
@@ -72,8 +83,10 @@ declare -A PACKAGES=(
 # Debian packages the tests use that bring no command, by a file they
 # install (a glob). erlang-snmp: the base MIB modules (SNMPv2-SMI, -TC,
 # -CONF) that smilint and snmptranslate check HEADNODE-MIB against.
+# python3-yaml: the image tests parse cloud-init's user-data with it.
 declare -A PACKAGE_FILES=(
 	['/usr/lib/erlang/lib/snmp-*/mibs/SNMPv2-SMI.mib']=erlang-snmp
+	['/usr/lib/python3/dist-packages/yaml/__init__.py']=python3-yaml
 )
 
 die() { echo "build.sh: $*" >&2; exit 1; }
@@ -151,7 +164,9 @@ deb_version() {
 # GOARM=6 binary: Raspberry Pi OS armhf is ARMv6, every Pi) or arm64.
 deb_one() {
 	local arch=$1 bin stage out maint
-	maint="${DEBFULLNAME:-headnode developers} <${DEBEMAIL:-headnode@invalid}>"
+	# The project's own address; DEBFULLNAME and DEBEMAIL override it (a
+	# fork that publishes its own packages).
+	maint="${DEBFULLNAME:-The headnode authors} <${DEBEMAIL:-headnode@users.noreply.github.com}>"
 	# Dates in the package (files, changelog) are the commit's, so building
 	# the same commit again gives the same package.
 	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
@@ -174,6 +189,10 @@ deb_one() {
 	install -D -m 0644 systemd/modules-load.d/headnode.conf "$stage/usr/lib/modules-load.d/headnode.conf"
 	install -D -m 0644 systemd/udev/60-headnode-blinkstick.rules "$stage/usr/lib/udev/rules.d/60-headnode-blinkstick.rules"
 	install -D -m 0644 systemd/NetworkManager/headnode.conf "$stage/usr/lib/NetworkManager/conf.d/headnode.conf"
+	# The head resolves the nodes' names: NetworkManager's dnsmasq asks
+	# headnode's DNS server for the cluster domain (README, "DNS").
+	install -D -m 0644 systemd/NetworkManager/headnode-dns.conf "$stage/usr/lib/NetworkManager/conf.d/headnode-dns.conf"
+	install -D -m 0644 systemd/NetworkManager/dnsmasq-headnode.conf "$stage/etc/NetworkManager/dnsmasq.d/headnode.conf"
 	install -D -m 0644 systemd/tmpfiles.d/headnode.conf "$stage/usr/lib/tmpfiles.d/headnode.conf"
 	install -D -m 0644 systemd/sysusers.d/headnode.conf "$stage/usr/lib/sysusers.d/headnode.conf"
 	# What `headnode config default` prints (the binary embeds this file).
@@ -186,13 +205,21 @@ deb_one() {
 	install -D -m 0644 cmd/headnode/internal/web/grafana/headnode-dashboard.json "$stage/usr/share/headnode/grafana/headnode-dashboard.json"
 	install -D -m 0644 cmd/headnode/internal/snmp/HEADNODE-MIB.txt "$stage/usr/share/headnode/mibs/HEADNODE-MIB.txt"
 	install -D -m 0644 LICENSE "$stage/usr/share/doc/headnode/copyright"
+	# headnode(8) and the bash completion are written by the binary from its
+	# own help texts and command table (run here, built for this machine).
+	host_headnode
+	mkdir -p "$stage/usr/share/man/man8" "$stage/usr/share/bash-completion/completions"
+	"$HOST_BIN" __man | gzip -9n >"$stage/usr/share/man/man8/headnode.8.gz"
+	ln -s headnode.8.gz "$stage/usr/share/man/man8/clusterctrl.8.gz"
+	"$HOST_BIN" __bash-completion >"$stage/usr/share/bash-completion/completions/headnode"
+	install -D -m 0644 systemd/debian/lintian-overrides "$stage/usr/share/lintian/overrides/headnode"
 	# Debian policy wants a changelog: this one names the version's source.
 	printf 'headnode (%s) unstable; urgency=medium\n\n  * Built from headnode %s.\n\n -- %s  %s\n' \
 		"$(deb_version)" "$VERSION" "$maint" "$(date -R -d "@$SOURCE_DATE_EPOCH")" |
 		gzip -9n >"$stage/usr/share/doc/headnode/changelog.gz"
 	install -D -m 0755 -t "$stage/DEBIAN" systemd/debian/preinst systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm
 	# dpkg asks before replacing an edited conffile, and keeps it on remove.
-	echo /etc/headnode/config.toml >"$stage/DEBIAN/conffiles"
+	printf '%s\n' /etc/headnode/config.toml /etc/NetworkManager/dnsmasq.d/headnode.conf >"$stage/DEBIAN/conffiles"
 	cat >"$stage/DEBIAN/control" <<-CONTROL
 		Package: headnode
 		Version: $(deb_version)
@@ -210,9 +237,21 @@ deb_one() {
 		 .
 		 Commands: headnode status, headnode on/off pN, headnode nat status.
 	CONTROL
+	# dpkg -V checks the installed files against these.
+	(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r md5sum) >"$stage/DEBIAN/md5sums"
+	chmod 0644 "$stage/DEBIAN/md5sums"
 	dpkg-deb --root-owner-group -Zxz --build "$stage" "$out" >/dev/null
 	rm -rf "$stage"
 	echo "build.sh: $out" >&2
+}
+
+# host_headnode builds headnode for this machine once, as $HOST_BIN, to run
+# at package build time.
+HOST_BIN=""
+host_headnode() {
+	[ -z "$HOST_BIN" ] || return 0
+	build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
+	HOST_BIN="$DIST/headnode-$HOST_OS-$HOST_ARCH"
 }
 
 deb() {
@@ -246,9 +285,322 @@ partitions() {
 		END { if (boot && root) print boot, root; else exit 1 }'
 }
 
+# The first-boot options of `build.sh image` (all empty: none given).
+FB_HOSTNAME="" FB_USER="" FB_HASH="" FB_KEYS="" FB_SSID="" FB_PSK="" FB_COUNTRY=""
+
+# firstboot_check validates the first-boot options before anything is
+# written: one line naming the bad value and what would be valid.
+firstboot_check() {
+	# Bytes and ASCII classes: an SSID is at most 32 bytes, a passphrase
+	# printable ASCII, a host name ASCII letters and digits.
+	local line LC_ALL=C
+	if [ -n "$FB_HOSTNAME" ] && ! [[ $FB_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]]; then
+		die "image: --hostname \"$FB_HOSTNAME\" is not a host name: 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen"
+	fi
+	# userconf-pi's rule for the user it renames the first user to.
+	if [ -n "$FB_USER" ] && { ! [[ $FB_USER =~ ^[a-z][a-z0-9-]{0,31}$ ]] || [ "$FB_USER" = root ]; }; then
+		die "image: --user \"$FB_USER\" is not a user name: 1 to 32 lower-case letters, digits and hyphens, starting with a letter, not root"
+	fi
+	# A crypt(5) hash ($y$ yescrypt, $6$ SHA-512, ...); a colon or space
+	# would break userconf.txt and chpasswd -e.
+	if [ -n "$FB_HASH" ] && ! [[ $FB_HASH =~ ^\$[0-9a-z]+\$[./0-9A-Za-z\$=,]+$ ]]; then
+		die "image: --password-hash \"$FB_HASH\" is not a crypt(5) password hash such as \`mkpasswd -m yescrypt\` or \`openssl passwd -6\` prints (\$y\$... or \$6\$...)"
+	fi
+	if [ -n "$FB_KEYS" ]; then
+		while IFS= read -r line; do
+			[[ $line =~ ^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\ [A-Za-z0-9+/]+=*(\ [^[:cntrl:]]*)?$ ]] ||
+				die "image: --ssh-key: \"$line\" is not an OpenSSH public key line (ssh-ed25519 AAAA... comment); give the key or its .pub file"
+		done <<<"$FB_KEYS"
+	fi
+	if [ -n "$FB_USER" ] && [ -z "$FB_HASH" ] && [ -z "$FB_KEYS" ]; then
+		die "image: --user \"$FB_USER\" needs --password-hash HASH or --ssh-key KEY, or nobody could log in"
+	fi
+	if [ -z "$FB_USER" ] && { [ -n "$FB_HASH" ] || [ -n "$FB_KEYS" ]; }; then
+		die "image: --password-hash and --ssh-key are for the user named by --user NAME, which is missing"
+	fi
+	if [ -n "$FB_SSID" ]; then
+		{ [ ${#FB_SSID} -le 32 ] && ! [[ $FB_SSID =~ [[:cntrl:]] ]]; } ||
+			die "image: --wifi-ssid \"$FB_SSID\" is not a Wi-Fi network name: 1 to 32 bytes (UTF-8), no control characters"
+		[ -n "$FB_COUNTRY" ] || die "image: --wifi-ssid needs --wifi-country CC (the two-letter country code, e.g. GB), or the Pi keeps Wi-Fi off"
+	elif [ -n "$FB_PSK" ] || [ -n "$FB_COUNTRY" ]; then
+		die "image: --wifi-psk and --wifi-country are for the network named by --wifi-ssid SSID, which is missing"
+	fi
+	if [ -n "$FB_PSK" ] && ! [[ $FB_PSK =~ ^[[:print:]]{8,63}$ || $FB_PSK =~ ^[0-9A-Fa-f]{64}$ ]]; then
+		die "image: --wifi-psk is not a WPA passphrase (8 to 63 printable ASCII characters) or a 64-digit hex key"
+	fi
+	if [ -n "$FB_COUNTRY" ] && ! [[ $FB_COUNTRY =~ ^[A-Z]{2}$ ]]; then
+		die "image: --wifi-country \"$FB_COUNTRY\" is not a two-letter ISO 3166 country code in capitals, e.g. GB, DE, US"
+	fi
+}
+
+firstboot_wanted() { [ -n "$FB_HOSTNAME$FB_USER$FB_SSID" ]; }
+
+# sh_quote VALUE quotes a value for /bin/sh (dash): single quotes, each ' as '"'"'.
+sh_quote() { printf "'%s'" "${1//\'/\'\"\'\"\'}"; }
+
+# yaml_str VALUE quotes a value as a YAML double-quoted string.
+yaml_str() {
+	local v=${1//\\/\\\\}
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
+# wifi_psk prints the key for the network: a 64-digit hex key as given, a
+# passphrase as its WPA-PSK (PBKDF2-HMAC-SHA1, 4096 rounds, salted with the
+# SSID), as Imager writes it, so the passphrase itself is not on the card;
+# without python3 or openssl the passphrase is written as it is.
+wifi_psk() {
+	if [[ $FB_PSK =~ ^[0-9A-Fa-f]{64}$ ]] || [ -z "$FB_PSK" ]; then
+		printf '%s' "$FB_PSK"
+	elif command -v python3 >/dev/null 2>&1; then
+		PSK=$FB_PSK SSID=$FB_SSID python3 -c 'import hashlib, os; print(hashlib.pbkdf2_hmac("sha1", os.environ["PSK"].encode(), os.environ["SSID"].encode(), 4096, 32).hex(), end="")'
+	else
+		echo "build.sh: note: no python3 here to derive the WPA key: the Wi-Fi passphrase is written as typed" >&2
+		printf '%s' "$FB_PSK"
+	fi
+}
+
+# pkg_installed ROOT PACKAGE: the package is installed in ROOT's dpkg.
+pkg_installed() {
+	dpkg-query --admindir="$1/var/lib/dpkg" -W -f='${db:Status-Status}\n' "$2" 2>/dev/null | grep -qx installed
+}
+
+# init_format ROOT prints the customisation format Raspberry Pi Imager uses
+# for an image, in its manifest's terms (init_format, rpi-imager
+# doc/os_customisation_formats.md): an image with the rpi-preseed package
+# reads Imager's rpi-preseed.toml ("rpi-preseed"); the newest Raspberry Pi
+# OS (trixie) carries cloud-init, with the Raspberry Pi module
+# cc_raspberry_pi ("cloudinit-rpi"); bookworm and the first trixie release
+# carry raspberrypi-sys-mods and no cloud-init, and take Imager's
+# firstrun.sh ("systemd"); anything else takes no customisation ("none").
+init_format() {
+	local root=$1
+	if pkg_installed "$root" rpi-preseed; then
+		echo rpi-preseed
+	elif pkg_installed "$root" cloud-init; then
+		if compgen -G "$root/usr/lib/python3/dist-packages/cloudinit/config/cc_raspberry_pi.py" >/dev/null; then
+			echo cloudinit-rpi
+		else
+			echo cloudinit
+		fi
+	elif pkg_installed "$root" raspberrypi-sys-mods; then
+		echo systemd
+	else
+		echo none
+	fi
+}
+
+# boot_put IMG@@OFFSET NAME CONTENT-FILE writes a file to the boot partition.
+boot_put() { mcopy -o -i "$1" "$3" "::$2"; }
+
+# firstboot_systemd BOOT writes the first-boot options the way Raspberry Pi
+# OS bookworm reads them from its boot partition:
+#   - ssh: sshswitch.service (raspberrypi-sys-mods) turns SSH on and
+#     deletes the file;
+#   - userconf.txt, "user:hash": userconfig.service (userconf-pi) renames
+#     the first user (uid 1000) and sets the password;
+#   - firstrun.sh, run once by systemd.run= on the kernel command line as
+#     Imager's "systemd" format does: the host name, SSH keys and Wi-Fi,
+#     through raspberrypi-sys-mods' imager_custom; the initramfs's
+#     imager_fixup moves its path to /boot/firmware, and its last lines
+#     remove it and the systemd.run= arguments.
+firstboot_systemd() {
+	local boot=$1 f=$IMG_TMP cmdline="" key tool
+	# Older releases (bullseye) lack these; nothing is written then.
+	for tool in ${FB_HOSTNAME:+imager_custom} ${FB_KEYS:+imager_custom} ${FB_SSID:+imager_custom}; do
+		[ -f "$IMG_MNT/usr/lib/raspberrypi-sys-mods/$tool" ] ||
+			die "image: this image's raspberrypi-sys-mods has no $tool, which firstrun.sh needs for --hostname, --ssh-key and --wifi-ssid: use a bookworm or newer Raspberry Pi OS image"
+	done
+	if [ -n "$FB_USER" ] && ! pkg_installed "$IMG_MNT" userconf-pi; then
+		die "image: this image has no userconf-pi, which renames the first user to --user: use a bookworm or newer Raspberry Pi OS image"
+	fi
+	if [ -n "$FB_USER" ]; then
+		: >"$f"
+		boot_put "$boot" ssh "$f"
+		echo "build.sh: first boot: ssh (SSH on)" >&2
+	fi
+	if [ -n "$FB_HASH" ]; then
+		printf '%s:%s\n' "$FB_USER" "$FB_HASH" >"$f"
+		boot_put "$boot" userconf.txt "$f"
+		echo "build.sh: first boot: userconf.txt (user $FB_USER with the password hash)" >&2
+	fi
+	if [ -n "$FB_HOSTNAME$FB_KEYS$FB_SSID" ]; then
+		{
+			printf '#!/bin/sh\n# Written by headnode build.sh image: the first boot of this card, once.\nset +e\n'
+			if [ -n "$FB_HOSTNAME" ]; then
+				printf '/usr/lib/raspberrypi-sys-mods/imager_custom set_hostname %s\n' "$FB_HOSTNAME"
+			fi
+			if [ -n "$FB_KEYS" ]; then
+				printf '/usr/lib/raspberrypi-sys-mods/imager_custom enable_ssh'
+				# Keys only: no password logins over SSH.
+				[ -n "$FB_HASH" ] || printf ' -k'
+				while IFS= read -r key; do printf ' %s' "$(sh_quote "$key")"; done <<<"$FB_KEYS"
+				printf '\n'
+				if [ -z "$FB_HASH" ]; then
+					# No userconf.txt: rename the first user here, as Imager does.
+					printf '/usr/lib/userconf-pi/userconf %s %s\n' "$(sh_quote "$FB_USER")" "''"
+				fi
+			fi
+			if [ -n "$FB_SSID" ]; then
+				printf '/usr/lib/raspberrypi-sys-mods/imager_custom set_wlan %s %s %s\n' "$(sh_quote "$FB_SSID")" "$(sh_quote "$(wifi_psk)")" "$(sh_quote "$FB_COUNTRY")"
+			fi
+			printf 'rm -f /boot/firstrun.sh\nsed -i %s /boot/cmdline.txt\nexit 0\n' "'s| systemd.run.*||g'"
+		} >"$f"
+		boot_put "$boot" firstrun.sh "$f"
+		cmdline=" systemd.run=/boot/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target"
+		echo "build.sh: first boot: firstrun.sh (${FB_HOSTNAME:+host name, }${FB_KEYS:+SSH keys, }${FB_SSID:+Wi-Fi, }run once)" >&2
+	fi
+	cmdline_append "$boot" "$cmdline"
+}
+
+# firstboot_cloudinit BOOT writes the first-boot options as cloud-init's
+# NoCloud data source on the boot partition, as Imager's "cloudinit" and
+# "cloudinit-rpi" formats do (the newest Raspberry Pi OS trixie): meta-data
+# with an instance ID, user-data (#cloud-config: host name, the user, SSH)
+# and network-config (netplan version 2: Wi-Fi beside eth0), and
+# "ds=nocloud;i=ID" on the kernel command line.
+firstboot_cloudinit() {
+	local boot=$1 f=$IMG_TMP id key
+	id="headnode-$(date -u +%Y%m%d%H%M%S)-$$"
+	printf 'instance-id: %s\n' "$id" >"$f"
+	boot_put "$boot" meta-data "$f"
+	{
+		printf '#cloud-config\n# Written by headnode build.sh image.\nmanage_resolv_conf: false\n'
+		if [ -n "$FB_HOSTNAME" ]; then
+			printf 'hostname: %s\nmanage_etc_hosts: true\n' "$FB_HOSTNAME"
+		fi
+		if [ -n "$FB_USER" ]; then
+			# user: (singular) renames the image's default user and keeps its
+			# groups (sudo, i2c, gpio...).
+			printf 'user:\n  name: %s\n  shell: /bin/bash\n' "$FB_USER"
+			if [ -n "$FB_HASH" ]; then
+				printf '  lock_passwd: false\n  passwd: %s\n' "$(yaml_str "$FB_HASH")"
+			else
+				printf '  lock_passwd: true\n'
+			fi
+			if [ -n "$FB_KEYS" ]; then
+				printf '  ssh_authorized_keys:\n'
+				while IFS= read -r key; do printf '    - %s\n' "$(yaml_str "$key")"; done <<<"$FB_KEYS"
+			fi
+			# The distribution's default user has passwordless sudo; asking for
+			# the password is the safer default for a router.
+			[ -z "$FB_HASH" ] || printf '  sudo: null\n'
+			if [ -n "$FB_HASH" ]; then printf 'ssh_pwauth: true\n'; else printf 'ssh_pwauth: false\n'; fi
+			# cloud-init writes the keys but Raspberry Pi OS ships sshd disabled.
+			printf 'runcmd:\n  - [ systemctl, enable, --now, ssh ]\n'
+		fi
+	} >"$f"
+	boot_put "$boot" user-data "$f"
+	echo "build.sh: first boot: meta-data, user-data (${FB_HOSTNAME:+host name, }${FB_USER:+user $FB_USER, SSH on})" >&2
+	if [ -n "$FB_SSID" ]; then
+		{
+			printf 'network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      optional: true\n'
+			printf '  wifis:\n    wlan0:\n      dhcp4: true\n      optional: true\n      regulatory-domain: %s\n' "$(yaml_str "$FB_COUNTRY")"
+			printf '      access-points:\n        %s:\n' "$(yaml_str "$FB_SSID")"
+			if [ -n "$FB_PSK" ]; then
+				printf '          password: %s\n' "$(yaml_str "$(wifi_psk)")"
+			else
+				printf '          auth:\n            key-management: none\n'
+			fi
+		} >"$f"
+		boot_put "$boot" network-config "$f"
+		echo "build.sh: first boot: network-config (Wi-Fi $FB_SSID)" >&2
+	fi
+	cmdline_append "$boot" " ds=nocloud;i=$id"
+}
+
+# cmdline_append BOOT ARGS appends to cmdline.txt's one line (and the Wi-Fi
+# regulatory domain, as Imager does, when a country is given).
+cmdline_append() {
+	local boot=$1 args=$2 f=$IMG_TMP line
+	# Before systemd.run=: firstrun.sh's last line cuts from there to the end.
+	[ -z "$FB_COUNTRY" ] || args=" cfg80211.ieee80211_regdom=$FB_COUNTRY$args"
+	[ -n "$args" ] || return 0
+	mtype -i "$boot" ::cmdline.txt >"$f" 2>/dev/null ||
+		die "image: the boot partition has no cmdline.txt: is it a Raspberry Pi OS image?"
+	line=$(head -n1 "$f" | tr -d '\r')
+	# An image baked before keeps its first boot's arguments only once.
+	line=$(printf '%s\n' "$line" | tr ' ' '\n' | grep -v -e '^systemd\.run=' -e '^systemd\.run_success_action=' \
+		-e '^systemd\.unit=kernel-command-line\.target$' -e '^ds=nocloud' -e '^cfg80211\.ieee80211_regdom=' -e '^$' | paste -sd' ') || true
+	printf '%s%s\n' "$line" "$args" >"$f"
+	boot_put "$boot" cmdline.txt "$f"
+	echo "build.sh: cmdline.txt: added$args" >&2
+}
+
+# json VALUE prints a JSON string.
+json() {
+	local v=${1//\\/\\\\}
+	v=${v//\"/\\\"}
+	v=${v//$'\t'/\\t}
+	v=${v//$'\n'/\\n}
+	printf '"%s"' "$v"
+}
+
+# file_uri PATH prints a file: URI of an absolute path, bytes outside the
+# unreserved set and "/" percent-encoded (as Python's pathlib as_uri).
+file_uri() {
+	local LC_ALL=C path=$1 out="file://" c i
+	for ((i = 0; i < ${#path}; i++)); do
+		c=${path:i:1}
+		case $c in
+			[A-Za-z0-9._~/-]) out+=$c ;;
+			*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+
+# manifest OUT ARCH FORMAT CODENAME RELEASE VERSION writes
+# OUT-without-.img.rpi-imager-manifest: a Raspberry Pi Imager repository
+# with this one image, in the local-manifest format of rpi-imager's
+# doc/local_json (raspberrypi/rpi-imager at commit 72ad1179ff46, schema
+# doc/json-schema/os-list-schema.json). Opening it in Imager (double-click,
+# or `rpi-imager --repo FILE`) lists the image with its init_format, so
+# Imager offers its customisation (host name, user, SSH, Wi-Fi). The devices
+# are the tags of Imager's own manifest for the Pis the architecture runs
+# on (an image's "devices" must match a device's "tags"); "i2c" is both an
+# OS and a device capability, as Imager needs both to offer the I2C switch.
+manifest() {
+	local out=$1 arch=$2 format=$3 codename=$4 release=$5 version=$6 file size sum tags architecture bits name
+	file=${out%.img}.rpi-imager-manifest
+	size=$(stat -c %s "$out")
+	sum=$(sha256sum "$out" | cut -d' ' -f1)
+	case $arch in
+		armhf) tags='"pi5-32bit", "pi4-32bit", "pi3-32bit", "pi2-32bit", "pi1-32bit"' architecture=armhf bits=32 ;;
+		arm64) tags='"pi5-64bit", "pi4-64bit", "pi3-64bit"' architecture=armv8 bits=64 ;;
+	esac
+	name="headnode $version (Raspberry Pi OS ${codename:-unknown release}, $bits-bit)"
+	IMG_MANIFEST=$file
+	{
+		printf '{\n  "imager": {\n    "devices": [\n'
+		printf '      {"name": "Raspberry Pi 5", "description": "Raspberry Pi 5, 500 and Compute Module 5", "tags": ["pi5-%sbit"], "capabilities": ["i2c"]},\n' "$bits"
+		printf '      {"name": "Raspberry Pi 4", "description": "Raspberry Pi 4, 400 and Compute Module 4", "tags": ["pi4-%sbit"], "capabilities": ["i2c"]},\n' "$bits"
+		if [ "$arch" = armhf ]; then
+			printf '      {"name": "Raspberry Pi 3", "description": "Raspberry Pi 3, Zero 2 W and Compute Module 3", "tags": ["pi3-32bit"], "capabilities": ["i2c"]},\n'
+			printf '      {"name": "Raspberry Pi 2", "description": "Raspberry Pi 2", "tags": ["pi2-32bit"], "capabilities": ["i2c"]},\n'
+			printf '      {"name": "Raspberry Pi 1 and Zero", "description": "Raspberry Pi 1, Zero and Zero W", "tags": ["pi1-32bit"], "capabilities": ["i2c"]}\n'
+		else
+			printf '      {"name": "Raspberry Pi 3", "description": "Raspberry Pi 3, Zero 2 W and Compute Module 3", "tags": ["pi3-64bit"], "capabilities": ["i2c"]}\n'
+		fi
+		printf '    ]\n  },\n  "os_list": [\n    {\n'
+		printf '      "name": %s,\n' "$(json "$name")"
+		printf '      "description": %s,\n' "$(json "Head node of a Raspberry Pi cluster: NAT, node power, DHCP, LCD and LED. Built by headnode build.sh image.")"
+		printf '      "icon": "",\n'
+		printf '      "url": %s,\n' "$(json "$(file_uri "$(realpath "$out")")")"
+		printf '      "extract_size": %s,\n      "extract_sha256": "%s",\n' "$size" "$sum"
+		printf '      "image_download_size": %s,\n      "image_download_sha256": "%s",\n' "$size" "$sum"
+		printf '      "release_date": "%s",\n' "$release"
+		printf '      "init_format": "%s",\n' "$format"
+		printf '      "architecture": "%s",\n' "$architecture"
+		printf '      "devices": [%s],\n' "$tags"
+		printf '      "capabilities": ["i2c"]\n'
+		printf '    }\n  ]\n}\n'
+	} >"$file"
+	echo "build.sh: $file: Raspberry Pi Imager manifest (init_format $format): open it in Imager to customise the card" >&2
+}
+
 # Cleanup for image, on every exit: unmount, detach, and delete an
-# unfinished OUT so that nobody flashes a half-baked image.
-IMG_OUT="" IMG_MNT="" IMG_LOOP="" IMG_TMP="" IMG_DONE=""
+# unfinished OUT (and its manifest) so that nobody flashes a half-baked image.
+IMG_OUT="" IMG_MNT="" IMG_LOOP="" IMG_TMP="" IMG_DONE="" IMG_MANIFEST=""
 image_cleanup() {
 	if [ -n "$IMG_TMP" ]; then rm -f "$IMG_TMP"; fi
 	if [ -n "$IMG_MNT" ]; then
@@ -256,7 +608,10 @@ image_cleanup() {
 		rmdir "$IMG_MNT" 2>/dev/null || true
 	fi
 	if [ -n "$IMG_LOOP" ]; then losetup -d "$IMG_LOOP" || echo "build.sh: could not detach $IMG_LOOP" >&2; fi
-	if [ -n "$IMG_OUT" ] && [ -z "$IMG_DONE" ]; then rm -f "$IMG_OUT"; fi
+	if [ -n "$IMG_OUT" ] && [ -z "$IMG_DONE" ]; then
+		rm -f "$IMG_OUT"
+		if [ -n "$IMG_MANIFEST" ]; then rm -f "$IMG_MANIFEST"; fi
+	fi
 }
 
 # divert_official_clusterctrl ROOT: an official clusterctrl in the image
@@ -278,27 +633,60 @@ divert_official_clusterctrl() {
 	fi
 }
 
-# image [--deb FILE] IN OUT: copy a Raspberry Pi OS image and bake headnode
+# image [options] IN OUT: copy a Raspberry Pi OS image and bake headnode
 # into the copy, offline (no chroot, no qemu, nothing runs from the image):
 # the package is installed into its root file system with the host's dpkg,
-# the unit enabled, and I2C turned on in config.txt.
+# the unit enabled, I2C turned on in config.txt, the first-boot options
+# written in the image's own format, and an Imager manifest beside OUT.
 image() {
-	local deb="" in out arch boot_start root_start root_sectors i2c_re cfg avail need_kb
+	local deb="" in out arch boot_start root_start root_sectors i2c_re cfg avail need_kb format codename release boot
+	local usage="usage: build.sh image [--deb FILE] [--hostname NAME] [--user NAME (--password-hash HASH | --ssh-key KEY|FILE)] [--wifi-ssid SSID --wifi-country CC [--wifi-psk PSK]] IN.img[.xz] OUT.img"
+	local opt val
 	while [ $# -gt 0 ]; do
 		case $1 in
-			--deb) [ $# -ge 2 ] || die "image: --deb needs a .deb file"; deb=$2; shift 2 ;;
-			--deb=*) deb=${1#--deb=}; shift ;;
-			-*) die "image: unknown option \"$1\": the only option is --deb FILE" ;;
+			--deb | --hostname | --user | --password-hash | --ssh-key | --wifi-ssid | --wifi-psk | --wifi-country)
+				[ $# -ge 2 ] || die "image: $1 needs a value; $usage"
+				opt=$1 val=$2
+				shift 2
+				;;
+			--deb=* | --hostname=* | --user=* | --password-hash=* | --ssh-key=* | --wifi-ssid=* | --wifi-psk=* | --wifi-country=*)
+				opt=${1%%=*} val=${1#*=}
+				shift
+				;;
+			-*) die "image: unknown option \"$1\": valid options are --deb, --hostname, --user, --password-hash, --ssh-key, --wifi-ssid, --wifi-psk, --wifi-country" ;;
 			*) break ;;
 		esac
+		[ -n "$val" ] || die "image: $opt needs a non-empty value"
+		case $opt in
+			--deb) deb=$val ;;
+			--hostname) FB_HOSTNAME=$val ;;
+			--user) FB_USER=$val ;;
+			--password-hash) FB_HASH=$val ;;
+			--ssh-key)
+				# A key line, or a file of them (id_ed25519.pub, authorized_keys).
+				if [ -f "$val" ]; then
+					val=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$val" | tr -d '\r') || true
+					[ -n "$val" ] || die "image: --ssh-key: the file has no public key in it"
+				elif [[ $val != ssh-* && $val != ecdsa-* && $val != sk-* ]]; then
+					die "image: --ssh-key \"$val\" is neither an OpenSSH public key nor a file"
+				fi
+				FB_KEYS+=${FB_KEYS:+$'\n'}$val
+				;;
+			--wifi-ssid) FB_SSID=$val ;;
+			--wifi-psk) FB_PSK=$val ;;
+			--wifi-country) FB_COUNTRY=$val ;;
+		esac
 	done
-	[ $# -eq 2 ] || die "usage: build.sh image [--deb FILE] IN.img[.xz] OUT.img"
+	[ $# -eq 2 ] || die "$usage"
 	in=$1 out=$2
+	firstboot_check
 	[ "$(id -u)" -eq 0 ] || die "image loop-mounts the image's root file system: sudo ./build.sh image $*"
 	[ -f "$in" ] || die "image: \"$in\" is not a file; give a Raspberry Pi OS image (.img or .img.xz)"
+	[[ $out == *.img ]] || die "image: \"$out\" does not end in .img; the manifest goes beside it as ${out%.*}.rpi-imager-manifest"
 	[ ! -e "$out" ] || die "image: \"$out\" already exists; remove it or choose another output name"
+	[ ! -e "${out%.img}.rpi-imager-manifest" ] || die "image: \"${out%.img}.rpi-imager-manifest\" already exists; remove it or choose another output name"
 	[ -z "$deb" ] || [ -f "$deb" ] || die "image: --deb \"$deb\" is not a file"
-	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb dpkg-divert systemctl
+	need losetup partx mount mountpoint unshare mtype mcopy dpkg dpkg-query dpkg-deb dpkg-divert systemctl sha256sum
 	[[ $in != *.xz ]] || need xz
 
 	trap image_cleanup EXIT
@@ -311,6 +699,7 @@ image() {
 	esac
 	read -r boot_start root_start root_sectors < <(partitions "$out") ||
 		die "image: $in has no FAT boot partition and Linux root partition in its partition table: is it a Raspberry Pi OS image?"
+	boot="$out@@$((boot_start * 512))"
 
 	IMG_LOOP=$(losetup --find --show --offset $((root_start * 512)) --sizelimit $((root_sectors * 512)) "$out")
 	IMG_MNT=$(mktemp -d /tmp/headnode-image.XXXXXX)
@@ -323,16 +712,25 @@ image() {
 	fi
 	arch=$(elf_arch "$IMG_MNT/usr/bin/dpkg") ||
 		die "image: $in is not an armhf or arm64 system (its /usr/bin/dpkg is not an ARM executable)"
-	echo "build.sh: $in is Raspberry Pi OS $arch" >&2
-
-	# The daemon runs iptables, and dpkg would refuse the Depends anyway.
-	# Raspberry Pi OS Lite ships without it; installing it here would need
-	# apt inside the image (a chroot with qemu and a network).
-	if ! { [ -e "$IMG_MNT/usr/sbin/iptables" ] || [ -L "$IMG_MNT/usr/sbin/iptables" ]; } ||
-		! dpkg-query --admindir="$IMG_MNT/var/lib/dpkg" -W -f='${db:Status-Status}\n' 'iptables:*' 2>/dev/null | grep -qx installed; then
-		die "image: $in has no iptables, which headnode needs for NAT (Raspberry Pi OS Lite does not include it): use an image with iptables installed (such as a ClusterHAT CNAT image), or flash this one and run \`sudo apt install ./headnode_$(deb_version)_$arch.deb\` on the Pi, which installs iptables too"
+	# Read, not sourced: nothing from the image runs here. /usr/lib's, as
+	# /etc/os-release is a link to it that may be absolute (the host's).
+	codename=$(sed -n 's/^VERSION_CODENAME=["'\'']\{0,1\}\([a-z]*\).*/\1/p' "$IMG_MNT/usr/lib/os-release" 2>/dev/null | head -n1) || codename=""
+	format=$(init_format "$IMG_MNT")
+	echo "build.sh: $in is Raspberry Pi OS ${codename:+$codename }$arch, first-boot format $format" >&2
+	if firstboot_wanted && [ "$format" = none ]; then
+		die "image: $in has neither cloud-init nor raspberrypi-sys-mods, so it reads no first-boot settings; --hostname, --user and --wifi-ssid need a Raspberry Pi OS image"
 	fi
+	if firstboot_wanted && [ "$format" = rpi-preseed ]; then
+		die "image: $in reads its first-boot settings from rpi-preseed.toml, which build.sh does not write: leave out --hostname, --user and --wifi-ssid and set them in Imager through the manifest"
+	fi
+	# The release of the base image (pi-gen's /etc/rpi-issue: "Raspberry Pi
+	# reference 2024-11-19"); Imager hashes passwords with yescrypt for
+	# images from 2023 on.
+	release=$(grep -s -m1 -o '[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}' "$IMG_MNT/etc/rpi-issue") || release=$(date -u +%F)
 
+	# No iptables needed: without the iptables program the daemon programs
+	# nf_tables over netlink (see README "NAT"), so stock Raspberry Pi OS
+	# Lite, which has neither iptables nor nftables, works as it is.
 	if [ -z "$deb" ]; then
 		mkdir -p "$DIST"
 		deb_one "$arch"
@@ -350,8 +748,9 @@ image() {
 	# does it: --force-script-chrootless runs our maintainer scripts here with
 	# DPKG_ROOT set (they touch only files below it), --force-architecture
 	# because the host's dpkg calls its own architecture native, and
-	# --no-triggers leaves other packages' triggers (none expected) to the
-	# Pi's first dpkg run instead of running the image's scripts here.
+	# --no-triggers leaves other packages' triggers (man-db's, when the image
+	# has it) to the Pi's first dpkg run instead of running the image's
+	# scripts here.
 	divert_official_clusterctrl "$IMG_MNT"
 	echo "build.sh: installing $deb into $in's root file system" >&2
 	# The scripts run on this machine, so they run in a mount namespace where
@@ -378,7 +777,7 @@ image() {
 	export MTOOLS_SKIP_CHECK=1
 	IMG_TMP=$(mktemp /tmp/headnode-config.txt.XXXXXX)
 	cfg=$IMG_TMP
-	mtype -i "$out@@$((boot_start * 512))" ::config.txt >"$cfg" 2>/dev/null ||
+	mtype -i "$boot" ::config.txt >"$cfg" 2>/dev/null ||
 		die "image: $in has no config.txt on its boot partition: is it a Raspberry Pi OS image?"
 	# Either turns on /dev/i2c-1: the Pi's I2C controller, or the bit-banged
 	# bus ClusterHAT images use on Pi 0-4 (it handles clock stretching).
@@ -390,13 +789,26 @@ image() {
 		if [ -s "$cfg" ] && [ -n "$(tail -c1 "$cfg")" ]; then echo >>"$cfg"; fi
 		# The file may end inside a [pi4]-style section; [all] applies to every Pi.
 		printf '[all]\n# headnode: I2C bus 1 for the power board and the LCD\ndtparam=i2c_arm=on\n' >>"$cfg"
-		mcopy -o -i "$out@@$((boot_start * 512))" "$cfg" ::config.txt
+		boot_put "$boot" config.txt "$cfg"
 		echo "build.sh: config.txt: added dtparam=i2c_arm=on" >&2
 	fi
 
+	if firstboot_wanted; then
+		case $format in
+			systemd) firstboot_systemd "$boot" ;;
+			cloudinit | cloudinit-rpi) firstboot_cloudinit "$boot" ;;
+		esac
+	fi
+
+	umount "$IMG_MNT"
+	rmdir "$IMG_MNT"
+	IMG_MNT=""
+	losetup -d "$IMG_LOOP"
+	IMG_LOOP=""
+	manifest "$out" "$arch" "$format" "$codename" "$release" "$(dpkg-deb -f "$deb" Version)"
 	IMG_DONE=1
 	image_cleanup
-	IMG_MNT="" IMG_LOOP="" IMG_TMP=""
+	IMG_TMP=""
 	echo "build.sh: $out: headnode $(dpkg-deb -f "$deb" Version) ($arch) installed and enabled" >&2
 }
 
@@ -538,8 +950,17 @@ bench() {
 		go test -count=1 -run '^$' -bench 'EventToLastByte' -benchtime 200x ./display
 	} 2>&1 | grep -E '^Benchmark' | sed -E 's/-[0-9]+ +/ /'
 	if declare -F bench_dhcp >/dev/null; then echo; bench_dhcp; fi
-	if declare -F bench_dns >/dev/null; then echo; bench_dns; fi
+	# DURATION and RATE of the DNS figures, as `build.sh bench [30s] [2000]`.
+	if declare -F bench_dns >/dev/null; then echo; bench_dns "$@"; fi
 	rm -rf "$out"
+}
+
+# bench_dns: headnode's DNS server and dnsmasq, same zone, same load, from a
+# node namespace (cmd/headnode/dns_bench_test.go): DURATION per server,
+# RATE queries a second; prints the table.
+bench_dns() {
+	HEADNODE_REQUIRE_NETNS=1 PATH=$PATH:/usr/sbin:/sbin go test -count=1 -timeout 0 -run '^TestBenchDNS$' -v ./cmd/headnode \
+		-dns-bench="${1:-30s}" -dns-bench-rate="${2:-2000}" | grep -E 'dns_bench:|^(ok|FAIL|---)'
 }
 
 case "${1:-build}" in
@@ -564,7 +985,10 @@ case "${1:-build}" in
 		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" \
 			-bench-binary="$PWD/$DIST/headnode-$HOST_OS-$HOST_ARCH" | grep -E 'idle for|^(ok|FAIL|---)'
 		;;
-	bench) bench ;;
+	bench)
+		shift
+		bench "$@"
+		;;
 	deb) deb ;;
 	image)
 		shift

@@ -14,6 +14,11 @@
 //     netlink;
 //   - bridge: the ClusterHAT bridge of the nodes' USB gadget links;
 //   - dhcpd: the nodes' DHCP server;
+//   - dhcpwatch: other DHCP servers on the cluster side, seen from a
+//     packet socket, and the gate that keeps ours silent while one answers;
+//   - roles: which interface is the uplink and which the cluster side, a
+//     pure decision from links, default routes and the board;
+//   - routes: the IPv4 default routes, followed through netlink;
 //   - change: the record of what any of them changed;
 //   - netlinksafe: netlink handles in a namespace, with interrupted dumps
 //     retried and missing links as nil;

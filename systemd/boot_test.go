@@ -77,6 +77,9 @@ ExecStart=ip link add eth0 type veth peer name eth1
 ExecStart=ip link set eth0 up
 ExecStart=ip link set eth1 up
 ExecStart=ip address add 198.51.100.2/24 dev eth1
+# The user's network has a router: its default route makes eth1 the
+# uplink, and so eth0 the cluster side (the built-in "auto").
+ExecStart=ip route add default via 198.51.100.1 dev eth1
 [Install]
 WantedBy=multi-user.target
 `)

@@ -60,25 +60,35 @@ func elfHeader(arch string) []byte {
 }
 
 // The synthetic SD card, in 512-byte sectors: an MBR, a 2 MiB FAT boot
-// partition and a 32 MiB ext4 root, laid out like Raspberry Pi OS's.
+// partition and a 64 MiB ext4 root (room to bake a baked image again),
+// laid out like Raspberry Pi OS's.
 const (
 	bootStart   = 2048
 	bootSectors = 4096
 	rootStart   = bootStart + bootSectors
-	rootSectors = 65536
+	rootSectors = 131072
 )
 
 // makeImage builds a disk image from a root tree and a config.txt.
 func makeImage(t *testing.T, dir, tree, configTxt string) string {
 	t.Helper()
+	return makeImageFiles(t, dir, tree, map[string]string{"config.txt": configTxt})
+}
+
+// makeImageFiles builds a disk image from a root tree and the files of its
+// boot partition.
+func makeImageFiles(t *testing.T, dir, tree string, bootFiles map[string]string) string {
+	t.Helper()
 	boot, root, img := filepath.Join(dir, "boot.fat"), filepath.Join(dir, "root.ext4"), filepath.Join(dir, "in.img")
-	cfg := filepath.Join(dir, "config.txt")
-	if err := os.WriteFile(cfg, []byte(configTxt), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	run(t, nil, "mkfs.vfat", "-C", boot, "2048")
-	run(t, nil, "mcopy", "-i", boot, cfg, "::config.txt")
-	run(t, nil, "mkfs.ext4", "-q", "-d", tree, root, "32M")
+	for name, content := range bootFiles {
+		f := filepath.Join(dir, "boot-"+name)
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, nil, "mcopy", "-i", boot, f, "::"+name)
+	}
+	run(t, nil, "mkfs.ext4", "-q", "-d", tree, root, "64M")
 	f, err := os.Create(img)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +114,7 @@ func makeImage(t *testing.T, dir, tree, configTxt string) string {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	table := "label: dos\nstart=2048, size=4096, type=c\nstart=6144, size=65536, type=83\n"
+	table := "label: dos\nstart=2048, size=4096, type=c\nstart=6144, size=131072, type=83\n"
 	cmd := []string{"sfdisk", "--quiet", img}
 	if _, stderr, err := runStdin(table, cmd...); err != nil {
 		t.Fatalf("sfdisk: %v: %s", err, stderr)
@@ -233,19 +243,27 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		}
 	})
 
-	// Raspberry Pi OS Lite has no iptables: a clear error, and nothing left.
-	t.Run("no iptables", func(t *testing.T) {
+	// Stock Raspberry Pi OS Lite (no iptables, no nftables), bookworm and
+	// trixie, armhf and arm64, with and without first-boot options.
+	t.Run("lite", func(t *testing.T) { testLiteImages(t, env, debs) })
+	t.Run("rpi-preseed", func(t *testing.T) { testPreseedImage(t, env, debs) })
+
+	// An image with neither cloud-init nor raspberrypi-sys-mods reads no
+	// first-boot files: the options are refused, and nothing is left.
+	t.Run("first boot without a format", func(t *testing.T) {
 		dir := t.TempDir()
-		fakeRootfs(t, filepath.Join(dir, "tree"), "armhf", false)
+		fakeRootfs(t, filepath.Join(dir, "tree"), "armhf", true)
 		in := makeImage(t, dir, filepath.Join(dir, "tree"), "dtparam=audio=on\n")
 		out := filepath.Join(dir, "out.img")
 		t.Cleanup(func() { noLeftovers(t, in, out) })
-		_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["armhf"], in, out)
-		if err == nil || !strings.Contains(stderr, "has no iptables, which headnode needs") {
-			t.Errorf("build.sh image without iptables: %v, stderr:\n%s", err, stderr)
+		_, stderr, err := runErr(env, buildSh, "image", "--deb", debs["armhf"], "--hostname", "head", in, out)
+		if err == nil || !strings.Contains(stderr, "reads no first-boot settings") {
+			t.Errorf("build.sh image --hostname on an image without a first-boot format: %v, stderr:\n%s", err, stderr)
 		}
-		if _, err := os.Stat(out); err == nil {
-			t.Errorf("%s was left behind after the failure", out)
+		for _, f := range []string{out, filepath.Join(dir, "out.rpi-imager-manifest")} {
+			if _, err := os.Stat(f); err == nil {
+				t.Errorf("%s was left behind after the failure", f)
+			}
 		}
 		noLeftovers(t, in, out)
 	})
@@ -302,6 +320,11 @@ func testImage(t *testing.T, env []string, debs map[string]string) {
 		run(t, env, buildSh, "image", "--deb", debs["armhf"], in, out)
 		noLeftovers(t, in, out)
 		root, cfg := readImage(t, out)
+		// Not Raspberry Pi OS's first-boot tools: Imager is told to offer
+		// no customisation.
+		if b, err := os.ReadFile(filepath.Join(dir, "out.rpi-imager-manifest")); err != nil || !strings.Contains(string(b), `"init_format": "none"`) {
+			t.Errorf("manifest of an image without first-boot tools: %v\n%s", err, b)
+		}
 		if cfg != orig {
 			t.Errorf("config.txt changed:\n%s\nwant:\n%s", cfg, orig)
 		}

@@ -2,7 +2,9 @@ package systemd_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"debug/elf"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +28,8 @@ var packaged = map[string]string{
 	"usr/lib/modules-load.d/headnode.conf":               "systemd/modules-load.d/headnode.conf",
 	"usr/lib/udev/rules.d/60-headnode-blinkstick.rules":  "systemd/udev/60-headnode-blinkstick.rules",
 	"usr/lib/NetworkManager/conf.d/headnode.conf":        "systemd/NetworkManager/headnode.conf",
+	"usr/lib/NetworkManager/conf.d/headnode-dns.conf":    "systemd/NetworkManager/headnode-dns.conf",
+	"etc/NetworkManager/dnsmasq.d/headnode.conf":         "systemd/NetworkManager/dnsmasq-headnode.conf",
 	"usr/lib/tmpfiles.d/headnode.conf":                   "systemd/tmpfiles.d/headnode.conf",
 	"usr/lib/sysusers.d/headnode.conf":                   "systemd/sysusers.d/headnode.conf",
 	"etc/headnode/config.toml":                           "cmd/headnode/internal/config/default.toml",
@@ -36,7 +40,14 @@ var packaged = map[string]string{
 	"usr/share/headnode/prometheus/prometheus.yml":       "cmd/headnode/internal/web/prometheus/prometheus.yml",
 	"usr/share/headnode/grafana/headnode-dashboard.json": "cmd/headnode/internal/web/grafana/headnode-dashboard.json",
 	"usr/share/headnode/mibs/HEADNODE-MIB.txt":           "cmd/headnode/internal/snmp/HEADNODE-MIB.txt",
+	"usr/share/man/man8/headnode.8.gz":                   "", // generated: headnode __man
+	"usr/share/man/man8/clusterctrl.8.gz":                "", // a link to headnode.8.gz
+	"usr/share/bash-completion/completions/headnode":     "", // generated: headnode __bash-completion
+	"usr/share/lintian/overrides/headnode":               "systemd/debian/lintian-overrides",
 }
+
+// The package's Maintainer: the project, not a placeholder.
+const maintainer = "The headnode authors <headnode@users.noreply.github.com>"
 
 // TestPackages builds both Debian packages with `build.sh deb` once and
 // checks them, their maintainer scripts, and `build.sh image` with them.
@@ -56,6 +67,7 @@ func TestPackages(t *testing.T) {
 	}
 	for _, arch := range []string{"armhf", "arm64"} {
 		t.Run("contents/"+arch, func(t *testing.T) { checkDeb(t, debs[arch], arch) })
+		t.Run("lintian/"+arch, func(t *testing.T) { checkLintian(t, debs[arch]) })
 	}
 	t.Run("maintainer-scripts/offline", func(t *testing.T) { testOfflineLifecycle(t, debs["arm64"]) })
 	t.Run("maintainer-scripts/live", func(t *testing.T) { testLiveScripts(t, debs["arm64"]) })
@@ -69,14 +81,14 @@ func checkDeb(t *testing.T, deb, arch string) {
 	// No Depends: without the iptables program the daemon programs
 	// nf_tables over netlink, so the package installs offline on a system
 	// that has neither iptables nor nftables (Raspberry Pi OS Lite).
-	fields := map[string]string{"Package": "headnode", "Version": testDebVersion, "Architecture": arch, "Depends": "", "Recommends": "", "Suggests": "nftables, iptables"}
+	fields := map[string]string{"Package": "headnode", "Version": testDebVersion, "Architecture": arch, "Depends": "", "Recommends": "", "Suggests": "nftables, iptables", "Maintainer": maintainer}
 	for f, want := range fields {
 		if got := strings.TrimSpace(run(t, nil, "dpkg-deb", "-f", deb, f)); got != want {
 			t.Errorf("%s: %s: %q, want %q", deb, f, got, want)
 		}
 	}
-	if got := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); got != "/etc/headnode/config.toml\n" {
-		t.Errorf("conffiles: %q, want only /etc/headnode/config.toml", got)
+	if got := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); got != "/etc/headnode/config.toml\n/etc/NetworkManager/dnsmasq.d/headnode.conf\n" {
+		t.Errorf("conffiles: %q, want /etc/headnode/config.toml and /etc/NetworkManager/dnsmasq.d/headnode.conf", got)
 	}
 
 	// dpkg-deb -c: "-rwxr-xr-x root/root 8257698 2026-11-23 14:58 ./usr/bin/headnode"
@@ -93,8 +105,9 @@ func checkDeb(t *testing.T, deb, arch string) {
 		switch {
 		case mode[0] == 'l':
 			files = append(files, path)
-			if path != "usr/sbin/clusterctrl" || len(f) != 8 || f[7] != "../bin/headnode" {
-				t.Errorf("link %q, want only usr/sbin/clusterctrl -> ../bin/headnode", line)
+			links := map[string]string{"usr/sbin/clusterctrl": "../bin/headnode", "usr/share/man/man8/clusterctrl.8.gz": "headnode.8.gz"}
+			if target, ok := links[path]; !ok || len(f) != 8 || f[7] != target {
+				t.Errorf("link %q, want only %v", line, links)
 			}
 		case mode[0] == 'd':
 			if mode != "drwxr-xr-x" {
@@ -172,9 +185,67 @@ func checkDeb(t *testing.T, deb, arch string) {
 	if !strings.HasPrefix(out, "headnode "+testVersion+" ") || !strings.Contains(out, wantOS) {
 		t.Errorf("%s headnode version: %q, want headnode %s ... %s", qemu[0], out, testVersion, wantOS)
 	}
+	// The manual and the completion script are what the binary writes
+	// from its help texts and command table.
+	if got, want := gunzip(t, filepath.Join(dir, "usr/share/man/man8/headnode.8.gz")), run(t, nil, qemu[0], append(qemu[1:], bin, "__man")...); got != want {
+		t.Errorf("headnode.8.gz differs from `headnode __man`")
+	} else if !strings.Contains(got, "\n.SS headnode status [pN] [\\-\\-json]\n") {
+		t.Errorf("headnode.8.gz has no section for status:\n%s", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "usr/share/bash-completion/completions/headnode")); string(got) != run(t, nil, qemu[0], append(qemu[1:], bin, "__bash-completion")...) {
+		t.Errorf("the bash completion differs from `headnode __bash-completion`")
+	}
+	// md5sums lists every file (dpkg -V, debsums).
+	var regular int
+	for _, p := range files {
+		if st, err := os.Lstat(filepath.Join(dir, p)); err == nil && st.Mode().IsRegular() {
+			regular++
+		}
+	}
+	if sums := strings.Split(strings.TrimSpace(run(t, nil, "dpkg-deb", "-I", deb, "md5sums")), "\n"); len(sums) != regular {
+		t.Errorf("md5sums has %d lines for %d files", len(sums), regular)
+	}
 	// The conffile is what the binary calls its defaults.
 	def := run(t, nil, qemu[0], append(qemu[1:], bin, "config", "default")...)
 	if conf, _ := os.ReadFile(filepath.Join(dir, "etc/headnode/config.toml")); string(conf) != def {
 		t.Errorf("/etc/headnode/config.toml differs from `headnode config default`")
 	}
+}
+
+// checkLintian runs Debian's package checker at its most particular
+// (pedantic and experimental tags): nothing but the overrides the package
+// ships, each with its reason (systemd/debian/lintian-overrides), and an
+// override no longer needed is itself reported.
+func checkLintian(t *testing.T, deb string) {
+	need(t, false, "lintian")
+	out, stderr, err := runErr(nil, "lintian", "--pedantic", "-E", "--display-level", ">=pedantic", "--fail-on", "error,warning,info,pedantic", deb)
+	var complaints []string
+	for _, l := range strings.Split(strings.TrimSpace(out+"\n"+stderr), "\n") {
+		// lintian's own note when run as root, as the tests are.
+		if l != "" && l != "running with root privileges is not recommended!" {
+			complaints = append(complaints, l)
+		}
+	}
+	if err != nil || len(complaints) > 0 {
+		t.Errorf("lintian %s: %v\n%s", filepath.Base(deb), err, strings.Join(complaints, "\n"))
+	}
+}
+
+// gunzip returns a gzip file's content.
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

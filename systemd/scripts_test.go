@@ -201,6 +201,7 @@ func testLiveScripts(t *testing.T, deb string) {
 		"systemd-tmpfiles --create headnode.conf",
 		"udevadm control --reload",
 		"nmcli general reload conf",
+		"nmcli general reload dns-full",
 	}
 	for _, c := range []struct {
 		name    string

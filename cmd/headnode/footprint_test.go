@@ -58,3 +58,17 @@ func TestFootprint(t *testing.T) {
 	}
 	t.Logf("idle for %v: CPU %v (%.3f%% of one core), RSS %s (%s anonymous; peak %s)", elapsed.Round(time.Second), used.Round(time.Millisecond), 100*used.Seconds()/elapsed.Seconds(), rss, anon, hwm)
 }
+
+// cpuTicks returns utime+stime of pid in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}

@@ -100,6 +100,13 @@ func TestE2ESim(t *testing.T) {
 		t.Errorf("p2 off by request is a fault:\n%s", pic)
 	}
 
+	// The HAT's USB hub off takes the powered p1's gadget link with it,
+	// as a real hub does; on again, p1 comes back and asks DHCP again.
+	headnode("hub", "off")
+	waitFor("p1's link gone with the hub", regexp.MustCompile(`(?m)^  p1 +\S+ +on +- +- +`))
+	headnode("hub", "on")
+	waitFor("p1 back after the hub", regexp.MustCompile(`(?m)^  p1 +up +on +ethpi1 +192\.168\.50\.11 +out as 10\.99\.0\.2`))
+
 	resp, err := http.Get(page[1] + "healthz")
 	if err != nil {
 		t.Fatalf("status page: %v", err)

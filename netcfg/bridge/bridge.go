@@ -45,6 +45,10 @@ type Options struct {
 	// Ports are name patterns (path.Match syntax) of the interfaces that
 	// join the bridge, e.g. "ethpi*".
 	Ports []string
+	// Exclude, when set, names interfaces that must not join whatever the
+	// patterns say: those that carry the default route or on which
+	// another DHCP server answers (a LAN). Called from Apply.
+	Exclude func(name string) bool
 	// StateDir keeps the record of what Apply created, for Remove.
 	StateDir string
 	// Namespace to work in; nil means the process's own.
@@ -80,7 +84,7 @@ func (b *Bridge) Close() { b.h.Close() }
 
 // IsPort reports whether an interface of this name belongs in the bridge.
 func (b *Bridge) IsPort(name string) bool {
-	if name == b.o.Name {
+	if name == b.o.Name || b.o.Exclude != nil && b.o.Exclude(name) {
 		return false
 	}
 	for _, p := range b.o.Ports {

@@ -23,6 +23,10 @@ type Options struct {
 	Reservations []Reservation
 	// Router is handed out as the default gateway; zero means Address.
 	Router netip.Addr
+	// Domain, when set, is handed out as the domain name (option 15) and
+	// the search list (option 119, RFC 3397), so that a node resolves the
+	// bare names of the head's DNS server ("p2") too.
+	Domain string
 	// LeaseTime is how long a lease lasts; zero means DefaultOpts's.
 	LeaseTime time.Duration
 	// LeaseFile keeps the leases across restarts; "" keeps them in memory.

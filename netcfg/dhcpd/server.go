@@ -12,6 +12,7 @@ import (
 	"github.com/headnode/headnode/power/nodename"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/insomniacslk/dhcp/rfc1035label"
 )
 
 // Server answers DHCP requests for one subnet. Handle is safe for
@@ -451,6 +452,10 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr *netip
 	}
 	if len(s.dns) > 0 {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(s.dns...)))
+	}
+	if d := s.o.Domain; d != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(d)),
+			dhcpv4.WithOption(dhcpv4.OptDomainSearch(&rfc1035label.Labels{Labels: []string{d}})))
 	}
 	if hostname != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(hostname)))

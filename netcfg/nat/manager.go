@@ -45,6 +45,10 @@ type Options struct {
 	// The zero value leaves the interface alone; the NATed subnet is then
 	// whatever the interface's own address is in.
 	ClusterAddress netip.Prefix
+	// Hold keeps the address off the cluster interface while the rules
+	// for its subnet are in place: the daemon is still checking that the
+	// interface is not a LAN.
+	Hold bool
 	// Firewall is the backend choice: "auto" (the iptables program when
 	// it is installed, else nf_tables over netlink), "iptables-nft",
 	// "iptables-legacy", "nftables" (netlink), or a path to an iptables
@@ -65,6 +69,7 @@ type Options struct {
 type Desired struct {
 	ClusterInterface string
 	ClusterAddress   netip.Prefix
+	Hold             bool // see Options.Hold
 }
 
 // Manager applies and removes the head node's network setup: IPv4
@@ -76,6 +81,9 @@ type Manager struct {
 	fwd    gateway.Forwarding
 	h      *netlink.Handle
 	thread *nsThread // nil: work in the caller's namespace
+	// released: SetDesired gave up the cluster side; Apply removes our
+	// address from it.
+	released bool
 }
 
 // NewManager opens the firewall backend and netlink. It fails with
@@ -106,7 +114,8 @@ func NewManager(o Options) (*Manager, error) {
 // concurrently with the Manager's other methods (Keeper.SetDesired
 // serializes it).
 func (m *Manager) SetDesired(d Desired) {
-	m.opts.ClusterInterface, m.opts.ClusterAddress = d.ClusterInterface, d.ClusterAddress
+	m.released = m.opts.ClusterInterface != "" && d.ClusterInterface == ""
+	m.opts.ClusterInterface, m.opts.ClusterAddress, m.opts.Hold = d.ClusterInterface, d.ClusterAddress, d.Hold
 }
 
 // Close releases the netlink handle and the namespace thread.
@@ -164,6 +173,27 @@ func (m *Manager) Apply() (res Result, err error) {
 func (m *Manager) apply() (Result, error) {
 	var res Result
 	led, lerr := LoadLedger(m.opts.StateDir)
+	if m.opts.ClusterInterface == "" {
+		// The daemon has not chosen the cluster side, or no longer has
+		// one (it turned out to be a LAN): nothing is added anywhere, and
+		// when it was given up, an address we had added goes, so that a
+		// LAN never keeps ours. (At start, before the first choice, an
+		// address from the last run stays: the nodes keep their gateway
+		// across a restart.)
+		res.Waiting = append(res.Waiting, "no cluster interface chosen yet")
+		if old, err := netip.ParsePrefix(led.AddressAdded); m.released && lerr == nil && err == nil {
+			ch, err := gateway.RemoveAddress(m.h, led.AddressInterface, old)
+			res.Changes = append(res.Changes, ch...)
+			if err != nil {
+				return res, err
+			}
+			led.AddressAdded, led.AddressInterface = "", ""
+			if err := led.Save(m.opts.StateDir); err != nil {
+				return res, fmt.Errorf("save state: %w", err)
+			}
+		}
+		return res, nil
+	}
 	if lerr != nil {
 		// A damaged ledger must not stop NAT; we only lose the record of
 		// what to undo on clear, which we say.
@@ -187,6 +217,8 @@ func (m *Manager) apply() (Result, error) {
 	subnet := m.opts.ClusterAddress.Masked()
 	if !cluster.Exists {
 		res.Waiting = append(res.Waiting, fmt.Sprintf("cluster interface %s does not exist yet", m.opts.ClusterInterface))
+	} else if m.opts.Hold && m.opts.ClusterAddress.IsValid() {
+		res.Waiting = append(res.Waiting, fmt.Sprintf("%s is being checked before our address goes on it", m.opts.ClusterInterface))
 	} else if m.opts.ClusterAddress.IsValid() {
 		ch, err := m.ensureClusterAddress(&led)
 		res.Changes = append(res.Changes, ch...)
@@ -279,14 +311,20 @@ func (m *Manager) status() (Status, error) {
 	}
 	led, _ := LoadLedger(m.opts.StateDir)
 	st.Cleared = led.Cleared
-	if st.Cluster, err = links.Read(m.h, m.opts.ClusterInterface); err != nil {
-		errs = append(errs, err)
-	}
-	if st.Uplink, err = links.Read(m.h, m.opts.UplinkInterface); err != nil {
-		errs = append(errs, err)
+	for _, l := range []struct {
+		name string
+		st   *links.State
+	}{{m.opts.ClusterInterface, &st.Cluster}, {m.opts.UplinkInterface, &st.Uplink}} {
+		if l.name == "" {
+			st.Waiting = append(st.Waiting, "no interface chosen yet")
+			continue
+		}
+		if *l.st, err = links.Read(m.h, l.name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, l := range []links.State{st.Cluster, st.Uplink} {
-		if !l.Exists {
+		if !l.Exists && l.Name != "" {
 			st.Waiting = append(st.Waiting, fmt.Sprintf("interface %s does not exist yet", l.Name))
 		}
 	}

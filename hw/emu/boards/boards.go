@@ -331,3 +331,15 @@ func (m *Machine) save() {
 		os.Rename(tmp, m.state)
 	}
 }
+
+// HATHubPresent reports whether the emulated ClusterHAT's USB hub is on
+// the machine's USB (its /sys/bus/usb/devices entry under sysDir, the
+// Machine's SysDir): not while the expander holds the hub off, as in a
+// `hub off` or the first half of a `hub reset`. Whatever emulates the
+// nodes' gadget links (headnode sim, tests) drops them while it is gone,
+// as a real hub's devices vanish with it and each Zero's usb0 loses
+// carrier.
+func HATHubPresent(sysDir string) bool {
+	_, err := os.Stat(filepath.Join(sysDir, "sys/bus/usb/devices", HATHubPath))
+	return err == nil
+}

@@ -29,7 +29,12 @@ type Status struct {
 	NAT     NAT       `json:"nat"`
 	Uplink  Link      `json:"uplink"`
 	Cluster Link      `json:"cluster"`
-	DHCP    DHCP      `json:"dhcp"`
+	// Roles says which interface is which side, and why.
+	Roles *Roles `json:"roles,omitempty"`
+	DHCP  DHCP   `json:"dhcp"`
+	// Subnet is how the cluster subnet was chosen (subnet.go).
+	Subnet Subnet `json:"subnet"`
+	DNS    DNS    `json:"dns"`
 	// Netlink counts recoveries of the interface watcher.
 	Netlink Netlink `json:"netlink"`
 	Bridge  *Bridge `json:"bridge,omitempty"`

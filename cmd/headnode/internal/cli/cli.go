@@ -140,6 +140,21 @@ func isHelp(a string) bool {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, version string, stdout, stderr io.Writer) int {
+	// Hidden commands for the package: the manual, the completion script
+	// and its candidates (before the global flags are taken, as the words
+	// being completed may be an unfinished --config).
+	if len(args) > 0 {
+		switch args[0] {
+		case "__man":
+			fmt.Fprint(stdout, manPage(version))
+			return ExitOK
+		case "__bash-completion":
+			fmt.Fprint(stdout, bashCompletion)
+			return ExitOK
+		case "__complete":
+			return runComplete(args[1:], stdout)
+		}
+	}
 	env := &Env{Version: version, Stdout: stdout, Stderr: stderr, ConfigPath: config.DefaultPath}
 	rest, err := env.takeGlobalFlags(args)
 	if err != nil {

@@ -53,6 +53,7 @@ func printDHCP(w io.Writer, s *api.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", l.Address, name, l.MAC, until)
 	}
+	printDNS(w, s.DNS)
 	if b := s.Bridge; b != nil {
 		var ports []string
 		for _, p := range b.Ports {
@@ -107,4 +108,40 @@ func leaseLeft(d time.Duration) string {
 		return fmt.Sprintf("%dm", int(d/time.Minute))
 	}
 	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+// printDNS adds the DNS server: state, domain, upstreams, cache, queries.
+func printDNS(w io.Writer, d api.DNS) {
+	line := d.State
+	if d.Reason != "" {
+		line += ": " + d.Reason
+	}
+	if d.State == api.DNSOff || d.State == "" {
+		fmt.Fprintf(w, "DNS\t%s\n", line)
+		return
+	}
+	if d.State == api.DNSServing {
+		line = "serving on " + strings.Join(d.Listening, ", ")
+	}
+	line += fmt.Sprintf(", %d local name%s in %s", d.Records, dhcpPlural(d.Records), d.Domain)
+	fmt.Fprintf(w, "DNS\t%s\n", line)
+	up := "none known (queries for other names get SERVFAIL)"
+	if len(d.Upstreams) > 0 {
+		up = strings.Join(d.Upstreams, ", ")
+	}
+	if d.UpstreamErrors > 0 {
+		up += fmt.Sprintf("; %d upstream error%s", d.UpstreamErrors, dhcpPlural(int(d.UpstreamErrors)))
+	}
+	fmt.Fprintf(w, "\tforwards to %s\n", up)
+	fmt.Fprintf(w, "\tcache %d/%d, %d hit%s, %d miss%s\n", d.Cache.Entries, d.Cache.Capacity, d.Cache.Hits, dhcpPlural(int(d.Cache.Hits)), d.Cache.Misses, map[bool]string{true: "", false: "es"}[d.Cache.Misses == 1])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(d.Queries)) {
+		if n := d.Queries[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none yet"}
+	}
+	fmt.Fprintf(w, "\tqueries: %s\n", strings.Join(parts, ", "))
 }

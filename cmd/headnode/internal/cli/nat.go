@@ -12,7 +12,12 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/netcfg/firewall"
+	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/netcfg/nat"
+	"github.com/headnode/headnode/netcfg/netlinksafe"
+	"github.com/headnode/headnode/netcfg/roles"
+	"github.com/headnode/headnode/netcfg/routes"
+	"github.com/headnode/headnode/netcfg/subnet"
 )
 
 // runNAT works with or without a daemon: when one is running the request
@@ -84,13 +89,63 @@ func runNAT(ctx context.Context, env *Env) error {
 
 func managerFor(cfg *config.Config) (*nat.Manager, error) {
 	addr, _ := cfg.Network.ClusterPrefix()
+	if cfg.Network.IsAuto() {
+		// The subnet the daemon chose and keeps; none yet leaves the
+		// interface's address alone.
+		addr = subnet.Load(cfg.Daemon.StateDir)
+	}
+	cluster, uplink, err := resolveRoles(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return nat.NewManager(nat.Options{
-		ClusterInterface: cfg.Network.ClusterInterface,
-		UplinkInterface:  cfg.Network.UplinkInterface,
+		ClusterInterface: cluster,
+		UplinkInterface:  uplink,
 		ClusterAddress:   addr,
 		Firewall:         cfg.Network.FirewallChoice(),
 		StateDir:         cfg.Daemon.StateDir,
 	})
+}
+
+// resolveRoles finds "auto" interfaces without the daemon, from one look
+// at the links and default routes (netcfg/roles, as the daemon decides;
+// a board counts as present when a gadget link exists). A cluster side
+// that is a LAN, or none, is an error: nothing is changed.
+func resolveRoles(cfg *config.Config) (cluster, uplink string, err error) {
+	n := cfg.Network
+	if n.ClusterInterface != config.Auto && n.UplinkInterface != config.Auto {
+		return n.ClusterInterface, n.UplinkInterface, nil
+	}
+	h, err := netlinksafe.Open(nil)
+	if err != nil {
+		return "", "", err
+	}
+	defer h.Close()
+	ls, err := links.ReadAll(h)
+	if err != nil {
+		return "", "", err
+	}
+	rs, err := routes.Read(h)
+	if err != nil {
+		return "", "", err
+	}
+	in := roles.Input{Uplink: n.UplinkInterface, Cluster: n.ClusterInterface, Bridge: cfg.Bridge.Name,
+		BridgePorts: cfg.Bridge.Ports, BridgeEnabled: cfg.Bridge.Enabled, Links: ls}
+	for name := range ls {
+		in.Board = in.Board || roles.IsGadget(name)
+	}
+	in.Board = in.Board || cfg.Bridge.Enabled
+	for _, r := range rs {
+		in.Routes = append(in.Routes, roles.Route{Interface: r.Interface, Metric: r.Metric})
+	}
+	r := roles.Decide(in)
+	switch {
+	case r.Problem != nil && !r.Problem.Port:
+		return "", "", errors.New(r.Problem.Line)
+	case r.Cluster == "":
+		return "", "", fmt.Errorf("network.cluster_interface is \"auto\" and no cluster side is found (%s); start the daemon, or name the interface", r.ClusterWhy)
+	}
+	return r.Cluster, r.Uplink, nil
 }
 
 func localNAT(cfg *config.Config, sub string) (api.Changes, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +20,7 @@ import (
 type simFlags struct {
 	fs                                 *flag.FlagSet
 	board, revision, ctrl, lcd, pinmap *string
-	led, listen, name, pi              *string
+	led, listen, name, pi, topology    *string
 	wpLink                             *bool
 	duration, boot                     *time.Duration
 }
@@ -42,6 +43,7 @@ func newSimFlags() *simFlags {
 		listen:   fs.String("listen", "127.0.0.1:9180", "address of the status page"),
 		name:     fs.String("name", "hnsim", "prefix of the network namespaces (1-8 letters or digits)"),
 		boot:     fs.Duration("boot", 3*time.Second, "how long a node takes from power-on to its network link"),
+		topology: fs.String("topology", "two-port", "the network around the head: "+strings.Join(sim.Topologies, ", ")),
 	}
 }
 
@@ -67,13 +69,16 @@ Flags:
 func runSim(ctx context.Context, env *Env) error {
 	f := newSimFlags()
 	if err := f.fs.Parse(env.Args); err != nil {
-		return usagef("sim: %v; flags are --board, --revision, --ctrl, --lcd, --pinmap, --led, --wp-link, --pi (the [hardware.sim] keys), --duration, --listen, --boot and --name", err)
+		return usagef("sim: %v; flags are --board, --revision, --ctrl, --lcd, --pinmap, --led, --wp-link, --pi (the [hardware.sim] keys), --duration, --listen, --boot, --name and --topology", err)
 	}
 	if f.fs.NArg() > 0 {
 		return usagef("sim takes no arguments, got %q", f.fs.Arg(0))
 	}
 	if *f.duration < 0 || *f.boot < 0 {
 		return usagef("--duration and --boot must not be negative")
+	}
+	if !slices.Contains(sim.Topologies, *f.topology) {
+		return usagef("--topology %q: use one of %s", *f.topology, strings.Join(sim.Topologies, ", "))
 	}
 	if !validSimName(*f.name) {
 		return usagef("--name %q: use 1-8 letters or digits (it prefixes the network namespaces)", *f.name)
@@ -92,7 +97,7 @@ func runSim(ctx context.Context, env *Env) error {
 	defer stop()
 	return sim.Run(ctx, sim.Options{
 		Board: *f.board, Revision: *f.revision, CTRL: ctrls, LCDSize: *f.lcd, PinMap: *f.pinmap, LED: *f.led, WPLink: *f.wpLink, Pi: *f.pi,
-		Duration: *f.duration, Listen: *f.listen, Name: *f.name, BootDelay: *f.boot,
+		Duration: *f.duration, Listen: *f.listen, Name: *f.name, BootDelay: *f.boot, Topology: *f.topology,
 		Out: env.Stdout, Binary: self,
 	})
 }

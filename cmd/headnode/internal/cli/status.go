@@ -64,7 +64,22 @@ func printStatus(out io.Writer, s *api.Status) {
 		fmt.Fprintf(w, "nodes\t%s\n", nodesSummary(s.Power.Nodes))
 	}
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
+	if r := s.Roles; r != nil {
+		fmt.Fprintf(w, "\t%s\n", roleLine(r.Uplink))
+	}
 	fmt.Fprintf(w, "cluster\t%s\n", linkLine(s.Cluster))
+	if r := s.Roles; r != nil {
+		fmt.Fprintf(w, "\t%s\n", roleLine(r.Cluster))
+		if r.Problem != "" {
+			fmt.Fprintf(w, "\tproblem: %s\n", r.Problem)
+		}
+		if len(r.LeftAlone) > 0 {
+			fmt.Fprintf(w, "\tnot for the cluster: %s\n", strings.Join(r.LeftAlone, "; "))
+		}
+	}
+	if line := subnetLine(s.Subnet); line != "" {
+		fmt.Fprintf(w, "subnet\t%s\n", line)
+	}
 	fmt.Fprintf(w, "NAT\t%s\n", natLine(s.NAT))
 	fmt.Fprintf(w, "LCD\t%s\n", lcdLine(s.Display.LCD))
 	fmt.Fprintf(w, "LED\t%s\n", ledLine(s.Display.LED))
@@ -84,7 +99,27 @@ func printStatus(out io.Writer, s *api.Status) {
 	w.Flush()
 }
 
+// roleLine says why an interface has its role.
+func roleLine(r api.Role) string {
+	how := "configured"
+	if r.Auto {
+		how = "auto"
+	}
+	name := r.Interface
+	if name == "" {
+		name = "none yet"
+	}
+	s := fmt.Sprintf("role (%s): %s, %s", how, name, r.Why)
+	if r.Interface != "" && r.Claimed {
+		s += "; checked and in use"
+	}
+	return s
+}
+
 func linkLine(l api.Link) string {
+	if l.Interface == "" {
+		return "none yet"
+	}
 	switch {
 	case !l.Exists:
 		return l.Interface + ": missing"

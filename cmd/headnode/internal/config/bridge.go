@@ -25,7 +25,7 @@ func (c *Config) validateBridge(bad badFunc) {
 	b := &c.Bridge
 	if !ifaceName.MatchString(b.Name) {
 		bad("bridge.name", "%q is not an interface name (1-15 characters, e.g. \"br0\")", b.Name)
-	} else if b.Enabled && b.Name != c.Network.ClusterInterface {
+	} else if b.Enabled && b.Name != c.Network.ClusterInterface && c.Network.ClusterInterface != Auto {
 		bad("bridge.enabled", "the bridge %s (bridge.name) is not the cluster interface (network.cluster_interface = %q); with the bridge enabled the nodes are on %s: set cluster_interface = %q", b.Name, c.Network.ClusterInterface, b.Name, b.Name)
 	}
 	for i, p := range b.Ports {
@@ -34,7 +34,7 @@ func (c *Config) validateBridge(bad badFunc) {
 			bad(key, "%q is not a valid pattern; use names or * wildcards like \"ethpi*\"", p)
 			continue
 		}
-		if ok, _ := path.Match(p, c.Network.UplinkInterface); ok {
+		if ok, _ := path.Match(p, c.Network.UplinkInterface); ok && c.Network.UplinkInterface != Auto {
 			bad(key, "%q matches the uplink %s (network.uplink_interface); the uplink must not join the cluster bridge", p, c.Network.UplinkInterface)
 		}
 		if ok, _ := path.Match(p, b.Name); ok {

@@ -34,7 +34,9 @@ type Config struct {
 	Hardware Hardware `toml:"hardware"`
 	Daemon   Daemon   `toml:"daemon"`
 	DHCP     DHCP     `toml:"dhcp"`
+	DNS      DNS      `toml:"dns"`
 	Bridge   Bridge   `toml:"bridge"`
+	Subnet   Subnet   `toml:"subnet"`
 	Console  Console  `toml:"console"`
 	// Prometheus and Notify are the monitoring sections (monitor.go).
 	Prometheus Prometheus `toml:"prometheus"`
@@ -84,9 +86,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func Default() *Config {
 	return &Config{
 		Network: Network{
-			ClusterInterface: "eth0",
-			ClusterAddress:   "192.168.50.1/24",
-			UplinkInterface:  "eth1",
+			ClusterInterface: "auto",
+			ClusterAddress:   AutoAddress,
+			UplinkInterface:  "auto",
 			Firewall:         "auto",
 			IPTables:         "auto",
 			NAT:              true,
@@ -99,7 +101,9 @@ func Default() *Config {
 		Hardware: Hardware{Backend: "auto", Sim: defaultHardwareSim()},
 		Daemon:   Daemon{StateDir: "/var/lib/headnode"},
 		DHCP:     defaultDHCP(),
+		DNS:      defaultDNS(),
 		Bridge:   defaultBridge(),
+		Subnet:   defaultSubnet(),
 		Console:  defaultConsole(),
 
 		Prometheus: defaultPrometheus(),
@@ -258,6 +262,7 @@ func (c *Config) validate() error {
 	c.validateDisplay(bad)
 	c.validateDaemon(bad)
 	c.validateDHCP(bad)
+	c.validateDNS(bad)
 	c.validateBridge(bad)
 	c.validateConsole(bad)
 	c.validateMonitor(bad)

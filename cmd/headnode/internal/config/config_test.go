@@ -31,7 +31,7 @@ func TestEmptyFileIsTheDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Network.UplinkInterface != "eth1" || c.Power.Stagger.Duration != time.Second {
+	if c.Network.UplinkInterface != "auto" || c.Network.ClusterInterface != "auto" || c.Power.Stagger.Duration != time.Second {
 		t.Errorf("empty file: %+v", c)
 	}
 }
@@ -69,7 +69,7 @@ listen = ["[::1]:9180"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Network.UplinkInterface != "wlan0" || c.Network.ClusterInterface != "eth0" {
+	if c.Network.UplinkInterface != "wlan0" || c.Network.ClusterInterface != "auto" {
 		t.Errorf("network %+v", c.Network)
 	}
 	if _, ok := c.Network.ClusterPrefix(); ok {
@@ -104,15 +104,21 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 		doc  string
 		want []string
 	}{
+		{"[network]\nuplink_interface = \"br0\"\n", []string{
+			`c.toml:2: network.uplink_interface: "br0" is the cluster bridge (bridge.name); the uplink must be a different interface (or "auto")`,
+		}},
+		{"[dhcp]\nquiet = \"0s\"\n", []string{
+			`c.toml:2: dhcp.quiet: 0s is out of range; use 1s to 1h0m0s`,
+		}},
 		{"[network]\n\nuplnk_interface = \"eth1\"\n", []string{`c.toml:3: unknown key "network.uplnk_interface"; valid keys are listed by ` + "`headnode config default`"}},
 		{"[power]\ni2c_bus = \"one\"\n", []string{`c.toml:2: power.i2c_bus: expected a whole number, got a TOML string`}},
 		{"[power]\nstagger = \"2m\"\nboard = \"hat\"\n", []string{
 			`c.toml:2: power.stagger: 2m0s is out of range; use 0s to 1m0s`,
 			`c.toml:3: power.board: "hat" is not valid; use "auto", "clusterhat", "clusterctrl" or "none"`,
 		}},
-		{"[network]\ncluster_address = \"192.168.50.0/24\"\nuplink_interface = \"eth0\"\n", []string{
-			`c.toml:3: network.uplink_interface: "eth0" is also the cluster interface; the uplink must be a different interface`,
-			`c.toml:2: network.cluster_address: "192.168.50.0/24" is the network address itself; give the head node's own address, e.g. 192.168.50.1/24`,
+		{"[network]\ncluster_address = \"192.168.50.0/24\"\nuplink_interface = \"eth0\"\ncluster_interface = \"eth0\"\n", []string{
+			`c.toml:3: network.uplink_interface: "eth0" is also the cluster interface; the uplink must be a different interface (or "auto")`,
+			`c.toml:2: network.cluster_address: "192.168.50.0/24" is the network address of 192.168.50.0/24 itself; give the head node's own address, e.g. 192.168.50.1/24`,
 		}},
 		{"[[nodes]]\nname = \"p1\"\n[[nodes]]\nname = \"p1\"\naddress = \"10.0.0.300\"\n", []string{
 			`c.toml:4: nodes[1].name: "p1" is already used by nodes[0]`,
@@ -154,7 +160,7 @@ func TestErrorsNameFileLineKeyAndWhatIsValid(t *testing.T) {
 }
 
 func TestNodeAddress(t *testing.T) {
-	c, err := Parse([]byte("[[nodes]]\nname = \"p2\"\naddress = \"192.168.50.99\"\n"), "c.toml")
+	c, err := Parse([]byte("[[nodes]]\nname = \"p2\"\naddress = \"192.168.50.99\"\n[network]\ncluster_address = \"192.168.50.1/24\"\n"), "c.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

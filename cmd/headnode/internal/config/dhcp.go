@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/netcfg/dhcpd"
+	netsubnet "github.com/headnode/headnode/netcfg/subnet"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -29,7 +30,10 @@ type DHCP struct {
 	FallbackDNS []string `toml:"fallback_dns"`
 	// Probe is how long to listen for another DHCP server's offer before
 	// starting; 0 skips the check.
-	Probe  Duration     `toml:"probe"`
+	Probe Duration `toml:"probe"`
+	// Quiet is how long another DHCP server seen on the cluster side must
+	// have been silent before ours answers again.
+	Quiet  Duration     `toml:"quiet"`
 	Static []DHCPStatic `toml:"static"`
 }
 
@@ -48,7 +52,8 @@ func defaultDHCP() DHCP {
 		LeaseTime:   Duration{Duration: time.Hour},
 		DNS:         []string{},
 		FallbackDNS: []string{"1.1.1.1", "8.8.8.8"},
-		Probe:       Duration{Duration: 3 * time.Second},
+		Probe:       Duration{Duration: 4 * time.Second},
+		Quiet:       Duration{Duration: 30 * time.Second},
 		Static:      []DHCPStatic{},
 	}
 }
@@ -60,6 +65,9 @@ func (c *Config) validateDHCP(bad badFunc) {
 	}
 	if msg := d.Probe.check(0, 30*time.Second); msg != "" {
 		bad("dhcp.probe", "%s", msg)
+	}
+	if msg := d.Quiet.check(time.Second, time.Hour); msg != "" {
+		bad("dhcp.quiet", "%s", msg)
 	}
 	for _, l := range []struct {
 		key  string
@@ -127,7 +135,7 @@ func (c *Config) validateDHCP(bad badFunc) {
 		isNode := nodeErr == nil
 		if s.Name != "" {
 			if !dhcpd.ValidHostname(s.Name) {
-				bad(key+".name", "%q is not a host name (letters, digits and '-', e.g. \"p1\" or \"nas\")", s.Name)
+				bad(key+".name", "%q is not a host name, one DNS label (letters, digits and '-', at most 63, not starting or ending with '-'), e.g. \"p1\" or \"nas\"", s.Name)
 			} else if j, dup := seenName[s.Name]; dup {
 				bad(key+".name", "%q is already used by dhcp.static[%d]; one MAC address per name", s.Name, j)
 			} else {
@@ -169,18 +177,18 @@ func (c *Config) validateDHCP(bad badFunc) {
 }
 
 // PoolRange returns the first and last address of the pool for the head's
-// cluster address. "auto" is the upper half of the cluster subnet, or of
-// the /24 around the head's address when the subnet is larger: for
+// cluster address. "auto" is the upper half of the cluster subnet (at most
+// dhcpd.MaxPool addresses, the top of it; netcfg/subnet's layout): for
 // 192.168.50.1/24 that is .128-.254, above the nodes' own addresses
-// (host 10+N).
+// (host 10+N), which in a /21 fit 1013 nodes.
 func (d DHCP) PoolRange(head netip.Prefix) (first, last netip.Addr, err error) {
 	subnet := head.Masked()
 	if d.Pool == "auto" {
 		if !head.IsValid() {
 			return first, last, fmt.Errorf("\"auto\" needs network.cluster_address to know the subnet")
 		}
-		first, last = dhcpd.AutoPool(head)
-		return first, last, nil
+		l := netsubnet.Of(head)
+		return l.PoolFirst, l.PoolLast, nil
 	}
 	lo, hi, ok := strings.Cut(d.Pool, "-")
 	a, errA := netip.ParseAddr(strings.TrimSpace(lo))

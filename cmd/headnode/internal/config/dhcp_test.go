@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,8 @@ ports = ["ethpi*", "eth0"]
 	c.DHCP.Pool = "auto"
 	for prefix, want := range map[string]string{
 		"192.168.50.1/24": "192.168.50.128-192.168.50.254",
-		"10.0.5.1/16":     "10.0.5.128-10.0.5.254",
+		"10.0.5.1/16":     "10.0.240.0-10.0.255.254",
+		"10.0.4.1/22":     "10.0.6.0-10.0.7.254",
 		"172.19.181.1/25": "172.19.181.64-172.19.181.126",
 	} {
 		first, last, err := c.DHCP.PoolRange(netip.MustParsePrefix(prefix))
@@ -81,7 +83,7 @@ func TestDHCPConflictsNameBothEntries(t *testing.T) {
 		}},
 		{"[[dhcp.static]]\nmac = \"zz\"\nname = \"nas box\"\n", []string{
 			`c.toml:2: dhcp.static[0].mac: "zz" is not a MAC address; write six hex pairs like "b8:27:eb:12:34:56"`,
-			`c.toml:3: dhcp.static[0].name: "nas box" is not a host name (letters, digits and '-', e.g. "p1" or "nas")`,
+			`c.toml:3: dhcp.static[0].name: "nas box" is not a host name, one DNS label (letters, digits and '-', at most 63, not starting or ending with '-'), e.g. "p1" or "nas"`,
 			`c.toml:1: dhcp.static[0]: give an address, or a node name (p1, p2, ...) to use that node's address`,
 		}},
 		{"[[dhcp.static]]\nmac = \"02:00:00:00:00:01\"\naddress = \"192.168.50.1\"\n", []string{
@@ -105,14 +107,19 @@ func TestDHCPConflictsNameBothEntries(t *testing.T) {
 			`c.toml:4: dhcp.dns[0]: "::1" is not an IPv4 address, e.g. "192.168.1.1" (DHCP hands out IPv4 resolvers only)`,
 			`c.toml:5: dhcp.probe: 1h0m0s is out of range; use 0s to 30s`,
 		}},
-		{"[bridge]\nenabled = true\nports = [\"eth*\", \"[x\", \"br*\"]\n", []string{
-			`c.toml:2: bridge.enabled: the bridge br0 (bridge.name) is not the cluster interface (network.cluster_interface = "eth0"); with the bridge enabled the nodes are on br0: set cluster_interface = "br0"`,
-			`c.toml:3: bridge.ports[0]: "eth*" matches the uplink eth1 (network.uplink_interface); the uplink must not join the cluster bridge`,
-			`c.toml:3: bridge.ports[1]: "[x" is not a valid pattern; use names or * wildcards like "ethpi*"`,
-			`c.toml:3: bridge.ports[2]: "br*" matches the bridge br0 itself`,
+		{"[network]\ncluster_interface = \"eth0\"\nuplink_interface = \"eth1\"\n[bridge]\nenabled = true\nports = [\"eth*\", \"[x\", \"br*\"]\n", []string{
+			`c.toml:5: bridge.enabled: the bridge br0 (bridge.name) is not the cluster interface (network.cluster_interface = "eth0"); with the bridge enabled the nodes are on br0: set cluster_interface = "br0"`,
+			`c.toml:6: bridge.ports[0]: "eth*" matches the uplink eth1 (network.uplink_interface); the uplink must not join the cluster bridge`,
+			`c.toml:6: bridge.ports[1]: "[x" is not a valid pattern; use names or * wildcards like "ethpi*"`,
+			`c.toml:6: bridge.ports[2]: "br*" matches the bridge br0 itself`,
 		}},
 	} {
-		got := problems(t, tc.doc)
+		doc := tc.doc
+		if !strings.Contains(doc, "[network]") {
+			// After the rest, so that the lines named stay the same.
+			doc += "\n[network]\ncluster_address = \"192.168.50.1/24\"\n"
+		}
+		got := problems(t, doc)
 		if diff := cmp.Diff(tc.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 			t.Errorf("%q (-want +got):\n%s", tc.doc, diff)
 		}
@@ -127,5 +134,28 @@ func TestDHCPWithoutClusterAddress(t *testing.T) {
 	}
 	if _, err := Parse([]byte("[dhcp]\nenabled = false\n[[dhcp.static]]\nmac = \"02:00:00:00:00:01\"\naddress = \"10.0.0.5\"\n"), "c.toml"); err != nil {
 		t.Error(err)
+	}
+}
+
+// [dns]: bad values are one line each, naming the key and what is valid.
+func TestDNSKeyErrors(t *testing.T) {
+	got := problems(t, "[dns]\ndomain = \"my_cluster.lan\"\nloopback = \"10.0.0.1\"\nupstreams = [\"dns.google\"]\nrate = 0\n[[dhcp.static]]\nmac = \"02:00:00:00:00:01\"\nname = \"-nas\"\naddress = \"192.168.50.5\"\n")
+	want := []string{
+		`c.toml:2: dns.domain: "my_cluster.lan" is not a domain name: "my_cluster" is not a DNS label (letters, digits and '-', 1-63 bytes); e.g. "cluster.home.arpa"`,
+		`c.toml:3: dns.loopback: "10.0.0.1" is not an IPv4 loopback address, e.g. "127.0.1.53", or "" for none`,
+		`c.toml:4: dns.upstreams[0]: "dns.google" is not an IPv4 address or address:port, e.g. "192.168.1.1" or "192.168.1.1:5353"`,
+		`c.toml:5: dns.rate: 0 is out of range; use 1 to 100000 queries a second per client`,
+		`c.toml:8: dhcp.static[0].name: "-nas" is not a host name, one DNS label (letters, digits and '-', at most 63, not starting or ending with '-'), e.g. "p1" or "nas"`,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	c := Default()
+	if !c.DNSOn() || c.DNS.Domain != "cluster.home.arpa" {
+		t.Errorf("DNS is not on by default: %+v", c.DNS)
+	}
+	c.DHCP.Enabled = false
+	if c.DNSOn() {
+		t.Error("DNS on without the DHCP server")
 	}
 }

@@ -8,8 +8,11 @@ import (
 
 // Network configures forwarding and NAT between the cluster and the uplink.
 type Network struct {
+	// ClusterInterface and UplinkInterface are interface names, or "auto"
+	// (the default): the daemon finds them (netcfg/roles).
 	ClusterInterface string `toml:"cluster_interface"`
-	// ClusterAddress is set on the cluster interface; "" leaves it alone.
+	// ClusterAddress is set on the cluster interface: "auto" chooses a
+	// free subnet ([subnet], config/subnet.go); "" leaves it alone.
 	ClusterAddress  string `toml:"cluster_address"`
 	UplinkInterface string `toml:"uplink_interface"`
 	// Firewall selects the firewall backend: "auto" (the iptables program
@@ -26,6 +29,9 @@ type Network struct {
 	NAT bool `toml:"nat"`
 }
 
+// Auto asks the daemon to choose an interface.
+const Auto = "auto"
+
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.@:-]{1,15}$`)
 
 // badFunc records a problem with the value at key.
@@ -34,25 +40,17 @@ type badFunc func(key, format string, args ...any)
 func (c *Config) validateNetwork(bad badFunc) {
 	n := &c.Network
 	if !ifaceName.MatchString(n.ClusterInterface) {
-		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\")", n.ClusterInterface)
+		bad("network.cluster_interface", "%q is not an interface name (1-15 characters, e.g. \"eth0\") or \"auto\"", n.ClusterInterface)
 	}
 	if !ifaceName.MatchString(n.UplinkInterface) {
-		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\")", n.UplinkInterface)
+		bad("network.uplink_interface", "%q is not an interface name (1-15 characters, e.g. \"eth1\") or \"auto\"", n.UplinkInterface)
 	}
-	if n.ClusterInterface == n.UplinkInterface {
-		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface", n.UplinkInterface)
+	if n.ClusterInterface == n.UplinkInterface && n.UplinkInterface != Auto {
+		bad("network.uplink_interface", "%q is also the cluster interface; the uplink must be a different interface (or \"auto\")", n.UplinkInterface)
+	} else if n.UplinkInterface != Auto && n.UplinkInterface == c.Bridge.Name && (c.Bridge.Enabled || n.ClusterInterface == Auto) {
+		bad("network.uplink_interface", "%q is the cluster bridge (bridge.name); the uplink must be a different interface (or \"auto\")", n.UplinkInterface)
 	}
-	if n.ClusterAddress != "" {
-		p, err := netip.ParsePrefix(n.ClusterAddress)
-		switch {
-		case err != nil || !p.Addr().Is4():
-			bad("network.cluster_address", "%q is not an IPv4 address with prefix length, e.g. \"192.168.50.1/24\" (or \"\" to leave the interface alone)", n.ClusterAddress)
-		case p.Bits() > 30 || p.Bits() < 8:
-			bad("network.cluster_address", "%q has prefix length /%d; use /8 to /30", n.ClusterAddress, p.Bits())
-		case p.Addr() == p.Masked().Addr():
-			bad("network.cluster_address", "%q is the network address itself; give the head node's own address, e.g. %s", n.ClusterAddress, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
-		}
-	}
+	c.validateClusterAddress(bad)
 	iptOK := true
 	switch n.IPTables {
 	case "auto", "nft", "legacy":

@@ -49,6 +49,9 @@ type state struct {
 	net    netState
 	power  powerState
 	dhcp   dhcpState
+	subnet subnetState
+	dns    dnsState
+	roles  rolesState
 	// quiet is set by an event that left status as it was (a probe
 	// round with the same answers, a board read-back like the one
 	// before): the loop then skips settle, whose encoding of the status
@@ -80,7 +83,11 @@ type Daemon struct {
 	power   powerHandles
 	display displayHandles
 	dhcp    dhcpHandles
+	dns     dnsHandles
 	console consoleHandles
+	roles   rolesHandles
+	// run runs the parts; the loop goroutine's.
+	run *partRunner
 }
 
 // part is one subsystem of the daemon.
@@ -97,8 +104,11 @@ type part struct {
 // shows "stopped" after everything but the status page has ended.
 func (d *Daemon) parts() []part {
 	return []part{
+		{"roles", d.startRoles, rolesChanged},
 		{"network", d.startNetwork, networkChanged},
 		{"dhcp", d.startDHCP, dhcpChanged},
+		{"subnet", d.startSubnet, subnetChanged},
+		{"dns", d.startDNS, dnsChanged},
 		{"power", d.startPower, powerChanged},
 		{"display", d.startDisplay, displayChanged},
 		{"console", d.startConsole, consoleChanged},
@@ -144,8 +154,11 @@ func Run(ctx context.Context, o Options) error {
 		d.log.Error("hardware unavailable", "err", err)
 	}
 	d.hw = m
+	// cluster_address = "auto" becomes the subnet chosen (subnet.go):
+	// the parts see the address they are to use.
+	cfg, sub := d.resolveSubnet(cfg, subnetState{})
 	now := time.Now()
-	st := &state{cfg: cfg}
+	st := &state{cfg: cfg, subnet: sub}
 	st.status = api.Status{
 		Version: o.Version,
 		Started: now,
@@ -174,16 +187,9 @@ func Run(ctx context.Context, o Options) error {
 	st.status.Config.NotApplied = notApplied
 	d.publish(st)
 
-	parts := d.parts()
-	stops := make([]func(), len(parts))
-	for i, p := range parts {
-		stops[i] = p.start(ctx, cfg)
-	}
-	stopAll := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
+	d.run = newPartRunner(ctx, d.parts())
+	d.run.startAll(cfg)
+	stopAll := d.run.stopAll
 	d.log.Info("headnode started", "version", o.Version, "config", configPathShown(cfg))
 	trim := time.AfterFunc(trimAfter, func() { trimStartup() })
 	defer trim.Stop()
@@ -212,7 +218,7 @@ func Run(ctx context.Context, o Options) error {
 			continue
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				d.reload(ctx, st, parts, stops)
+				d.reload(st)
 				break
 			}
 			d.log.Info("stopping; NAT rules stay in place so nodes keep their connectivity", "signal", sig.String())
@@ -234,6 +240,8 @@ func (st *state) quietIf(unchanged bool) { st.quiet = unchanged }
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
 func (d *Daemon) settle(st *state) {
+	d.settleRoles(st)
+	d.dnsSync(st)
 	st.deriveHealth()
 	// READY as soon as NAT has been applied (or has definitely failed):
 	// NetworkManager waits for us; hardware does not hold it up.
@@ -336,8 +344,11 @@ func (st *state) deriveHealth() {
 	if !st.status.Config.ReloadOK {
 		h.fail(1, "config invalid: "+firstLine(st.status.Config.ReloadError))
 	}
+	st.subnetHealth(h)
+	st.rolesHealth(h)
 	st.networkHealth(h)
 	st.dhcpHealth(h)
+	st.dnsHealth(h)
 	st.powerHealth(h)
 	st.displayHealth(h)
 	out := api.Health{Reasons: append(h.failed, h.degraded...)}
@@ -373,7 +384,7 @@ func (st *state) statusLine() string {
 // reload re-reads the configuration on SIGHUP. An invalid file keeps the
 // running configuration; the reason goes to the log and the status. Parts
 // whose configuration changed are restarted; the others keep running.
-func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []func()) {
+func (d *Daemon) reload(st *state) {
 	d.opts.Notifier.Reloading()
 	if light := d.display.light.Load(); light != nil {
 		light.Reloading()
@@ -392,6 +403,7 @@ func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []fu
 	}
 	old := st.cfg
 	cfg, pending := restartOnly(old, cfg)
+	cfg, st.subnet = d.resolveSubnet(cfg, st.subnet)
 	notApplied := d.traces.apply(cfg.Hardware)
 	var problem string
 	if cfg.Control, problem = d.applyControl(cfg.Control); problem != "" {
@@ -407,15 +419,7 @@ func (d *Daemon) reload(ctx context.Context, st *state, parts []part, stops []fu
 		d.log.Warn("configuration reloaded, but not all of it is in effect", "config", configPathShown(cfg),
 			"restart_needed", strings.Join(pending, ", "), "not_applied", strings.Join(notApplied, "; "))
 	}
-	for i, p := range parts {
-		if !p.changed(old, cfg) {
-			continue
-		}
-		d.log.Info("settings changed; restarting", "part", p.name)
-		stops[i]()
-		d.drainFor(st)
-		stops[i] = p.start(ctx, cfg)
-	}
+	d.restartChanged(st, old, cfg)
 }
 
 // drainFor applies events queued by a part that just stopped, so that its

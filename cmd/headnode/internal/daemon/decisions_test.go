@@ -293,9 +293,19 @@ name = "p2"
 		})
 	}
 
-	t.Run("the default pool leaves p1-p117", func(t *testing.T) {
-		rs := strings.Split(reservations(t, config.Default()), "|")
+	t.Run("the default pool of a /24 leaves p1-p117", func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Network.ClusterAddress = "192.168.50.1/24"
+		rs := strings.Split(reservations(t, cfg), "|")
 		if len(rs) != 117 || rs[0] != "p1 192.168.50.11" || rs[116] != "p117 192.168.50.127" {
+			t.Errorf("%d reservations, %s ... %s", len(rs), rs[0], rs[len(rs)-1])
+		}
+	})
+	t.Run("a /21 for 1000 nodes leaves p1-p1013", func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Network.ClusterAddress = "10.213.0.1/21"
+		rs := strings.Split(reservations(t, cfg), "|")
+		if len(rs) != 1013 || rs[0] != "p1 10.213.0.11" || rs[1012] != "p1013 10.213.3.255" {
 			t.Errorf("%d reservations, %s ... %s", len(rs), rs[0], rs[len(rs)-1])
 		}
 	})

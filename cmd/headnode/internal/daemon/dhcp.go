@@ -20,6 +20,7 @@ import (
 	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpd"
 	"github.com/headnode/headnode/netcfg/links"
+	"github.com/headnode/headnode/netcfg/subnet"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -55,7 +56,8 @@ const bridgeRecheck = 30 * time.Second
 
 func dhcpChanged(old, new *config.Config) bool {
 	return !reflect.DeepEqual(old.DHCP, new.DHCP) || !reflect.DeepEqual(old.Bridge, new.Bridge) ||
-		!reflect.DeepEqual(old.Nodes, new.Nodes) || old.Network != new.Network || old.Daemon != new.Daemon
+		!reflect.DeepEqual(old.Nodes, new.Nodes) || old.Network != new.Network || old.Daemon != new.Daemon ||
+		old.DNSOn() != new.DNSOn() || old.DNS.Domain != new.DNS.Domain
 }
 
 func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop func()) {
@@ -87,7 +89,7 @@ func (d *Daemon) startDHCP(parent context.Context, cfg *config.Config) (stop fun
 // not, it removes a bridge an earlier configuration created.
 func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config, log *slog.Logger) (closeBridge func()) {
 	bc := cfg.Bridge
-	o := bridge.Options{StateDir: cfg.Daemon.StateDir}
+	o := bridge.Options{StateDir: cfg.Daemon.StateDir, Exclude: d.excludedFromBridge}
 	if bc.Enabled {
 		o.Name, o.Ports = bc.Name, bc.Ports
 	}
@@ -98,6 +100,12 @@ func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *confi
 			msg := err.Error()
 			d.send(ctx, func(st *state) { st.dhcp.bridgeErr = msg; d.dhcpOnLinks(st, st.net.links) })
 		}
+		return func() {}
+	}
+	if !bc.Enabled && cfg.Network.ClusterInterface == config.Auto {
+		// The roles part keeps the bridge of gadget links when it finds a
+		// board; it is not ours to remove here.
+		b.Close()
 		return func() {}
 	}
 	if !bc.Enabled {
@@ -161,6 +169,7 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 		PoolLast:     last,
 		Reservations: dhcpReservations(cfg, head, first, last),
 		LeaseTime:    dc.LeaseTime.Duration,
+		Domain:       dnsDomain(cfg),
 		LeaseFile:    filepath.Join(cfg.Daemon.StateDir, leaseFile),
 		Log:          log,
 	})
@@ -177,9 +186,11 @@ func (d *Daemon) startDHCPServer(ctx context.Context, wg *sync.WaitGroup, cfg *c
 	svc := dhcpd.NewService(srv, dhcpd.ServiceOptions{
 		Interface: iface,
 		Address:   head,
-		Probe:     dc.Probe.Duration,
-		DNS:       dnsSource(dc, head.Addr()),
-		Log:       log,
+		// The roles part's watcher checks for other servers, before we
+		// start and all the time we serve (dhcpOnLinks gates the target).
+		Probe: 0,
+		DNS:   dnsSource(cfg, head.Addr()),
+		Log:   log,
 		Report: func(s dhcpd.Status) {
 			v := dhcpView(s, dc, head, first, last)
 			d.send(ctx, func(st *state) { st.status.DHCP = v })
@@ -216,7 +227,9 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 			if a, ok = cfg.NodeAddress(n); !ok {
 				continue
 			}
-		} else if err != nil {
+		} else if err != nil || !head.Masked().Contains(a) {
+			// Outside the subnet "auto" chose: validation could not
+			// know it; the entry is left out, not the whole server.
 			continue
 		}
 		rs = append(rs, dhcpd.Reservation{MAC: mac, Name: s.Name, Addr: a})
@@ -241,14 +254,28 @@ func dhcpReservations(cfg *config.Config, head netip.Prefix, first, last netip.A
 			reserve(n)
 		}
 	}
-	for n := 1; n <= maxNodes; n++ {
+	// Every node the subnet has room for below the pool (subnet.Of):
+	// p1-p252 at least, as ClusterCTRL numbers them, up to 2037 in a /20.
+	for n := 1; n <= max(maxNodes, min(subnet.Of(head).Nodes, subnet.MaxNodes)); n++ {
 		reserve(n)
 	}
 	return rs
 }
 
-// dnsSource returns what the service calls for the resolvers to hand out.
-func dnsSource(dc config.DHCP, head netip.Addr) func() []netip.Addr {
+// dnsDomain is the domain the DHCP server hands out: [dns] domain while
+// the DNS server runs, else none.
+func dnsDomain(cfg *config.Config) string {
+	if cfg.DNSOn() {
+		return cfg.DNS.Domain
+	}
+	return ""
+}
+
+// dnsSource returns what the service calls for the resolvers to hand out:
+// [dhcp] dns, else the head itself while its DNS server runs, else the
+// uplink's resolvers.
+func dnsSource(cfg *config.Config, head netip.Addr) func() []netip.Addr {
+	dc := cfg.DHCP
 	parse := func(list []string) []netip.Addr {
 		var out []netip.Addr
 		for _, s := range list {
@@ -261,6 +288,9 @@ func dnsSource(dc config.DHCP, head netip.Addr) func() []netip.Addr {
 	if len(dc.DNS) > 0 {
 		fixed := parse(dc.DNS)
 		return func() []netip.Addr { return fixed }
+	}
+	if cfg.DNSOn() {
+		return func() []netip.Addr { return []netip.Addr{head} }
 	}
 	src := dhcpd.DNSSource{Head: head, Fallback: parse(dc.FallbackDNS)}
 	return src.Resolvers
@@ -317,10 +347,10 @@ func (st *state) dhcpHealth(h *health) {
 // on which bridge port, and has the bridge take in new gadget interfaces.
 func (d *Daemon) dhcpOnLinks(st *state, links map[string]links.State) {
 	if svc := d.dhcp.svc.Load(); svc != nil {
-		name := st.cfg.Network.ClusterInterface
-		head, _ := st.cfg.Network.ClusterPrefix()
+		name := st.roles.claimed
+		head := st.clusterAddress()
 		l := links[name]
-		t := dhcpd.Target{Interface: name, Index: l.Index, HasAddress: l.Exists && slices.Contains(l.IPv4, head)}
+		t := dhcpd.Target{Interface: name, Index: l.Index, HasAddress: l.Exists && slices.Contains(l.IPv4, head) && st.roles.dhcpOpen}
 		if !l.Exists {
 			t.Index = 0
 		}

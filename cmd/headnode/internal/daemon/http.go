@@ -19,7 +19,8 @@ import (
 
 func httpChanged(old, new *config.Config) bool {
 	return !slices.Equal(old.HTTP.Listen, new.HTTP.Listen) || !slices.Equal(old.HTTP.Hosts, new.HTTP.Hosts) ||
-		old.Network.ClusterAddress != new.Network.ClusterAddress || old.Prometheus != new.Prometheus
+		old.Network.ClusterAddress != new.Network.ClusterAddress || old.Prometheus != new.Prometheus ||
+		old.DNSOn() != new.DNSOn() || old.DNS.Domain != new.DNS.Domain
 }
 
 // startHTTP serves the read-only status page, metrics, health check and

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -36,11 +37,19 @@ func (d *Daemon) httpHosts() []string {
 	return nil
 }
 
-// setHTTPHosts takes [http] hosts for the Host check.
+// setHTTPHosts takes [http] hosts for the Host check, and the head's
+// names in its own DNS server's domain while that runs, so that
+// http://pi.cluster.home.arpa:9180/ works from the nodes.
 func (d *Daemon) setHTTPHosts(cfg *config.Config) {
-	hosts := make([]string, 0, len(cfg.HTTP.Hosts))
+	hosts := make([]string, 0, len(cfg.HTTP.Hosts)+1)
 	for _, h := range cfg.HTTP.Hosts {
 		hosts = append(hosts, strings.TrimSuffix(strings.ToLower(h), "."))
+	}
+	if cfg.DNSOn() {
+		if h, err := os.Hostname(); err == nil {
+			label, _, _ := strings.Cut(strings.ToLower(h), ".")
+			hosts = append(hosts, label+"."+strings.ToLower(strings.TrimSuffix(cfg.DNS.Domain, ".")))
+		}
 	}
 	d.limits.httpHosts.Store(&hosts)
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
@@ -85,7 +84,9 @@ func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.C
 	n := cfg.Network
 	addr, _ := n.ClusterPrefix()
 	m, err := nat.NewManager(nat.Options{
-		ClusterInterface: n.ClusterInterface,
+		// The roles part claims the cluster side (SetDesired) once it is
+		// known not to be a LAN; until then nothing is changed.
+		ClusterInterface: "",
 		UplinkInterface:  n.UplinkInterface,
 		ClusterAddress:   addr,
 		Firewall:         n.FirewallChoice(),
@@ -114,36 +115,26 @@ func (d *Daemon) startNAT(ctx context.Context, wg *sync.WaitGroup, cfg *config.C
 func (st *state) resetNetwork() {
 	st.net = netState{}
 	st.status.NAT = api.NAT{State: api.NATApplying, Daemon: true}
-	st.status.Uplink = api.Link{Interface: st.cfg.Network.UplinkInterface}
-	st.status.Cluster = api.Link{Interface: st.cfg.Network.ClusterInterface}
+	st.status.Uplink = api.Link{Interface: st.uplinkName()}
+	st.status.Cluster = api.Link{Interface: st.clusterName()}
 }
 
 // networkSettled: NAT has been applied or has definitely failed.
 func (st *state) networkSettled() bool {
-	return st.net.report != nil || st.net.openErr != nil || st.status.NAT.State == api.NATDisabled
+	return (st.net.report != nil || st.net.openErr != nil || st.status.NAT.State == api.NATDisabled) && st.rolesSettled()
 }
 
 // applyLinks folds a watcher snapshot into the state.
 func (d *Daemon) applyLinks(st *state, links map[string]links.State) {
-	n := st.cfg.Network
-	up := linkView(links[n.UplinkInterface], n.UplinkInterface)
-	cl := linkView(links[n.ClusterInterface], n.ClusterInterface)
-	if up.Address != st.status.Uplink.Address {
-		d.log.Info("uplink address changed", "interface", n.UplinkInterface, "from", orNone(st.status.Uplink.Address), "to", orNone(up.Address))
-		up.Since, up.Changes = time.Now(), st.status.Uplink.Changes+1
-	} else {
-		up.Since, up.Changes = st.status.Uplink.Since, st.status.Uplink.Changes
-	}
-	clusterChanged := cl.Exists != st.status.Cluster.Exists || cl.Address != st.status.Cluster.Address || cl.Up != st.status.Cluster.Up
-	if cl.Address != st.status.Cluster.Address {
-		cl.Since, cl.Changes = time.Now(), st.status.Cluster.Changes+1
-	} else {
-		cl.Since, cl.Changes = st.status.Cluster.Since, st.status.Cluster.Changes
-	}
-	st.status.Uplink, st.status.Cluster = up, cl
+	before := st.status.Cluster
 	st.net.links = links
+	d.rolesOnLinks(st, links)
+	d.refreshLinkViews(st)
+	cl := st.status.Cluster
+	clusterChanged := cl.Exists != before.Exists || cl.Address != before.Address || cl.Up != before.Up
 	d.powerOnLinks(st, links)
 	d.dhcpOnLinks(st, links)
+	d.subnetOnLinks(st, links)
 	if clusterChanged {
 		// The cluster interface appeared, or lost its address or state:
 		// let the keeper put our address back without waiting for a poll.
@@ -220,6 +211,8 @@ func (st *state) networkHealth(h *health) {
 	}
 	up := st.status.Uplink
 	switch {
+	case up.Interface == "":
+		h.fail(4, "no uplink: no default route yet")
 	case !up.Exists:
 		h.fail(4, "no uplink: "+up.Interface+" missing")
 	case !up.Carrier:
@@ -227,7 +220,9 @@ func (st *state) networkHealth(h *health) {
 	case up.Address == "":
 		h.degrade("waiting for DHCP on " + up.Interface)
 	}
-	if !st.status.Cluster.Exists {
+	if st.status.Cluster.Interface == "" {
+		h.degrade("no cluster interface yet")
+	} else if !st.status.Cluster.Exists {
 		h.degrade("cluster " + st.status.Cluster.Interface + " missing")
 	}
 }

@@ -60,6 +60,7 @@ func (r *streamRecorder) statuses(t *testing.T) []api.Status {
 func TestPublishOnlyOnChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := config.Default()
+		cfg.Network.UplinkInterface, cfg.Network.ClusterInterface = "eth1", "eth0"
 		var notified []string
 		d := &Daemon{log: slog.New(slog.DiscardHandler), events: make(chan event, 16), changed: make(chan struct{})}
 		d.opts.Notifier.Send = func(s string) error { notified = append(notified, s); return nil }

@@ -21,9 +21,8 @@ import (
 // namespace that answers with the address it sees; nothing leaves the
 // machine.
 const (
-	uplinkGateway = "10.99.0.1"
 	headUplink    = "10.99.0.2/24"
-	internetAddr  = "10.99.0.1:8080"
+	internetAddr  = internetIP + ":8080"
 	clusterPrefix = "192.168.50."
 )
 
@@ -34,10 +33,16 @@ type sandboxNet struct {
 	dir    string
 	uplink *sandbox.NS
 	head   *sandbox.NS
+	// extra are the topology's other namespaces (a second LAN, a switch).
+	extra []*sandbox.NS
+	topo  *topology
+	stops []func()
 
 	mu    sync.Mutex
 	nodes map[string]*simNode
-	stop  func()
+	// probes are the way-out checks under way; close waits for them
+	// before it closes the namespaces they dial from.
+	probes sync.WaitGroup
 	// consoles are the nodes' serial consoles (console.go); nil until
 	// the machine's USB tree is known.
 	consoles *nodeConsoles
@@ -55,38 +60,24 @@ type simNode struct {
 	out     string    // what the internet server saw it as, or why not
 }
 
-func buildSandbox(prefix, dir string) (*sandboxNet, error) {
+func buildSandbox(prefix, dir, topo string) (*sandboxNet, error) {
 	sb := &sandboxNet{prefix: prefix, dir: dir, nodes: map[string]*simNode{}}
 	var err error
 	fail := func(e error) (*sandboxNet, error) { sb.close(); return nil, e }
-	if sb.uplink, err = sandbox.New(prefix + "-uplink"); err != nil {
-		return fail(err)
-	}
 	if sb.head, err = sandbox.New(prefix + "-head"); err != nil {
 		return fail(err)
 	}
-	for _, e := range []error{
-		sandbox.Veth(sb.head, "eth1", sb.uplink, "lan0"),
-		sb.uplink.AddAddr("lan0", uplinkGateway+"/24"),
-		sb.head.AddAddr("eth1", headUplink),
-		sb.head.DefaultRoute(uplinkGateway),
-	} {
-		if e != nil {
-			return fail(e)
-		}
-	}
-	l, err := sb.uplink.Listen(internetAddr)
-	if err != nil {
+	if err := sb.buildTopology(topo); err != nil {
 		return fail(err)
 	}
-	go sandbox.ServeSourceAddress(l)
-	sb.stop = func() { l.Close() }
 	return sb, nil
 }
 
 func (sb *sandboxNet) close() {
-	if sb.stop != nil {
-		sb.stop()
+	sb.probes.Wait()
+	sb.topo.stop()
+	for _, f := range sb.stops {
+		f()
 	}
 	if sb.consoles != nil {
 		sb.consoles.close()
@@ -94,7 +85,7 @@ func (sb *sandboxNet) close() {
 	for _, n := range sb.nodes {
 		n.ns.Close()
 	}
-	for _, ns := range []*sandbox.NS{sb.uplink, sb.head} {
+	for _, ns := range append([]*sandbox.NS{sb.uplink, sb.head}, sb.extra...) {
 		if ns != nil {
 			ns.Close()
 		}
@@ -113,6 +104,7 @@ func (sb *sandboxNet) follow(ctx context.Context, s *api.Status, bootDelay time.
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	var views []nodeView
+	hubGone := hatHubGone(s, sb.dir)
 	for i, pn := range s.Power.Nodes {
 		node := sb.nodes[pn.Name]
 		if node == nil {
@@ -138,7 +130,10 @@ func (sb *sandboxNet) follow(ctx context.Context, s *api.Status, bootDelay time.
 				sb.unplug(node)
 			}
 		}
-		if on && !node.link && time.Since(node.powered) >= bootDelay {
+		if hubGone[pn.Name] && node.link {
+			sb.unplug(node) // powered, but its USB hub is off
+		}
+		if on && !hubGone[pn.Name] && !node.link && time.Since(node.powered) >= bootDelay {
 			if err := sb.plug(node); err != nil {
 				node.out = err.Error()
 			}
@@ -251,7 +246,7 @@ func (sb *sandboxNet) probeOut(ctx context.Context) {
 		if !node.link || node.addr == "" {
 			continue
 		}
-		go func() {
+		sb.probes.Go(func() {
 			res := "no way out"
 			c, err := node.ns.Dial(internetAddr, net.Dialer{Timeout: 800 * time.Millisecond})
 			if err == nil {
@@ -266,6 +261,6 @@ func (sb *sandboxNet) probeOut(ctx context.Context) {
 				node.out = res
 			}
 			sb.mu.Unlock()
-		}()
+		})
 	}
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// BootDelay is how long an emulated node takes from power-on to its
 	// network link appearing.
 	BootDelay time.Duration
+	// Topology is the network around the head (Topologies); "" is
+	// "two-port".
+	Topology string
 
 	Out io.Writer
 	// Binary is the headnode executable to run as the daemon.
@@ -73,10 +76,11 @@ func Run(ctx context.Context, o Options) error {
 	root := sandbox.Check() == nil
 	var sb *sandboxNet
 	if root {
-		if sb, err = buildSandbox(o.Name, dir); err != nil {
+		if sb, err = buildSandbox(o.Name, dir, o.Topology); err != nil {
 			return err
 		}
 		defer sb.close()
+		go sb.runTopology(ctx)
 	} else {
 		fmt.Fprintf(o.Out, "headnode sim: %v, so there is no network sandbox: NAT, DHCP and the nodes' network are left out\n", sandbox.Check())
 		fmt.Fprintf(o.Out, "  and the emulated nodes count as up while powered. Run it with sudo for everything.\n\n")
@@ -125,6 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if sb != nil {
 		v.sandbox = sb.prefix
+		v.topo = sb.topo
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -157,18 +162,7 @@ func writeConfig(dir string, o Options, sb *sandboxNet) (path, socket string, er
 	}
 	var network string
 	if sb != nil {
-		network = fmt.Sprintf(`[network]
-cluster_interface = "br0"
-cluster_address = "%s1/24"
-uplink_interface = "eth1"
-
-[bridge]
-enabled = true
-
-[dhcp]
-# Nothing else serves DHCP in the sandbox.
-probe = "0s"
-
+		network = networkConfig(o.Topology) + `
 [power]
 # Quick enough to watch: nodes answer within seconds of power-on.
 stagger = "1s"
@@ -178,7 +172,7 @@ down_after = "2s"
 
 [http]
 listen = ["127.0.0.1:9180"]
-`, clusterPrefix)
+`
 	} else {
 		uplink := defaultRouteInterface()
 		network = fmt.Sprintf(`[network]

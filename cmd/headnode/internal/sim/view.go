@@ -23,6 +23,7 @@ type view struct {
 	self    string
 	page    string
 	sandbox string
+	topo    *topology
 	last    string
 }
 
@@ -63,6 +64,9 @@ func (v *view) picture(b *strings.Builder, s *api.Status, nodes []nodeView) {
 	if k := s.Display.LED.Kind; k != "" {
 		title += " · " + k
 	}
+	if v.topo != nil {
+		title += " · topology " + v.topo.name
+	}
 	fmt.Fprintf(b, "%s\n\n", title)
 
 	lcd := s.Display.LCD
@@ -95,11 +99,19 @@ func (v *view) picture(b *strings.Builder, s *api.Status, nodes []nodeView) {
 	fmt.Fprintf(w, "  health\t%s\n", health)
 	fmt.Fprintf(w, "  uplink\t%s %s\n", s.Uplink.Interface, orDash(s.Uplink.Address))
 	fmt.Fprintf(w, "  cluster\t%s %s\n", s.Cluster.Interface, orDash(s.Cluster.Address))
+	if r := s.Roles; r != nil && r.Problem != "" {
+		fmt.Fprintf(w, "  problem\t%s\n", r.Problem)
+	}
 	fmt.Fprintf(w, "  NAT\t%s\n", s.NAT.State)
 	if s.DHCP.State != "" && s.DHCP.State != api.DHCPOff {
 		fmt.Fprintf(w, "  DHCP\t%s, %d leases\n", s.DHCP.State, len(s.DHCP.Leases))
 	}
 	w.Flush()
+	if v.topo != nil {
+		for _, n := range v.topo.notes() {
+			fmt.Fprintf(b, "  %s\n", n)
+		}
+	}
 	if len(s.Power.Nodes) > 0 {
 		fmt.Fprintln(b)
 		net := map[string]nodeView{}

@@ -55,6 +55,12 @@ var (
 	dhcpState     = desc("dhcp_state", "DHCP server state: 1 for the current state.", "state")
 	dhcpLeases    = desc("dhcp_leases", "Addresses leased (or offered) now.")
 	dhcpPackets   = desc("dhcp_packets_total", "DHCP packets by kind: received, offers, acks, naks.", "kind")
+	dnsState      = desc("dns_state", "DNS server state: 1 for the current state.", "state")
+	dnsQueries    = desc("dns_queries_total", "DNS queries by outcome: local, cache, upstream, servfail, refused, rate-limited, malformed, not-implemented.", "outcome")
+	dnsUpstreams  = desc("dns_upstreams", "Resolvers the DNS server forwards to now.")
+	dnsCache      = desc("dns_cache_entries", "Upstream answers in the DNS cache.")
+	dnsRecords    = desc("dns_local_names", "Local names the DNS server answers.")
+	dnsUpErrors   = desc("dns_upstream_errors_total", "Forwarded queries an upstream did not answer (timeout, error, SERVFAIL, REFUSED).")
 	dhcpDropped   = desc("dhcp_packets_dropped_total", "DHCP packets not answered, by reason (malformed, rate-limited, ...).", "reason")
 	bridgePorts   = desc("bridge_ports", "Interfaces in the ClusterHAT bridge.", "bridge")
 )
@@ -71,6 +77,11 @@ var (
 	headFan      = desc("head_fan_on", "1 when the head node's fan ([power] fan_gpio) is on.", "gpio")
 )
 
+var dnsStates = []string{api.DNSOff, api.DNSWaiting, api.DNSServing, api.DNSFailed}
+
+// dnsOutcomes are every query outcome, so that zeros are exported too.
+var dnsOutcomes = []string{"local", "cache", "upstream", "servfail", "refused", "rate-limited", "malformed", "not-implemented"}
+
 var dhcpStates = []string{api.DHCPOff, api.DHCPWaiting, api.DHCPProbing, api.DHCPServing, api.DHCPOtherServer, api.DHCPFailed}
 
 var nodeStates = []string{api.NodeOff, api.NodeBooting, api.NodeUp, api.NodeUnreachable, api.NodeUnknown}
@@ -80,6 +91,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, healthState, failureClass, natState, natRules, natForwarding, natRepairs, linkUp, linkInfo, addrChanges, reloadOK, reloadTime, reloadsFailed, restartNeeded, notApplied, startTime, ready,
 		nodeState, nodePowered, nodeUp, boardInfo, boardOK, deviceState, ledPattern,
 		dhcpState, dhcpLeases, dhcpPackets, dhcpDropped, bridgePorts,
+		dnsState, dnsQueries, dnsUpstreams, dnsCache, dnsRecords, dnsUpErrors,
 		ctrlVoltage, ctrlTemp, boardFan, nodeCooling, nodeUSBBoot, hatWP, headThrottle, headFan} {
 		ch <- d
 	}
@@ -148,6 +160,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, ledPattern, 1, p)
 	}
 	c.collectDHCP(ch, s)
+	collectDNS(ch, s.DNS)
 	collectBoardFacts(ch, s.Power)
 	gauge(ch, reloadOK, b2f(s.Config.ReloadOK))
 	gauge(ch, reloadTime, float64(s.Config.LoadedAt.UnixNano())/1e9)
@@ -179,6 +192,19 @@ func (c *collector) collectDHCP(ch chan<- prometheus.Metric, s *api.Status) {
 	if b := s.Bridge; b != nil && b.Exists {
 		gauge(ch, bridgePorts, float64(len(b.Ports)), b.Name)
 	}
+}
+
+func collectDNS(ch chan<- prometheus.Metric, d api.DNS) {
+	for _, st := range dnsStates {
+		gauge(ch, dnsState, b2f(d.State == st), st)
+	}
+	for _, o := range dnsOutcomes {
+		counter(ch, dnsQueries, float64(d.Queries[o]), o)
+	}
+	gauge(ch, dnsUpstreams, float64(len(d.Upstreams)))
+	gauge(ch, dnsCache, float64(d.Cache.Entries))
+	gauge(ch, dnsRecords, float64(d.Records))
+	counter(ch, dnsUpErrors, float64(d.UpstreamErrors))
 }
 
 // collectBoardFacts exports what the boards and the head node say about
