@@ -292,8 +292,12 @@ func fixedClash(cfg *config.Config, head netip.Prefix, uses []inUse) string {
 	if l, err := subnet.Choose(prefixes(uses), cfg.Subnet.CandidatePrefixes(), cfg.NodeCount(), netip.Prefix{}); err == nil {
 		free = fmt.Sprintf("%s is free: use it", l.Head)
 	}
+	side := cfg.Network.ClusterInterface
+	if side == config.Auto {
+		side = "the cluster side"
+	}
 	return fmt.Sprintf("network.cluster_address = %q: the cluster network %s overlaps %s, so nothing was changed on %s; %s, or cluster_address = \"auto\"",
-		cfg.Network.ClusterAddress, head.Masked(), describe(nets, o), cfg.Network.ClusterInterface, free)
+		cfg.Network.ClusterAddress, head.Masked(), describe(nets, o), side, free)
 }
 
 func subnetChanged(old, new *config.Config) bool {

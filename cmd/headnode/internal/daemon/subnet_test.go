@@ -30,6 +30,7 @@ func TestClusterSide(t *testing.T) {
 func TestFixedClash(t *testing.T) {
 	cfg := config.Default()
 	cfg.Network.ClusterAddress = "192.168.50.1/24"
+	cfg.Network.ClusterInterface = "eth0"
 	head := netip.MustParsePrefix(cfg.Network.ClusterAddress)
 	lan := inUse{p: netip.MustParsePrefix("192.168.50.0/24"), what: "eth1's network 192.168.50.0/24", addr: true}
 	vpn := inUse{p: netip.MustParsePrefix("192.168.0.0/16"), what: "a route to 192.168.0.0/16 via wg0"}
