@@ -8,6 +8,10 @@
 #   ./build.sh sim        build and run `headnode sim` (needs root)
 #   ./build.sh deps       install the Debian packages the tests need (root)
 #   ./build.sh footprint  the idle daemon's CPU and memory over 60 s, emulated hardware (root)
+#   ./build.sh bench [DNS_DURATION [DNS_RATE]]  every figure of issue 13 beside the
+#                         incumbents, measured in the same run: this tree against BENCH_BASE
+#                         (default main), python3, the old NAT path, dnsmasq (root;
+#                         BENCH_FOR=30s per CPU figure)
 #   ./build.sh soak [DURATION [nft|legacy]]  the daemon under injected faults (default 30m, nft; root)
 #   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
 #   ./build.sh image [--deb FILE] [first-boot options] IN.img[.xz] OUT.img
@@ -76,6 +80,8 @@ declare -A PACKAGES=(
 	[groff]=groff-base
 	[dig]=bind9-dnsutils
 	[dnsmasq]=dnsmasq-base
+	[hyperfine]=hyperfine
+	[python3]=python3
 )
 
 # Debian packages the tests use that bring no command, by a file they
@@ -859,6 +865,100 @@ soak() {
 		-soak="$1" -soak-backend="$2" ${SOAK_SEED:+-soak-seed="$SOAK_SEED"} ${SOAK_TABLE:+-soak-table="$SOAK_TABLE"}
 }
 
+# bench_machine prints what the figures were measured on.
+bench_machine() {
+	local cpu mem
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	echo "machine: ${cpu:-unknown CPU}, $(nproc) cores, $mem, Linux $(uname -r), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC'), this tree $VERSION, incumbent ${BENCH_BASE:-main} ($(git rev-parse --short "${BENCH_BASE:-main}" 2>/dev/null || echo '?'))"
+}
+
+# bench_binaries builds the host binary of this tree and of BENCH_BASE
+# (default main), the incumbent, both as `build.sh` builds them
+# (CGO_ENABLED=0, -trimpath, -s -w), into $DIST/bench.
+bench_binaries() {
+	local base=${BENCH_BASE:-main} tmp
+	mkdir -p "$DIST/bench"
+	build_one "$HOST_OS" "$HOST_ARCH" "" "bench/headnode"
+	tmp=$(mktemp -d /tmp/headnode-bench.XXXXXX)
+	git worktree add --quiet --detach "$tmp/src" "$base" || die "bench: cannot check out BENCH_BASE=$base"
+	echo "build.sh: $DIST/bench/headnode-base ($base)" >&2
+	(cd "$tmp/src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$base" -o "$OLDPWD/$DIST/bench/headnode-base" ./cmd/headnode)
+	git worktree remove --force "$tmp/src"
+	rmdir "$tmp"
+}
+
+# bench_figures BINARY OUT: the daemon's figures (cmd/headnode/bench_e2e_test.go)
+# for one binary, as "NAME VALUE UNIT" lines in OUT.
+bench_figures() {
+	HEADNODE_REQUIRE_NETNS=1 go test -count=1 -timeout 0 -run '^TestBench(Idle|ThousandNodes|LCD)$' -v ./cmd/headnode \
+		-bench-figures -bench-binary="$1" -bench-for="${BENCH_FOR:-30s}" >"$2.log" 2>&1 ||
+		{ tail -40 "$2.log" >&2; die "bench: the figures of $1 failed (log: $2.log)"; }
+	sed -n 's/^figure //p' "$2.log" >"$2"
+}
+
+# bench_table NEW OLD: the figures side by side, with the ratio
+# incumbent/new (above 1: this tree is better, for times, CPU and memory)
+# and the target of issue 13.
+bench_table() {
+	awk -v old="$2" '
+		BEGIN {
+			while ((getline l < old) > 0) { split(l, f, " "); base[f[1]] = f[2] }
+			t["ready"] = "<= 30 ms"; t["idle_cpu"] = "<= 0.1 %"; t["idle_rss"] = "<= 15 MB"
+			t["probe1024_cpu"] = "<= 1 %"; t["detect1024"] = "<= 3 s"
+			t["status1024_median"] = "<= 50 ms"; t["status_json1024_median"] = "<= 50 ms"
+			t["page1024_median"] = "<= 50 ms"; t["json1024_median"] = "<= 50 ms"; t["metrics1024_median"] = "<= 50 ms"
+			t["lcd_renumber_p99"] = "<= 10 ms"; t["lcd_row_p99"] = "<= 10 ms"
+			printf "%-26s %12s %12s %8s  %s\n", "figure", "this tree", "incumbent", "ratio", "target"
+		}
+		{
+			b = ($1 in base) ? base[$1] : "-"
+			r = (b != "-" && $2 > 0) ? sprintf("%.2fx", b / $2) : "-"
+			printf "%-26s %9.4g %-2s %9s %-2s %8s  %s\n", $1, $2, $3, b, (b == "-" ? "" : $3), r, t[$1]
+		}' "$1"
+}
+
+# bench prints every figure of issue 13 beside the incumbents measured in
+# the same run: the daemon of this tree beside BENCH_BASE's (idle CPU and
+# memory, READY, probing 1024 nodes, `headnode status` beside `python3 -c
+# pass`, the page, JSON and metrics of 1024 nodes, the LCD end to end), the
+# NAT apply and repair beside the one-process-per-rule incumbent, the
+# in-process timings of this tree, then the DHCP and DNS figures where
+# those parts provide bench_dhcp and bench_dns.
+bench() {
+	[ "$(id -u)" -eq 0 ] || die "bench runs daemons in network namespaces: sudo ./build.sh bench"
+	deps
+	need hyperfine python3
+	local out
+	out=$(mktemp -d /tmp/headnode-bench.XXXXXX)
+	bench_binaries
+	echo "== headnode bench (issue 13)"
+	bench_machine
+	echo "build.sh: measuring this tree" >&2
+	bench_figures "$PWD/$DIST/bench/headnode" "$out/new"
+	echo "build.sh: measuring the incumbent" >&2
+	bench_figures "$PWD/$DIST/bench/headnode-base" "$out/old"
+	echo
+	echo "== the daemon, this tree beside ${BENCH_BASE:-main} (python3_pass: \`python3 -c pass\` in the same hyperfine run as \`headnode status\`)"
+	bench_table "$out/new" "$out/old"
+	echo
+	echo "== NAT: cold apply and repair after a flush, beside the incumbent (one iptables process per rule, 100 ms debounce)"
+	HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^$' -bench 'ColdApply|RepairLatency' -benchtime 20x ./netcfg/nat 2>&1 |
+		grep -E '^Benchmark' | sed -E 's/-[0-9]+ +/ /'
+	echo
+	echo "== in process, this tree: 1024 nodes' views, probe CPU, the LCD's Show to last byte"
+	{
+		go test -count=1 -run '^$' -bench 'ThousandNodes' -benchtime 20x ./cmd/headnode/internal/web ./cmd/headnode/internal/cli
+		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^$' -bench 'ProbeCPU1024' -benchtime 2x ./power
+		go test -count=1 -run '^$' -bench 'EventToLastByte' -benchtime 200x ./display
+	} 2>&1 | grep -E '^Benchmark' | sed -E 's/-[0-9]+ +/ /'
+	if declare -F bench_dhcp >/dev/null; then echo; bench_dhcp; fi
+	# DURATION and RATE of the DNS figures, as `build.sh bench [30s] [2000]`.
+	if declare -F bench_dns >/dev/null; then echo; bench_dns "$@"; fi
+	rm -rf "$out"
+}
+
 # bench_dns: headnode's DNS server and dnsmasq, same zone, same load, from a
 # node namespace (cmd/headnode/dns_bench_test.go): DURATION per server,
 # RATE queries a second; prints the table.
@@ -1039,12 +1139,14 @@ case "${1:-build}" in
 		;;
 	footprint)
 		[ "$(id -u)" -eq 0 ] || die "footprint runs the daemon in network namespaces: sudo ./build.sh footprint"
-		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" | grep -E 'idle for|^(ok|FAIL|---)'
+		# The host build, as installed (CGO_ENABLED=0, stripped).
+		build_one "$HOST_OS" "$HOST_ARCH" "" "headnode-$HOST_OS-$HOST_ARCH"
+		HEADNODE_REQUIRE_NETNS=1 go test -count=1 -run '^TestFootprint$' -v ./cmd/headnode -footprint="${2:-60s}" \
+			-bench-binary="$PWD/$DIST/headnode-$HOST_OS-$HOST_ARCH" | grep -E 'idle for|^(ok|FAIL|---)'
 		;;
 	bench)
-		[ "$(id -u)" -eq 0 ] || die "bench runs servers in network namespaces: sudo ./build.sh bench"
-		bench_dhcp
-		bench_dns "${2:-30s}" "${3:-2000}"
+		shift
+		bench "$@"
 		;;
 	deb) deb ;;
 	image)

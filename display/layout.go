@@ -3,6 +3,7 @@ package display
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -17,7 +18,7 @@ import (
 //	row 3  (4-row panels) the hostname
 //	row 4  (4-row panels) NAT, temperature and throttling
 func Layout(s Status, cols, rows int) [][]string {
-	need := append(addressLines(s.Uplink, cols), cut(healthLine(s), cols))
+	need := append(addressLines(s.Uplink, cols), cut(healthLine(s, cols), cols))
 	if len(need) <= rows {
 		page := need
 		for _, extra := range []string{s.Hostname, systemLine(s)} {
@@ -70,7 +71,7 @@ func Wrap(addr string, cols int) []string {
 	return append(lines, addr)
 }
 
-func healthLine(s Status) string {
+func healthLine(s Status, cols int) string {
 	switch s.Health.State {
 	case StateStarting:
 		return "starting"
@@ -86,18 +87,42 @@ func healthLine(s Status) string {
 		if len(s.Nodes) == 0 {
 			return nat
 		}
-		up := 0
-		for _, n := range s.Nodes {
-			if n.State == NodeUp {
-				up++
-			}
+		return nodesLine(s.Nodes, nat, cols)
+	case StateDegraded:
+		// Degraded because several nodes do not answer (the daemon's
+		// "12 nodes unreachable: p8 p93 …"): the count says more than
+		// the start of that list ("1012/1024 up"). One or two nodes are
+		// named, as the reason does.
+		if len(s.Health.Reasons) > 0 && strings.Contains(s.Health.Reasons[0], " nodes unreachable") && slices.ContainsFunc(s.Nodes, func(n Node) bool { return n.State == NodeUnreachable }) {
+			return nodesLine(s.Nodes, "", cols)
 		}
-		return fmt.Sprintf("%d/%d up  %s", up, len(s.Nodes), nat)
 	}
 	if len(s.Health.Reasons) > 0 {
 		return s.Health.Reasons[0]
 	}
 	return s.Health.State
+}
+
+// nodesLine is "4/4 up  NAT ok", made to fit cols: on a 16-column panel
+// "1012/1024 up  NAT ok" loses a space, then the "up" ("1012/1024 NAT ok"),
+// before anything is cut.
+func nodesLine(nodes []Node, nat string, cols int) string {
+	up := 0
+	for _, n := range nodes {
+		if n.State == NodeUp {
+			up++
+		}
+	}
+	count := fmt.Sprintf("%d/%d", up, len(nodes))
+	if nat == "" {
+		return count + " up"
+	}
+	for _, line := range []string{count + " up  " + nat, count + " up " + nat, count + " " + nat} {
+		if len([]rune(line)) <= cols {
+			return line
+		}
+	}
+	return count + " up"
 }
 
 func systemLine(s Status) string {

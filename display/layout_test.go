@@ -1,6 +1,7 @@
 package display
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -40,6 +41,18 @@ func TestLayout(t *testing.T) {
 	bare.Nodes, bare.Hostname, bare.HasTemp = nil, "", false
 	natOff := ok4()
 	natOff.NAT = "disabled"
+	// 1024 nodes, 12 of them not answering.
+	big := ok4()
+	big.Nodes = nil
+	for i := range 1024 {
+		st := NodeUp
+		if i%85 == 7 {
+			st = NodeUnreachable
+		}
+		big.Nodes = append(big.Nodes, Node{fmt.Sprintf("p%d", i+1), st})
+	}
+	bigDegraded := big
+	bigDegraded.Health = Health{State: StateDegraded, Reasons: []string{"12 nodes unreachable: p8 p93 p178 …"}}
 	for _, tc := range []struct {
 		name       string
 		s          Status
@@ -59,6 +72,9 @@ func TestLayout(t *testing.T) {
 		{"IPv6 on 16x4", v6, 16, 4, [][]string{{"2a02:810d:4b40:", "1a00:ba27:ebff:", "fe12:3456", "4/4 up  NAT ok"}}},
 		{"IPv6 pages on 16x2", v6, 16, 2, [][]string{{"2a02:810d:4b40:", "1a00:ba27:ebff:"}, {"fe12:3456", "4/4 up  NAT ok"}}},
 		{"IPv6 on 20x2", v6, 20, 2, [][]string{{"2a02:810d:4b40:1a00:", "ba27:ebff:fe12:3456"}, {"4/4 up  NAT ok"}}},
+		{"1024 nodes 16x2", big, 16, 2, [][]string{{"192.168.1.194", "1012/1024 NAT ok"}}},
+		{"1024 nodes 20x4", big, 20, 4, [][]string{{"192.168.1.194", "1012/1024 up  NAT ok", "cluster-head", "NAT ok  48°C"}}},
+		{"1024 nodes, 12 unreachable", bigDegraded, 16, 2, [][]string{{"192.168.1.194", "1012/1024 up"}}},
 		{"stopped", stopped, 16, 2, [][]string{{"192.168.1.194", "headnode stopped"}}},
 	} {
 		got := Layout(tc.s, tc.cols, tc.rows)

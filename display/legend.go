@@ -107,14 +107,47 @@ func (l Legend) Node(s NodeState) led.Pattern {
 
 // Patterns gives every LED of an n-LED light its pattern: LED 0 the
 // cluster, LEDs 1..n-1 nodes p1..p(n-1), dark where there is no node.
+// With more nodes than node LEDs (a thousand nodes on an 8-LED strip),
+// each LED stands for an equal share of the nodes in order (LED 1 the
+// first share) and shows the most urgent state among them: unreachable or
+// unknown, then booting, then up, off only when all of them are off.
 func (l Legend) Patterns(cluster led.Pattern, nodes []Node, n int) []led.Pattern {
 	out := make([]led.Pattern, max(n, 1))
 	out[0] = cluster
+	slots := len(out) - 1
 	for i := 1; i < len(out); i++ {
 		out[i] = led.Off
-		if i-1 < len(nodes) {
-			out[i] = l.Node(nodes[i-1].State)
+		switch {
+		case len(nodes) <= slots:
+			if i-1 < len(nodes) {
+				out[i] = l.Node(nodes[i-1].State)
+			}
+		default:
+			from, to := (i-1)*len(nodes)/slots, i*len(nodes)/slots
+			out[i] = l.Node(worst(nodes[from:to]))
 		}
 	}
 	return out
+}
+
+// worst is the most urgent state of a group of nodes for one LED.
+func worst(nodes []Node) NodeState {
+	rank := func(s NodeState) int {
+		switch s {
+		case NodeUnreachable, NodeUnknown:
+			return 3
+		case NodeBooting:
+			return 2
+		case NodeUp:
+			return 1
+		}
+		return 0
+	}
+	w := NodeOff
+	for _, n := range nodes {
+		if rank(n.State) > rank(w) {
+			w = n.State
+		}
+	}
+	return w
 }

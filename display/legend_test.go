@@ -155,3 +155,33 @@ func TestNodeLEDs(t *testing.T) {
 		t.Errorf("at 1.5 s cluster and p3 should be in their dark second: %v", last)
 	}
 }
+
+// With more nodes than node LEDs, each of LEDs 1..7 of a Strip stands for
+// a seventh of the nodes and shows the most urgent state among them.
+func TestNodeLEDsSummariseManyNodes(t *testing.T) {
+	l := Legend{Brightness: 1}
+	nodes := make([]Node, 1024)
+	for i := range nodes {
+		nodes[i] = Node{fmt.Sprintf("p%d", i+1), NodeUp}
+	}
+	// LED 1 is p1..p146: all off but one booting; LED 3 (p293..p438) has
+	// one unreachable among booting ones; LED 7 (p878..p1024) is off.
+	for i := range 146 {
+		nodes[i].State = NodeOff
+	}
+	nodes[100].State = NodeBooting
+	for i := 292; i < 438; i++ {
+		nodes[i].State = NodeBooting
+	}
+	nodes[437].State = NodeUnreachable
+	for i := 877; i < 1024; i++ {
+		nodes[i].State = NodeOff
+	}
+	got := l.Patterns(l.OK(), nodes, 8)
+	want := []string{"node-booting", "node-up", "node-unreachable", "node-up", "node-up", "node-up", "off"}
+	for i, w := range want {
+		if got[i+1].Name != w {
+			t.Errorf("LED %d plays %q, want %q", i+1, got[i+1].Name, w)
+		}
+	}
+}

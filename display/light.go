@@ -28,9 +28,14 @@ type LightOpts struct {
 	// Rescan is how often a missing light is looked for (default 2 s).
 	Rescan time.Duration
 	// Report is told whenever the light's state changes: found or lost,
-	// mode, pattern, and (at most every ReportEvery) the colours shown.
+	// mode, pattern (at most every ReportEvery), and the colours shown
+	// when they alone changed at most every ColorsEvery (default 5 s, the
+	// status page's refresh): every report is a new status for the
+	// daemon to publish, which costs in proportion to the cluster, and a
+	// breathing pattern changes colour many times a second.
 	Report      func(LightReport)
 	ReportEvery time.Duration
+	ColorsEvery time.Duration
 }
 
 // LightReport is the light's state.
@@ -62,6 +67,7 @@ type Light struct {
 	err         string // why there is no light
 	frame       []led.RGB
 	rep         LightReport // the last report sent
+	repAt       time.Time   // when
 }
 
 // NewLight returns a Light; Run drives it.
@@ -74,6 +80,9 @@ func NewLight(o LightOpts) *Light {
 	}
 	if o.ReportEvery == 0 {
 		o.ReportEvery = 250 * time.Millisecond
+	}
+	if o.ColorsEvery == 0 {
+		o.ColorsEvery = 5 * time.Second
 	}
 	l := &Light{o: o, legend: Legend{Brightness: o.Brightness}, player: led.NewPlayer(), wake: make(chan struct{}, 1), mode: ModeAuto}
 	l.status.Health.State = StateStarting
@@ -280,12 +289,14 @@ func (l *Light) report() bool {
 		r.Pattern = ps[0].Name
 	}
 	same := r.Found == l.rep.Found && r.Err == l.rep.Err && r.Kind == l.rep.Kind && r.Serial == l.rep.Serial &&
-		r.LEDs == l.rep.LEDs && r.Mode == l.rep.Mode && r.Pattern == l.rep.Pattern && slices.Equal(r.Colors, l.rep.Colors)
-	l.rep = r
-	l.mu.Unlock()
-	if same {
+		r.LEDs == l.rep.LEDs && r.Mode == l.rep.Mode && r.Pattern == l.rep.Pattern
+	now := time.Now()
+	if same && (slices.Equal(r.Colors, l.rep.Colors) || now.Sub(l.repAt) < l.o.ColorsEvery) {
+		l.mu.Unlock()
 		return false
 	}
+	l.rep, l.repAt = r, now
+	l.mu.Unlock()
 	l.o.Report(r)
 	return true
 }

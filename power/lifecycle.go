@@ -8,7 +8,7 @@ const (
 	StateBooting     = "booting"     // powered, not yet reachable, within the grace period
 	StateUp          = "up"          // powered and reachable
 	StateUnreachable = "unreachable" // powered, was up and stopped answering, or never answered within the grace period
-	StateUnknown     = "unknown"     // no power control for it
+	StateUnknown     = "unknown"     // no power control for it, and no answer to a probe yet
 )
 
 // Lifecycle follows each node through off, booting, up and unreachable
@@ -123,6 +123,20 @@ func (l *Lifecycle) Update(now time.Time) bool {
 func (l *Lifecycle) stateOf(n *life, now time.Time) string {
 	switch {
 	case n.powered == nil:
+		// No power control (network-booted nodes on a switch, a
+		// thousand of them): the probe is the only evidence. A node
+		// that answers is up; one that answered and stopped is
+		// unreachable; one never heard from stays unknown.
+		if !l.Probing {
+			return StateUnknown
+		}
+		if n.linkUp || !n.lastSeen.IsZero() && now.Sub(n.lastSeen) <= l.DownAfter {
+			n.wasUp = true
+			return StateUp
+		}
+		if n.wasUp {
+			return StateUnreachable
+		}
 		return StateUnknown
 	case !*n.powered:
 		return StateOff

@@ -62,3 +62,37 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("no probe, gadget link down: %s", s)
 	}
 }
+
+// A node without power control (a network-booted node on a switch) is
+// followed by the probe alone: unknown until it answers, up while it
+// does, unreachable once it stops for down_after, up again on an answer.
+func TestLifecycleWithoutPowerControl(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	l := Lifecycle{Grace: time.Minute, DownAfter: 3 * time.Second, Probing: true}
+	step := func(s float64, want string) {
+		t.Helper()
+		l.Update(at(s))
+		if got := l.View("p9", at(s)).State; got != want {
+			t.Fatalf("at %gs: %s, want %s", s, got, want)
+		}
+	}
+	l.SetPowered("p9", nil, at(0))
+	step(0, StateUnknown)
+	step(100, StateUnknown) // never heard from: no grace period to run out
+	l.Seen("p9", true, at(101))
+	step(101, StateUp)
+	step(104, StateUp)
+	step(104.5, StateUnreachable)
+	l.Seen("p9", true, at(105))
+	step(105, StateUp)
+
+	// Without a probe there is no evidence at all.
+	n := Lifecycle{DownAfter: time.Second}
+	n.SetPowered("p9", nil, at(0))
+	n.Seen("p9", true, at(0))
+	n.Update(at(0))
+	if s := n.View("p9", at(0)).State; s != StateUnknown {
+		t.Errorf("no probe: %s", s)
+	}
+}

@@ -21,6 +21,9 @@ func TestFootprint(t *testing.T) {
 	if *footprint == 0 {
 		t.Skip("measurement only: run with -footprint=60s")
 	}
+	if *benchBinary != "" {
+		binary = *benchBinary // build.sh footprint: the host build
+	}
 	tp := newTopo(t, true)
 	cfg := tp.simConfig(t)
 	text, _ := os.ReadFile(cfg)
@@ -35,14 +38,17 @@ func TestFootprint(t *testing.T) {
 	// The daemon is the last process of `ip netns exec` (it execs).
 	pid := d.cmd.Process.Pid
 	time.Sleep(5 * time.Second) // settle after start-up
-	cpu0 := cpuTicks(t, pid)
+	cpu0 := runTime(t, pid)
 	start := time.Now()
 	time.Sleep(*footprint)
 	elapsed := time.Since(start)
-	used := time.Duration(cpuTicks(t, pid)-cpu0) * time.Second / 100 // USER_HZ
+	used := runTime(t, pid) - cpu0
 	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	var rss, hwm string
+	var rss, hwm, anon string
 	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "RssAnon:") {
+			anon = strings.TrimSpace(strings.TrimPrefix(l, "RssAnon:"))
+		}
 		if strings.HasPrefix(l, "VmRSS:") {
 			rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
 		}
@@ -50,7 +56,7 @@ func TestFootprint(t *testing.T) {
 			hwm = strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
 		}
 	}
-	t.Logf("idle for %v: CPU %v (%.2f%% of one core), RSS %s (peak %s)", elapsed.Round(time.Second), used, 100*used.Seconds()/elapsed.Seconds(), rss, hwm)
+	t.Logf("idle for %v: CPU %v (%.3f%% of one core), RSS %s (%s anonymous; peak %s)", elapsed.Round(time.Second), used.Round(time.Millisecond), 100*used.Seconds()/elapsed.Seconds(), rss, anon, hwm)
 }
 
 // cpuTicks returns utime+stime of pid in clock ticks.

@@ -3,6 +3,7 @@ package lcd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +327,38 @@ func TestWriteAfterUnnoticedPowerLossInitialisesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.screen(t, []string{pad("10.0.0.7", 16), pad("4/4 up  NAT ok", 16)})
+}
+
+// A changed row is written from its first to its last changed character:
+// a renumbered address is a few bytes on the bus, on every row of every
+// size (rows 3 and 4 continue lines 1 and 2), and the glass is right.
+func TestWriteOnlyTheChangedCharacters(t *testing.T) {
+	for _, size := range [][2]int{{16, 2}, {20, 4}, {16, 4}} {
+		cols, rows := size[0], size[1]
+		r := newRig(t, hd44780.Boards[0], 0x27, cols, rows, lcdrom.A00, Opts{})
+		text := []string{"10.99.0.2", "4/4 up  NAT ok", "cluster-head", "NAT ok  48 C"}[:rows]
+		if err := r.dev.Write(text); err != nil {
+			t.Fatal(err)
+		}
+		for row := range rows {
+			text = slices.Clone(text)
+			text[row] = strings.Replace(text[row], text[row][3:4], "X", 1)
+			before := r.bus.Stats()
+			if err := r.dev.Write(text); err != nil {
+				t.Fatal(err)
+			}
+			d := diff(before, r.bus.Stats())
+			// One read (the reset check), one write: the address
+			// command and one character, 4 port states each and one
+			// for the change of RS.
+			if d.Transactions != 2 || d.Written > 10 {
+				t.Errorf("%dx%d row %d: %d transactions, %d bytes for one character", cols, rows, row+1, d.Transactions, d.Written)
+			}
+			var want []string
+			for _, s := range text {
+				want = append(want, pad(s, cols))
+			}
+			r.screen(t, want)
+		}
+	}
 }

@@ -23,6 +23,10 @@ func TestICMPAndTCP(t *testing.T) {
 			t.Errorf("icmp round %d: %v %v", round, got, err)
 		}
 	}
+	// Another list: the socket's index of addresses follows it.
+	if got, err := p.Round(context.Background(), addrs[1:3], time.Now().Add(300*time.Millisecond)); err != nil || fmt.Sprint(got) != "[false true]" {
+		t.Errorf("icmp round with another list: %v %v", got, err)
+	}
 	// TCP: a listener is an answer, and so is a refused connection
 	// (127.0.0.1: the kernel is up, nothing listens); silence is not.
 	ln, err := node.Listen("10.77.0.2:2222")

@@ -46,8 +46,10 @@ type LED struct {
 	// Pattern is what LED 0 plays: "starting", "ok", "degraded",
 	// "failed-N", "identify" or "stopped".
 	Pattern string `json:"pattern,omitempty"`
-	// Colors are what the LEDs show ("#rrggbb", LED 0 first), sampled at
-	// most four times a second.
+	// Colors are what the LEDs show ("#rrggbb", LED 0 first), sampled
+	// when anything else about the light changes (at most four times a
+	// second) and otherwise at most every 5 s: each sample is a new
+	// status to publish, which costs in proportion to the cluster.
 	Colors   []string `json:"colors,omitempty"`
 	Emulated bool     `json:"emulated,omitempty"`
 }

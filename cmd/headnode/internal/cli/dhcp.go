@@ -11,6 +11,10 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 )
 
+// statusLeases is how many leases `headnode status` lists: a thousand-node
+// cluster's would bury the rest.
+const statusLeases = 64
+
 // printDHCP adds the DHCP server, its leases and the ClusterHAT bridge to
 // `headnode status` (w is the status's tabwriter).
 func printDHCP(w io.Writer, s *api.Status, now time.Time) {
@@ -34,7 +38,11 @@ func printDHCP(w io.Writer, s *api.Status, now time.Time) {
 		line += "; leases not saved: " + d.SaveError
 	}
 	fmt.Fprintf(w, "DHCP\t%s\n", line)
-	for _, l := range d.Leases {
+	for i, l := range d.Leases {
+		if i == statusLeases {
+			fmt.Fprintf(w, "\t... and %d more (headnode status --json lists them all)\n", len(d.Leases)-i)
+			break
+		}
 		name := l.Hostname
 		if name == "" {
 			name = "-"

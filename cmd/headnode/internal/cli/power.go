@@ -427,3 +427,20 @@ func boardLine(b api.PowerBoard) string {
 	}
 	return s
 }
+
+// nodesSummary counts the nodes by state, "1008/1024 up, 12 unreachable,
+// 4 off", ahead of the table: on a thousand-node cluster it is what a
+// reader wants first.
+func nodesSummary(nodes []api.Node) string {
+	count := map[string]int{}
+	for _, n := range nodes {
+		count[n.State]++
+	}
+	s := fmt.Sprintf("%d/%d up", count[api.NodeUp], len(nodes))
+	for _, st := range []string{api.NodeUnreachable, api.NodeBooting, api.NodeOff, api.NodeUnknown} {
+		if count[st] > 0 {
+			s += fmt.Sprintf(", %d %s", count[st], st)
+		}
+	}
+	return s
+}

@@ -60,6 +60,9 @@ func printStatus(out io.Writer, s *api.Status) {
 		health += ": " + strings.Join(s.Health.Reasons, "; ")
 	}
 	fmt.Fprintf(w, "health\t%s\n", health)
+	if len(s.Power.Nodes) > 0 {
+		fmt.Fprintf(w, "nodes\t%s\n", nodesSummary(s.Power.Nodes))
+	}
 	fmt.Fprintf(w, "uplink\t%s\n", linkLine(s.Uplink))
 	if r := s.Roles; r != nil {
 		fmt.Fprintf(w, "\t%s\n", roleLine(r.Uplink))

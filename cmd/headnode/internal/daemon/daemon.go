@@ -52,6 +52,11 @@ type state struct {
 	subnet subnetState
 	dns    dnsState
 	roles  rolesState
+	// quiet is set by an event that left status as it was (a probe
+	// round with the same answers, a board read-back like the one
+	// before): the loop then skips settle, whose encoding of the status
+	// is most of an idle daemon's work.
+	quiet bool
 }
 
 // Daemon is a running headnode.
@@ -186,6 +191,8 @@ func Run(ctx context.Context, o Options) error {
 	d.run.startAll(cfg)
 	stopAll := d.run.stopAll
 	d.log.Info("headnode started", "version", o.Version, "config", configPathShown(cfg))
+	trim := time.AfterFunc(trimAfter, func() { trimStartup() })
+	defer trim.Stop()
 
 	var wdTick <-chan time.Time
 	if iv := systemd.WatchdogInterval(); iv > 0 {
@@ -200,6 +207,10 @@ func Run(ctx context.Context, o Options) error {
 			return nil
 		case ev := <-d.events:
 			ev(st)
+			if st.quiet {
+				st.quiet = false
+				continue
+			}
 		case <-wdTick:
 			// From this loop, not a free-running goroutine: a hung loop
 			// stops the pings and systemd restarts us.
@@ -220,6 +231,11 @@ func Run(ctx context.Context, o Options) error {
 		d.settle(st)
 	}
 }
+
+// quietIf marks the current event as having left the status unchanged
+// (see state.quiet); the caller must know that nothing else in the
+// status moved.
+func (st *state) quietIf(unchanged bool) { st.quiet = unchanged }
 
 // settle derives what follows from the state after an event: the health,
 // READY or a new STATUS= for systemd, and the published status.
@@ -413,6 +429,7 @@ func (d *Daemon) drainFor(st *state) {
 		select {
 		case ev := <-d.events:
 			ev(st)
+			st.quiet = false
 		default:
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,10 @@ type powerNode struct {
 	num  int // N of its name pN
 	n    int // cluster number, 0 when no board powers it
 	addr netip.Addr
+	// addrText and gadget (its ethpiN) are made once, not at every
+	// probe round for every one of a thousand nodes ("" in tests:
+	// made when needed).
+	addrText, gadget string
 }
 
 // powerHandles are what control handlers need from the running part.
@@ -115,6 +120,9 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 	d.send(ctx, func(st *state) { st.resetPower(cfg, cluster, nodes, problems) })
 
 	sysRoot := d.hw.SysRoot()
+	model := readHeadModel(sysRoot)
+	var head api.Head // the Report callback's: one goroutine
+	var headAt time.Time
 	m := power.NewManager(cluster, power.Options{
 		Stagger:      p.Stagger.Duration,
 		Boot:         p.Boot,
@@ -125,8 +133,18 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		SysRoot:      sysRoot,
 		HATUSBPath:   p.HATUSBPath,
 		Report: func(r power.Report) {
-			head := readHead(sysRoot)
-			d.send(ctx, func(st *state) { st.power.report, st.power.head = r, head; st.updatePower() })
+			// The firmware's flags are sticky ("occurred") as well as
+			// current; a look every few seconds is enough, not at every
+			// read-back of the boards.
+			if now := time.Now(); now.Sub(headAt) >= headEvery {
+				head, headAt = readHead(sysRoot, model), now
+			}
+			d.send(ctx, func(st *state) {
+				before := st.status.Power
+				st.power.report, st.power.head = r, head
+				st.updatePower()
+				st.quietIf(reflect.DeepEqual(before, st.status.Power))
+			})
 		},
 	})
 	d.power.cluster.Store(cluster)
@@ -154,7 +172,11 @@ func powerNodes(cfg *config.Config, c *power.Cluster) []powerNode {
 			return // validated at load
 		}
 		addr, _ := cfg.NodeAddress(num)
-		out = append(out, powerNode{name: name, num: num, n: n, addr: addr})
+		nd := powerNode{name: name, num: num, n: n, addr: addr, gadget: gadgetLink(num)}
+		if addr.IsValid() {
+			nd.addrText = addr.String()
+		}
+		out = append(out, nd)
 	}
 	for n := 1; n <= c.Nodes(); n++ {
 		add(nodename.Name(n), n)
@@ -191,9 +213,33 @@ func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []pow
 			for i, ok := range answered {
 				st.power.life.Seen(which[i], ok, now)
 			}
+			// Most rounds change nothing (the same nodes answer): then
+			// neither the node list is rebuilt nor the status encoded.
+			st.power.life.Update(now)
+			if st.nodesCurrent(now) {
+				st.quietIf(true)
+				return
+			}
 			st.updatePower()
 		})
 	})
+}
+
+// nodesCurrent reports whether the status's nodes are what the lifecycle
+// says now (state, since, reachable), so that a probe round need not
+// rebuild a thousand of them.
+func (st *state) nodesCurrent(now time.Time) bool {
+	ps, shown := &st.power, st.status.Power.Nodes
+	if len(shown) != len(ps.nodes) {
+		return false
+	}
+	for i, nd := range ps.nodes {
+		v, n := ps.life.View(nd.name, now), shown[i]
+		if n.Name != nd.name || n.State != v.State || !n.Since.Equal(v.Since) || n.Reachable != v.Reachable {
+			return false
+		}
+	}
+	return true
 }
 
 // resetPower starts the part's state over for a new configuration.
@@ -262,13 +308,17 @@ func (st *state) updatePower() {
 	for _, nd := range ps.nodes {
 		v := ps.life.View(nd.name, now)
 		node := api.Node{Name: nd.name, State: v.State, Since: v.Since, Powered: v.Powered, Reachable: v.Reachable}
-		if nd.addr.IsValid() {
+		if node.Address = nd.addrText; node.Address == "" && nd.addr.IsValid() {
 			node.Address = nd.addr.String()
 		}
 		if nd.n > 0 && nd.n <= len(ps.report.Requested) {
 			node.Requested = ps.report.Requested[nd.n-1]
 		}
-		if l, ok := st.net.links[gadgetLink(nd.num)]; ok && l.Exists {
+		gadget := nd.gadget
+		if gadget == "" {
+			gadget = gadgetLink(nd.num)
+		}
+		if l, ok := st.net.links[gadget]; ok && l.Exists {
 			node.Gadget = l.Name
 		}
 		if on, ok := usbboot[nd.n]; ok && nd.n > 0 {
@@ -313,13 +363,26 @@ func boardView(b power.BoardReport) api.PowerBoard {
 	return pb
 }
 
-// readHead reads what the head node says about itself: its revision and
-// model, and the firmware's throttling flags (see hw/sysinfo for where
+// headEvery is how often the head's throttling flags are read.
+const headEvery = 5 * time.Second
+
+// headModel is what the head node is, read once when the power part
+// starts: it does not change while the machine runs.
+type headModel struct {
+	revision string
+	pi5      bool
+}
+
+func readHeadModel(root string) headModel {
+	rev, _ := sysinfo.Revision(root)
+	return headModel{revision: rev, pi5: sysinfo.IsPi5(root)}
+}
+
+// readHead is what the head node says about itself: its revision and
+// model (as read at start), and the firmware's throttling flags, read now (see hw/sysinfo for where
 // they come from, without vcgencmd).
-func readHead(root string) api.Head {
-	var h api.Head
-	h.Revision, _ = sysinfo.Revision(root)
-	h.Pi5 = sysinfo.IsPi5(root)
+func readHead(root string, model headModel) api.Head {
+	h := api.Head{Revision: model.revision, Pi5: model.pi5}
 	t := sysinfo.ReadThrottling(root)
 	h.ThrottledSource = t.Source
 	if t.Source == "firmware" {
@@ -350,13 +413,28 @@ func (st *state) powerHealth(h *health) {
 	if st.power.probeErr != "" {
 		h.degrade("node probe unavailable: " + st.power.probeErr)
 	}
+	var down []string
 	for _, n := range st.status.Power.Nodes {
 		// A node powered off by request is not a fault; one that should
 		// be up and does not answer is.
 		if n.State == api.NodeUnreachable && n.Requested != "off" {
-			h.degrade(n.Name + " unreachable")
+			down = append(down, n.Name)
 		}
 	}
+	// One reason per node up to two; more are one reason naming the first
+	// few, so that a thousand-node cluster's health stays a line.
+	if len(down) <= 2 {
+		for _, name := range down {
+			h.degrade(name + " unreachable")
+		}
+		return
+	}
+	first := down[:min(len(down), 8)]
+	more := ""
+	if len(down) > len(first) {
+		more = " …"
+	}
+	h.degrade(fmt.Sprintf("%d nodes unreachable: %s%s", len(down), strings.Join(first, " "), more))
 }
 
 // powerOnLinks is called on the loop with every interface snapshot:

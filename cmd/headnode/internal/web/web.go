@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,11 +93,79 @@ func Handler(current func() *api.Status, extra ...prometheus.Collector) http.Han
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		page.Execute(w, struct {
-			Host string
+			Host     string
+			NodeList nodeList
+			Leases   []api.Lease
 			*api.Status
-		}{host, s})
+		}{host, listNodes(s.Power.Nodes, r.URL.Query().Get("nodes")), s.DHCP.Leases[:min(len(s.DHCP.Leases), pageLeases)], s})
 	})
 	return mux
+}
+
+// pageNodes is how many nodes one page of the node table shows: a
+// thousand-node cluster is summarised first, then listed in pages.
+const pageNodes = 64
+
+// pageLeases is how many DHCP leases the page lists; the JSON has all.
+const pageLeases = 64
+
+// nodeList is the page's view of the nodes: counts per state, the nodes
+// that need attention, and one page of the table.
+type nodeList struct {
+	Total, Up, Booting, Unreachable, Off, Unknown int
+	// Attention are the first nodes that are neither up nor off
+	// (unreachable, booting, unknown); AttentionMore how many more.
+	Attention     []string
+	AttentionMore int
+	Page          []api.Node
+	// PageNo (from 1) of Pages; From and To number the first and last
+	// node shown (from 1); Prev and Next are page numbers, 0 for none.
+	PageNo, Pages, From, To, Prev, Next int
+}
+
+// attentionNames is how many nodes needing attention the page names.
+const attentionNames = 32
+
+// listNodes summarises nodes and cuts out page number query ("?nodes=3";
+// anything else is the first page, a number past the end the last).
+func listNodes(nodes []api.Node, query string) nodeList {
+	l := nodeList{Total: len(nodes)}
+	for _, n := range nodes {
+		switch n.State {
+		case api.NodeUp:
+			l.Up++
+		case api.NodeOff:
+			l.Off++
+		case api.NodeBooting:
+			l.Booting++
+		case api.NodeUnreachable:
+			l.Unreachable++
+		default:
+			l.Unknown++
+		}
+		if n.State != api.NodeUp && n.State != api.NodeOff {
+			if len(l.Attention) < attentionNames {
+				l.Attention = append(l.Attention, n.Name)
+			} else {
+				l.AttentionMore++
+			}
+		}
+	}
+	l.Pages = max(1, (len(nodes)+pageNodes-1)/pageNodes)
+	l.PageNo = 1
+	if n, err := strconv.Atoi(query); err == nil && n > 1 {
+		l.PageNo = min(n, l.Pages)
+	}
+	from := (l.PageNo - 1) * pageNodes
+	to := min(from+pageNodes, len(nodes))
+	l.Page, l.From, l.To = nodes[from:to], from+1, to
+	if l.PageNo > 1 {
+		l.Prev = l.PageNo - 1
+	}
+	if l.PageNo < l.Pages {
+		l.Next = l.PageNo + 1
+	}
+	return l
 }
 
 // wantsJSON follows the Accept header: JSON when the client prefers it
