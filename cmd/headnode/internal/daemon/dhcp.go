@@ -122,24 +122,30 @@ func (d *Daemon) startBridge(ctx context.Context, wg *sync.WaitGroup, cfg *confi
 	r := &bridgeRunner{b: b, kick: make(chan struct{}, 1)}
 	d.dhcp.bridge.Store(r)
 	wg.Go(func() {
-		b.Keep(ctx, r.kick, bridgeRecheck, func(changes []change.Change, err error) {
-			for _, c := range changes {
-				log.Info("bridge", "change", c.Text)
-			}
-			msg := ""
-			if err != nil {
-				msg = err.Error()
-				log.Error("bridge", "err", err)
-			}
-			d.send(ctx, func(st *state) {
-				if st.dhcp.bridgeErr != msg {
-					st.dhcp.bridgeErr = msg
-					d.dhcpOnLinks(st, st.net.links)
-				}
-			})
-		})
+		b.Keep(ctx, r.kick, bridgeRecheck, d.bridgeReport(ctx, log))
 	})
 	return b.Close
+}
+
+// bridgeReport is what a bridge keeper reports to: its changes logged, an
+// error kept in the state (which the DHCP part shows) once it changes.
+func (d *Daemon) bridgeReport(ctx context.Context, log *slog.Logger) func([]change.Change, error) {
+	return func(changes []change.Change, err error) {
+		for _, c := range changes {
+			log.Info("bridge", "change", c.Text)
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+			log.Error("bridge", "err", err)
+		}
+		d.send(ctx, func(st *state) {
+			if st.dhcp.bridgeErr != msg {
+				st.dhcp.bridgeErr = msg
+				d.dhcpOnLinks(st, st.net.links)
+			}
+		})
+	}
 }
 
 // startDHCPServer runs the DHCP service when it is enabled and the cluster

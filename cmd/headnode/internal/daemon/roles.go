@@ -16,7 +16,6 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/netcfg/bridge"
-	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/dhcpwatch"
 	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/netcfg/nat"
@@ -736,21 +735,6 @@ func (d *Daemon) autoBridge(st *state, r roles.Roles) {
 	d.log.Info("keeping the bridge of the nodes' gadget links", "bridge", st.cfg.Bridge.Name, "ports", strings.Join(ports, " "))
 	go func() {
 		defer close(a.done)
-		b.Keep(ctx, a.kick, bridgeRecheck, func(changes []change.Change, err error) {
-			for _, c := range changes {
-				log.Info("bridge", "change", c.Text)
-			}
-			msg := ""
-			if err != nil {
-				msg = err.Error()
-				log.Error("bridge", "err", err)
-			}
-			d.send(ctx, func(st *state) {
-				if st.dhcp.bridgeErr != msg {
-					st.dhcp.bridgeErr = msg
-					d.dhcpOnLinks(st, st.net.links)
-				}
-			})
-		})
+		b.Keep(ctx, a.kick, bridgeRecheck, d.bridgeReport(ctx, log))
 	}()
 }
