@@ -143,6 +143,10 @@ func TestE2EDNSNodesUpstreamMoveAndStrangers(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir0, "opts")); strings.TrimSpace(string(b)) != "domain=cluster.home.arpa search=cluster.home.arpa dns=192.168.50.1" {
 		t.Errorf("udhcpc saw %q, want the domain as options 15 and 119 and the head as resolver", b)
 	}
+	// The DHCP server reports new leases to the daemon at most every
+	// 200 ms; the name is served once the report is in (within 1 s of
+	// the ACK, as the lease test below measures).
+	waitUntil(t, "p1's lease name served", time.Second, func() bool { return digShort(t, tp.inside, "@192.168.50.1", "p1") == "192.168.50.11" })
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	for _, q := range []struct {
