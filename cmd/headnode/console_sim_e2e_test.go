@@ -9,91 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/headnode/headnode/netcfg/sandbox/sandboxtest"
 )
-
-// simRun is a running `headnode sim` for the console tests.
-type simRun struct {
-	t      *testing.T
-	name   string
-	out    *sandboxtest.Output
-	done   chan error
-	socket string
-}
-
-func startSim(t *testing.T, args ...string) *simRun {
-	t.Helper()
-	sandboxtest.Need(t)
-	s := &simRun{t: t, name: fmt.Sprintf("hc%d", os.Getpid()%100000), out: &sandboxtest.Output{}, done: make(chan error, 1)}
-	cmd := exec.Command(binary, append([]string{"sim", "--name", s.name, "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Stdout, cmd.Stderr = s.out, s.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { s.done <- cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("sim did not stop within 15 s of SIGTERM; killing it")
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("sim output (the end):\n%s", tail(s.out.String(), 60))
-		}
-		if b, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(b), s.name+"-") {
-			t.Errorf("sim left namespaces behind:\n%s", b)
-		}
-	})
-	pic := s.waitFor("the daemon running", regexp.MustCompile(`--socket (\S+) off p2`))
-	s.socket = regexp.MustCompile(`--socket (\S+) off p2`).FindStringSubmatch(pic)[1]
-	return s
-}
-
-// picture is the last complete picture the sim drew.
-func (s *simRun) picture() string {
-	parts := strings.Split(s.out.String(), "\n--- ")
-	if len(parts) < 2 {
-		return ""
-	}
-	return parts[len(parts)-1]
-}
-
-func (s *simRun) waitFor(what string, re *regexp.Regexp) string {
-	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if p := s.picture(); re.MatchString(p) {
-			return p
-		}
-		select {
-		case err := <-s.done:
-			s.t.Fatalf("sim exited (%v) while waiting for %s", err, what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	s.t.Fatalf("sim never showed %s; last picture:\n%s", what, s.picture())
-	return ""
-}
-
-// headnode runs the CLI against the sim's daemon.
-func (s *simRun) headnode(args ...string) (string, int) {
-	s.t.Helper()
-	cmd := exec.Command(binary, append([]string{"--socket", s.socket}, args...)...)
-	b, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		s.t.Fatal(err)
-	}
-	return string(b), code
-}
 
 func (s *simRun) console(args ...string) *term {
 	return openTerm(s.t, append([]string{"--socket", s.socket, "console"}, args...)...)
@@ -107,7 +23,7 @@ var logLine = regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  `)
 // ends the session with a message and the terminal as it was. Powered on
 // again, p1's console is captured again by itself.
 func TestE2EConsoleSim(t *testing.T) {
-	s := startSim(t, "--duration", "3m", "--boot", "1s")
+	s := startSim(t, fmt.Sprintf("hc%d", os.Getpid()%100000), "--listen", "127.0.0.1:0", "--duration", "3m", "--boot", "1s")
 	if out, code := s.headnode("on", "p1"); code != 0 {
 		t.Fatalf("on p1: %s", out)
 	}

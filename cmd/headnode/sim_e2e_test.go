@@ -4,12 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/headnode/headnode/netcfg/sandbox/sandboxtest"
 )
@@ -20,71 +17,12 @@ import (
 // reads what it draws.
 func TestE2ESim(t *testing.T) {
 	sandboxtest.Need(t)
-	out := &sandboxtest.Output{}
-	name := fmt.Sprintf("hs%d", os.Getpid()%100000)
-	cmd := exec.Command(binary, "sim", "--duration", "40s", "--name", name, "--boot", "300ms", "--listen", "127.0.0.1:0")
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group: if it does not stop, it is killed together
-	// with the daemon and the node clients it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := time.Now()
-	done := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() { done <- cmd.Wait(); close(exited) }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("sim did not stop within 15 s of SIGTERM; killing it")
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("sim output:\n%s", out.String())
-		}
-	}()
-
-	// picture returns the last complete picture drawn.
-	picture := func() string {
-		s := out.String()
-		parts := strings.Split(s, "\n--- ")
-		if len(parts) < 2 {
-			return ""
-		}
-		return parts[len(parts)-1]
-	}
-	waitFor := func(what string, re *regexp.Regexp) string {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if p := picture(); re.MatchString(p) {
-				t.Logf("%s after %v", what, time.Since(started).Round(time.Millisecond))
-				return p
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("sim exited (%v) while waiting for %s", err, what)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		t.Fatalf("sim never showed %s; last picture:\n%s", what, picture())
-		return ""
-	}
+	sim := startSim(t, fmt.Sprintf("hs%d", os.Getpid()%100000), "--duration", "40s", "--boot", "300ms", "--listen", "127.0.0.1:0")
+	waitFor, headnode := sim.waitFor, sim.mustHeadnode
 	pic := waitFor("the uplink address on the LCD", regexp.MustCompile(`│10\.99\.0\.2 +│`))
-	sock := regexp.MustCompile(`--socket (\S+) off p2`).FindStringSubmatch(pic)
 	page := regexp.MustCompile(`status page: (http://\S+)`).FindStringSubmatch(pic)
-	if sock == nil || page == nil {
-		t.Fatalf("the picture does not say how to reach the daemon:\n%s", pic)
-	}
-	headnode := func(args ...string) {
-		t.Helper()
-		if b, err := exec.Command(binary, append([]string{"--socket", sock[1]}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("headnode %v: %v\n%s", args, err, b)
-		}
+	if page == nil {
+		t.Fatalf("the picture does not say where the status page is:\n%s", pic)
 	}
 
 	headnode("on", "p1", "p2")
@@ -116,16 +54,12 @@ func TestE2ESim(t *testing.T) {
 		t.Errorf("healthz %d", resp.StatusCode)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("sim exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("sim did not stop")
+	// Stopped by SIGTERM, it exits cleanly and removes its namespaces.
+	if err := sim.stop(); err != nil {
+		t.Fatal(err)
 	}
-	if b, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(b), name+"-") {
-		t.Errorf("sim left namespaces behind:\n%s", b)
+	if sim.err != nil {
+		t.Errorf("sim exit: %v", sim.err)
 	}
+	sim.checkNamespacesGone()
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/headnode/headnode/netcfg/sandbox/sandboxtest"
 )
@@ -47,63 +44,9 @@ func TestE2ESimTopologies(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.topology, func(t *testing.T) {
-			out := &sandboxtest.Output{}
-			name := fmt.Sprintf("ht%d%d", os.Getpid()%10000, i)
-			cmd := exec.Command(binary, "sim", "--topology", tc.topology, "--duration", "40s", "--name", name, "--boot", "300ms", "--listen", "127.0.0.1:0")
-			cmd.Stdout, cmd.Stderr = out, out
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			must(t, cmd.Start())
-			started := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			defer func() {
-				cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(15 * time.Second):
-					t.Errorf("sim did not stop within 15 s of SIGTERM; killing it")
-					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-					<-done
-				}
-				if t.Failed() {
-					t.Logf("sim output (the last 80 lines):\n%s", tail(out.String(), 80))
-				}
-				if b, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(b), name+"-") {
-					t.Errorf("sim left namespaces behind:\n%s", b)
-				}
-			}()
-			picture := func() string {
-				parts := strings.Split(out.String(), "\n--- ")
-				return parts[len(parts)-1]
-			}
-			wait := func(what string, re *regexp.Regexp) string {
-				t.Helper()
-				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-					if p := picture(); re.MatchString(p) {
-						t.Logf("%s after %v", what, time.Since(started).Round(time.Millisecond))
-						return p
-					}
-					select {
-					case err := <-done:
-						done <- err
-						t.Fatalf("sim exited (%v) while waiting for %s", err, what)
-					case <-time.After(50 * time.Millisecond):
-					}
-				}
-				t.Fatalf("sim never showed %s; last picture:\n%s", what, picture())
-				return ""
-			}
-			headnode := func(args ...string) {
-				t.Helper()
-				sock := regexp.MustCompile(`--socket (\S+) off p2`).FindStringSubmatch(picture())
-				if sock == nil {
-					t.Fatalf("no socket in the picture:\n%s", picture())
-				}
-				if b, err := exec.Command(binary, append([]string{"--socket", sock[1]}, args...)...).CombinedOutput(); err != nil {
-					t.Fatalf("headnode %v: %v\n%s", args, err, b)
-				}
-			}
-			tc.check(t, wait, headnode)
+			sim := startSim(t, fmt.Sprintf("ht%d%d", os.Getpid()%10000, i),
+				"--topology", tc.topology, "--duration", "40s", "--boot", "300ms", "--listen", "127.0.0.1:0")
+			tc.check(t, sim.waitFor, sim.mustHeadnode)
 		})
 	}
 }
