@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/display/led"
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // LED modes: what `headnode led identify|stopped|auto` selects.
@@ -207,7 +208,7 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 		}
 		if l.device() == nil && !now.Before(nextScan) {
 			l.scan()
-			nextScan = now.Add(l.o.Rescan)
+			nextScan = wake.Next(now, l.o.Rescan)
 		}
 		l.apply() // identify or the reload's breath may have ended
 		wait := time.Hour
@@ -224,7 +225,7 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 		l.mu.Unlock()
 		if !now.Before(nextReport) {
 			if l.report() {
-				nextReport = now.Add(l.o.ReportEvery)
+				nextReport = wake.Next(now, l.o.ReportEvery)
 			}
 		} else {
 			wait = min(wait, nextReport.Sub(now))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/display/lcd"
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // LCD is what Screen needs of a display: *lcd.Dev.
@@ -133,7 +134,7 @@ func (s *Screen) Run(ctx context.Context, final func() (Status, bool)) {
 		if st != nil {
 			pages := Layout(*st, s.o.Cols, s.o.Rows)
 			if !slices.EqualFunc(pages, r.pages, slices.Equal) {
-				r.pages, r.page, r.nextPage = pages, 0, now.Add(s.o.Page)
+				r.pages, r.page, r.nextPage = pages, 0, wake.Next(now, s.o.Page)
 			}
 		}
 		if r.dev != nil {
@@ -180,7 +181,7 @@ func (r *screenRun) open(now time.Time) {
 		return
 	}
 	r.dev = dev
-	r.nextRefresh, r.nextCheck = now.Add(r.o.Refresh), now.Add(r.o.Check)
+	r.nextRefresh, r.nextCheck = wake.Next(now, r.o.Refresh), wake.Next(now, r.o.Check)
 	r.report(ScreenReport{Found: true, Info: dev.Info(), Rows: r.last.Rows})
 }
 
@@ -189,17 +190,17 @@ func (r *screenRun) open(now time.Time) {
 func (r *screenRun) tick(now time.Time) {
 	if len(r.pages) > 1 && !now.Before(r.nextPage) {
 		r.page = (r.page + 1) % len(r.pages)
-		r.nextPage = now.Add(r.o.Page)
+		r.nextPage = wake.Next(now, r.o.Page)
 	}
 	if !now.Before(r.nextCheck) {
-		r.nextCheck = now.Add(r.o.Check)
+		r.nextCheck = wake.Next(now, r.o.Check)
 		if err := r.dev.Check(); err != nil && !errors.Is(err, lcd.ErrReset) {
 			r.write(now, err)
 			return
 		}
 	}
 	if !now.Before(r.nextRefresh) {
-		r.nextRefresh = now.Add(r.o.Refresh)
+		r.nextRefresh = wake.Next(now, r.o.Refresh)
 		if err := r.dev.Refresh(); err != nil {
 			r.write(now, err)
 			return

@@ -18,7 +18,10 @@
 //     packet socket, and the gate that keeps ours silent while one answers;
 //   - roles: which interface is the uplink and which the cluster side, a
 //     pure decision from links, default routes and the board;
-//   - routes: the IPv4 default routes, followed through netlink;
+//   - routes: the IPv4 default routes, followed through netlink (and a
+//     signal at any route change, for the cluster subnet's check);
+//   - echofilter: the socket filter that gives each raw ICMP socket (the
+//     node probe's, the DHCP ping check's) only its own echo replies;
 //   - change: the record of what any of them changed;
 //   - netlinksafe: netlink handles in a namespace, with interrupted dumps
 //     retried and missing links as nil;

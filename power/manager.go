@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/power/board"
 	"github.com/headnode/headnode/power/nodename"
 )
@@ -232,7 +233,7 @@ func (m *Manager) Run(ctx context.Context) {
 		m.readBoard(i)
 	}
 	m.report()
-	read := time.NewTimer(m.o.ReadInterval)
+	read := time.NewTimer(wake.Until(m.o.ReadInterval))
 	defer func() { read.Stop() }()
 	for {
 		var next *time.Timer
@@ -257,7 +258,7 @@ func (m *Manager) Run(ctx context.Context) {
 			for i := range m.boards {
 				m.readBoard(i)
 			}
-			read = time.NewTimer(m.o.ReadInterval)
+			read = time.NewTimer(wake.Until(m.o.ReadInterval))
 		}
 		if next != nil {
 			next.Stop()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/headnode/headnode/hw/emu"
 	"github.com/headnode/headnode/hw/emu/expander"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/power/clusterhat"
 )
 
@@ -193,7 +194,8 @@ func TestBootPolicyOnlyAfterTheControllerBooted(t *testing.T) {
 		if r.pins() != "0000" {
 			t.Fatalf("after an expander reset the nodes are %s", r.pins())
 		}
-		r.advance(5 * time.Second)
+		// Reads come on the daemon's beat: every multiple of 5 s.
+		r.advance(wake.Until(5 * time.Second))
 		r.wantPins("1000")
 		for _, want := range []string{"1100", "1110", "1111"} {
 			r.advance(time.Second)

@@ -59,7 +59,7 @@ func BenchmarkProbeCPU1024(b *testing.B) {
 	for range b.N {
 		ctx, cancel := context.WithTimeout(context.Background(), seconds*time.Second-time.Millisecond)
 		start := cpuTime()
-		power.RunProbes(ctx, p, addrs, time.Second, func(a []bool, _ time.Time) {
+		power.RunProbes(ctx, p, addrs, time.Second, nil, func(a []bool, _ time.Time) {
 			for _, ok := range a {
 				if ok {
 					answered++
@@ -99,7 +99,7 @@ func BenchmarkDetectionLatency(b *testing.B) {
 		// time.
 		phase := time.Duration(i%5) * 200 * time.Millisecond
 		up := 0
-		go power.RunProbes(ctx, p, []netip.Addr{node}, time.Second, func(a []bool, now time.Time) {
+		go power.RunProbes(ctx, p, []netip.Addr{node}, time.Second, nil, func(a []bool, now time.Time) {
 			lc.Seen("p1", a[0], now)
 			lc.Update(now)
 			switch lc.View("p1", now).State {

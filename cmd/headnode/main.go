@@ -1,3 +1,9 @@
+// Go 1.25's runtime re-reads the CPU affinity and cgroup limit every
+// second to adjust GOMAXPROCS: a wake-up of its own on an idle head (see
+// hw/wake), and headnode is not run under changing CPU limits.
+//
+//go:debug updatemaxprocs=0
+
 // Command headnode is the head-node daemon of a Raspberry Pi cluster and its
 // control CLI: NAT between the cluster and the uplink, node power, the
 // uplink address on an LCD and cluster health on a USB LED. See README.md.

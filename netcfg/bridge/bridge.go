@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -293,7 +294,7 @@ func (b *Bridge) Remove() ([]change.Change, error) {
 // Keep applies at once, then on every kick and every interval, until ctx
 // ends, reporting each outcome.
 func (b *Bridge) Keep(ctx context.Context, kick <-chan struct{}, every time.Duration, report func([]change.Change, error)) {
-	t := time.NewTicker(every)
+	t := wake.NewTicker(every)
 	defer t.Stop()
 	for {
 		report(b.Apply())

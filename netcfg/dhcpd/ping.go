@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/headnode/headnode/netcfg/echofilter"
 )
 
 // DefaultPingTimeout is how long the ping check waits for an answer. A
@@ -149,6 +151,9 @@ func (s *Server) startPinger(ctx context.Context, conn net.PacketConn, send func
 	var id [2]byte
 	rand.Read(id[:])
 	p := &pinger{conn: conn, id: binary.BigEndian.Uint16(id[:]), timeout: s.o.PingTimeout, send: send}
+	// Only our replies reach the socket, not the node probe's thousand a
+	// second; readPings still checks each one.
+	echofilter.Attach(conn, p.id)
 	s.mu.Lock()
 	s.ping = p
 	s.mu.Unlock()

@@ -3,11 +3,13 @@ package dhcpd
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -63,6 +65,29 @@ func (d DNSSource) Resolvers() []netip.Addr {
 		return []netip.Addr{d.Head}
 	}
 	return slices.Clone(d.Fallback)
+}
+
+// Stamp identifies what the ResolvConf files hold now without reading
+// them: each one's device, inode, size and modification time (a
+// resolv.conf is replaced by a rename or rewritten in place; either
+// changes the stamp). While it stays the same, so does what Resolvers
+// reads from the files, and a caller asking every second need not read
+// and parse them every second.
+func (d DNSSource) Stamp() string {
+	files := d.ResolvConf
+	if files == nil {
+		files = DefaultResolvConf
+	}
+	var b strings.Builder
+	for _, f := range files {
+		var st syscall.Stat_t
+		if err := syscall.Stat(f, &st); err != nil {
+			b.WriteString("-;")
+			continue
+		}
+		fmt.Fprintf(&b, "%d:%d:%d:%d.%d;", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	}
+	return b.String()
 }
 
 // nameservers parses the nameserver lines of a resolv.conf.

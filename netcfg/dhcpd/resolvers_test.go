@@ -84,3 +84,33 @@ func TestKernelServesDNS(t *testing.T) {
 		t.Error("a DNS server answering on the head is not seen")
 	}
 }
+
+// The stamp stays while the files do, and changes when one is rewritten
+// in place, replaced by a rename (as resolvconf and NetworkManager do),
+// or appears.
+func TestResolvConfStamp(t *testing.T) {
+	dir := t.TempDir()
+	f, missing := filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "later.conf")
+	os.WriteFile(f, []byte("nameserver 192.168.1.1\n"), 0o644)
+	src := DNSSource{ResolvConf: []string{f, missing}}
+	s0 := src.Stamp()
+	if s1 := src.Stamp(); s1 != s0 {
+		t.Fatalf("stamp changed with nothing changed: %q, %q", s0, s1)
+	}
+	os.WriteFile(f, []byte("nameserver 192.168.1.2\nnameserver 9.9.9.9\n"), 0o644)
+	s1 := src.Stamp()
+	if s1 == s0 {
+		t.Errorf("rewritten in place, same stamp %q", s1)
+	}
+	tmp := filepath.Join(dir, "new")
+	os.WriteFile(tmp, []byte("nameserver 192.168.1.3\nnameserver 9.9.9.9\n"), 0o644)
+	os.Rename(tmp, f)
+	s2 := src.Stamp()
+	if s2 == s1 {
+		t.Errorf("replaced by a rename, same stamp %q", s2)
+	}
+	os.WriteFile(missing, nil, 0o644)
+	if s3 := src.Stamp(); s3 == s2 {
+		t.Errorf("a file that appeared, same stamp %q", s3)
+	}
+}

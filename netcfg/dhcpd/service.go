@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // State is what a Service is doing.
@@ -163,7 +165,7 @@ func (s *Service) Run(ctx context.Context) {
 	defer func() { stopRun() }()
 	s.refreshDNS()
 	s.set(StateWaiting, s.waitingFor(cur))
-	tick := time.NewTicker(time.Second)
+	tick := wake.NewTicker(time.Second)
 	defer tick.Stop()
 	lastDNS := time.Now()
 	var reported Stats

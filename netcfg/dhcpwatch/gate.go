@@ -110,3 +110,18 @@ func orUnknown(s string) string {
 	}
 	return s
 }
+
+// Changes wraps report so that it sees only what can change a Gate: every
+// fault and sighting, and the first "listening" after a start or a fault.
+// Watch reports every probe it sends (once a second); the daemon's state
+// loop has no use for the repeats.
+func Changes(report func(Report)) func(Report) {
+	listening := false
+	return func(r Report) {
+		if r.Err == nil && r.Sighting == nil && r.Listening && listening {
+			return
+		}
+		listening = r.Err == nil && r.Listening
+		report(r)
+	}
+}

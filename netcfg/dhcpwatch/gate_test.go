@@ -3,6 +3,7 @@ package dhcpwatch
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,5 +103,32 @@ func TestGate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Changes passes faults, sightings and the first "listening" after each
+// start or fault; the probes in between are dropped.
+func TestChanges(t *testing.T) {
+	var got []string
+	f := Changes(func(r Report) {
+		switch {
+		case r.Err != nil:
+			got = append(got, "err")
+		case r.Sighting != nil:
+			got = append(got, "seen")
+		default:
+			got = append(got, "listening")
+		}
+	})
+	seen := &Sighting{Type: "OFFER"}
+	for _, r := range []Report{
+		{Listening: true}, {Listening: true}, {Listening: true, Sighting: seen}, {Listening: true},
+		{Err: errors.New("down")}, {Err: errors.New("down")}, {Listening: true}, {Listening: true},
+	} {
+		f(r)
+	}
+	want := "listening seen err err listening"
+	if s := strings.Join(got, " "); s != want {
+		t.Errorf("passed %q, want %q", s, want)
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"time"
 
@@ -45,6 +46,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // Sighting is a reply from a DHCP server other than ours.
@@ -152,7 +155,10 @@ func openSocket(o Options) (fd, index int, err error) {
 			return err
 		}
 		index = ifi.Index
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		// Non-blocking: the socket waits in Go's poller, not in a thread
+		// blocked in recvfrom (a receive timeout woke the daemon ten times
+		// a second, and each wake-up took a scheduler hand-off).
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
 		}
@@ -167,10 +173,6 @@ func openSocket(o Options) (fd, index int, err error) {
 		mr := unix.PacketMreq{Ifindex: int32(index), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
 			return fail("promiscuous", err)
-		}
-		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return fail("receive timeout", err)
 		}
 		return nil
 	}
@@ -203,7 +205,16 @@ func watchOnce(ctx context.Context, o Options, mac net.HardwareAddr, report func
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	// A pollable file: reads wait in the poller until a frame or the
+	// deadline (the next probe, or now when ctx ends).
+	f := os.NewFile(uintptr(fd), "dhcpwatch:"+o.Interface)
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+	defer stop()
 	probe, err := discover(mac)
 	if err != nil {
 		return err
@@ -213,16 +224,38 @@ func watchOnce(ctx context.Context, o Options, mac net.HardwareAddr, report func
 	var next time.Time
 	for ctx.Err() == nil {
 		if now := time.Now(); !now.Before(next) {
-			if err := unix.Sendto(fd, probe, 0, to); err != nil {
-				return fmt.Errorf("send DHCPDISCOVER on %s: %w", o.Interface, err)
+			var serr error
+			if err := rc.Write(func(fd uintptr) bool {
+				serr = unix.Sendto(int(fd), probe, 0, to)
+				return !errors.Is(serr, unix.EAGAIN)
+			}); err != nil {
+				serr = err
 			}
-			next = now.Add(o.Every)
+			if serr != nil {
+				return fmt.Errorf("send DHCPDISCOVER on %s: %w", o.Interface, serr)
+			}
+			next = wake.Next(now, o.Every) // on the daemon's beat (hw/wake)
 			report(Report{At: now, Listening: true})
+			f.SetReadDeadline(next)
+			if ctx.Err() != nil {
+				break // ended between the check and the deadline
+			}
 		}
-		n, from, err := unix.Recvfrom(fd, buf, 0)
+		var (
+			n    int
+			from unix.Sockaddr
+			rerr error
+		)
+		err := rc.Read(func(fd uintptr) bool {
+			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				continue
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, unix.EINTR) {
+				continue // time to probe, or ctx ended
 			}
 			return fmt.Errorf("receive on %s: %w", o.Interface, err)
 		}

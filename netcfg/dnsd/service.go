@@ -14,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // Service states.
@@ -189,9 +191,9 @@ func (sv *Service) Run(ctx context.Context) {
 	}
 	open()
 	report()
-	tick := time.NewTicker(sv.o.UpstreamRefresh)
+	tick := wake.NewTicker(sv.o.UpstreamRefresh)
 	defer tick.Stop()
-	counters := time.NewTicker(time.Second)
+	counters := wake.NewTicker(time.Second)
 	defer counters.Stop()
 	var reported Stats
 	for {
@@ -307,7 +309,10 @@ func (sv *Service) listen(a netip.AddrPort, device string) (*listeners, error) {
 	}
 	invalid := func([]byte, error) { sv.srv.count(OutcomeMalformed) }
 	l := &listeners{addr: a}
-	l.udp = &dns.Server{PacketConn: pc, Handler: sv.srv, UDPSize: 4096, MsgAcceptFunc: accept, MsgInvalidFunc: invalid}
+	// The UDP reader's timeout only makes its loop come round (miekg/dns
+	// defaults to 2 s: a wake-up every 2 s per listener on an idle head,
+	// see hw/wake); Shutdown unblocks it with a deadline in the past.
+	l.udp = &dns.Server{PacketConn: pc, Handler: sv.srv, UDPSize: 4096, ReadTimeout: time.Hour, MsgAcceptFunc: accept, MsgInvalidFunc: invalid}
 	l.tcp = &dns.Server{Listener: limitConns(tl), Handler: sv.srv, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		IdleTimeout: func() time.Duration { return tcpIdle }, MaxTCPQueries: tcpQueries, MsgAcceptFunc: accept, MsgInvalidFunc: invalid}
 	for _, s := range []*dns.Server{l.udp, l.tcp} {

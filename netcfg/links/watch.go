@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -163,7 +164,7 @@ func (w *Watcher) subscribe() (*subscription, error) {
 // consume turns events into relists until the subscription dies or ctx
 // ends. Events that queued up while listing are coalesced into one relist.
 func (w *Watcher) consume(ctx context.Context, s *subscription, relist func()) {
-	tick := time.NewTicker(w.relist)
+	tick := wake.NewTicker(w.relist)
 	defer tick.Stop()
 	for {
 		select {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/netcfg/change"
 	"github.com/headnode/headnode/netcfg/firewall"
 	"golang.org/x/time/rate"
@@ -173,7 +174,7 @@ func (k *Keeper) Run(ctx context.Context) {
 	} else {
 		k.check()
 	}
-	poll := time.NewTicker(k.poll())
+	poll := wake.NewTicker(k.poll())
 	defer poll.Stop()
 	var notBefore time.Time
 	for {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/netcfg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -82,6 +83,11 @@ type WatchOptions struct {
 	Log       *slog.Logger
 	// Relist is the safety-net interval; 0 means a minute.
 	Relist time.Duration
+	// Changed, when set, is called (from Watch's goroutine) after every
+	// burst of route updates in any table, default or not: for a check
+	// of every route (the cluster subnet's), which would otherwise have
+	// to poll.
+	Changed func()
 }
 
 // Watch calls publish with the default routes at start and whenever they
@@ -141,7 +147,7 @@ func Watch(ctx context.Context, o WatchOptions, publish func([]Default)) {
 		}
 		backoff = 100 * time.Millisecond
 		relist()
-		tick := time.NewTicker(o.Relist)
+		tick := wake.NewTicker(o.Relist)
 	consume:
 		for {
 			select {
@@ -161,6 +167,9 @@ func Watch(ctx context.Context, o WatchOptions, publish func([]Default)) {
 					}
 				}
 				relist()
+				if o.Changed != nil {
+					o.Changed()
+				}
 			case e := <-errc:
 				o.Log.Warn("route subscription lost; resubscribing", "err", e)
 				break consume

@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/headnode/headnode/netcfg/echofilter"
 )
 
 // Prober runs one probe round: every address is asked once, and the
@@ -119,6 +121,12 @@ func NewICMP() (*ICMP, error) {
 		}
 	}
 	p.batch = ipv4.NewPacketConn(p.conn)
+	if p.raw {
+		// Only our replies: a raw socket sees every ICMP packet, the
+		// DHCP ping check's replies too. Without the filter the replies
+		// are still told apart below, at a cost.
+		echofilter.Attach(p.conn, uint16(p.id))
+	}
 	p.in = make([]ipv4.Message, batchSize)
 	for i := range p.in {
 		p.in[i].Buffers = [][]byte{make([]byte, 1500)}
@@ -178,7 +186,11 @@ func (p *ICMP) Round(ctx context.Context, addrs []netip.Addr, deadline time.Time
 	readErr := make(chan error, 1)
 	go func() { readErr <- p.collect(ctx, index, answered) }()
 	sendErr := p.send(msg)
-	if err := <-readErr; err != nil {
+	err = <-readErr
+	// The deadline's timer would fire after a round that ended early
+	// (every node answered): a wake-up for nothing (hw/wake).
+	p.conn.SetReadDeadline(time.Time{})
+	if err != nil {
 		return answered, err
 	}
 	return answered, sendErr

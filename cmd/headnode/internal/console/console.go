@@ -57,6 +57,9 @@ type Console struct {
 	err     string
 	bytes   int64
 	powered *bool
+	// seal is armed while an unfinished line waits for IdleSeal; nothing
+	// ticks while a console is quiet.
+	seal *time.Timer
 
 	sessions map[*Session]struct{}
 	writer   *Session
@@ -224,19 +227,32 @@ func (c *Console) output(p []byte, now time.Time) {
 	if c.ring.End() != before {
 		c.broadcastLocked()
 	}
+	c.armSealLocked(now)
 	for s := range c.sessions {
 		s.data(p)
 	}
+}
+
+// armSealLocked sets the seal timer for the unfinished line, if there is
+// one and no timer is set.
+func (c *Console) armSealLocked(now time.Time) {
+	since, partial := c.ring.PartialSince()
+	if !partial || c.seal != nil {
+		return
+	}
+	c.seal = time.AfterFunc(max(since.Add(IdleSeal).Sub(now), 0)+time.Millisecond, func() { c.tick(time.Now()) })
 }
 
 // tick seals a line the node stopped writing in the middle of.
 func (c *Console) tick(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.seal = nil
 	if c.ring.Idle(now.Add(-IdleSeal)) {
 		c.ring.Seal()
 		c.broadcastLocked()
 	}
+	c.armSealLocked(now) // a newer unfinished line
 }
 
 func (c *Console) broadcastLocked() {

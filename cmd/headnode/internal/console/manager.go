@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/headnode/headnode/hw/usbtty"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -124,11 +125,9 @@ func (m *Manager) Run(ctx context.Context) {
 	m.mu.Unlock()
 	m.scan()
 
-	seal := time.NewTicker(IdleSeal / 4)
-	defer seal.Stop()
-	scan := time.NewTicker(m.o.Scan)
+	scan := wake.NewTicker(m.o.Scan)
 	defer scan.Stop()
-	persist := time.NewTicker(m.o.PersistEvery)
+	persist := wake.NewTicker(m.o.PersistEvery)
 	defer persist.Stop()
 	for {
 		select {
@@ -148,10 +147,6 @@ func (m *Manager) Run(ctx context.Context) {
 			}
 			m.flush()
 			return
-		case now := <-seal.C:
-			for _, c := range m.list() {
-				c.tick(now)
-			}
 		case <-scan.C:
 			m.scan()
 		case <-persist.C:

@@ -106,6 +106,11 @@ func (r *Ring) Idle(t time.Time) bool {
 	return len(r.line) > 0 && r.lineStart.Before(t)
 }
 
+// PartialSince returns when the unfinished line began (false: none).
+func (r *Ring) PartialSince() (time.Time, bool) {
+	return r.lineStart, len(r.line) > 0
+}
+
 func (r *Ring) push(kind byte, t time.Time, data []byte) {
 	need := int64(recordHeader + len(data))
 	for r.tail+need-r.head > int64(len(r.buf)) {

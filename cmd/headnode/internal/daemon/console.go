@@ -19,6 +19,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/cmd/headnode/internal/console"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/power/nodename"
 )
 
@@ -102,7 +103,7 @@ func (d *Daemon) startConsole(parent context.Context, cfg *config.Config) (stop 
 // ends when its node is switched off) as the status changes, and puts the
 // consoles into the status once a second.
 func (d *Daemon) followConsoles(ctx context.Context, cfg *config.Config, m *console.Manager) {
-	tick := time.NewTicker(time.Second)
+	tick := wake.NewTicker(time.Second)
 	defer tick.Stop()
 	var last []byte
 	s, changed := d.current()

@@ -25,6 +25,7 @@ import (
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
 	"github.com/headnode/headnode/hw/machine"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/systemd"
 )
 
@@ -196,7 +197,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var wdTick <-chan time.Time
 	if iv := systemd.WatchdogInterval(); iv > 0 {
-		t := time.NewTicker(iv)
+		t := wake.NewTicker(iv)
 		defer t.Stop()
 		wdTick = t.C
 	}

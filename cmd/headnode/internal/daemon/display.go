@@ -18,6 +18,7 @@ import (
 	"github.com/headnode/headnode/hw/hidraw"
 	"github.com/headnode/headnode/hw/lcdrom"
 	"github.com/headnode/headnode/hw/sysinfo"
+	"github.com/headnode/headnode/hw/wake"
 )
 
 // The display part: it follows the published status and shows it on the
@@ -105,7 +106,7 @@ func (d *Daemon) followStatus(ctx context.Context, screen *display.Screen, light
 	host, _ := os.Hostname()
 	var tick <-chan time.Time
 	if sys {
-		t := time.NewTicker(10 * time.Second)
+		t := wake.NewTicker(10 * time.Second)
 		defer t.Stop()
 		tick = t.C
 	}

@@ -118,13 +118,23 @@ func upstreamSource(cfg *config.Config, head netip.Addr) func() []netip.AddrPort
 		}
 	}
 	src := dhcpd.DNSSource{ResolvConf: slices.Clip(append([]string{}, cfg.DNS.ResolvConf...)), Fallback: fallback, ServesDNS: func(netip.Addr) bool { return false }}
+	// Asked every second (dnsd's UpstreamRefresh): the files are read
+	// again only when their stamp changed.
+	var stamp string
+	var last []netip.AddrPort
 	return func() []netip.AddrPort {
+		st := src.Stamp()
+		if last != nil && st == stamp {
+			return slices.Clone(last)
+		}
+		stamp = st
 		var out []netip.AddrPort
 		for _, a := range src.Resolvers() {
 			if a != head {
 				out = append(out, netip.AddrPortFrom(a, 53))
 			}
 		}
+		last = append([]netip.AddrPort{}, out...)
 		return out
 	}
 }

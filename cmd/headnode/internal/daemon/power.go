@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -42,6 +43,9 @@ type powerState struct {
 	problems []power.Problem
 	probeErr string
 	boards   int // boards in the cluster
+	// off holds the nodes whose power is read back as off, for the probe
+	// loop, which does not ask them (power.RunProbes); nil in tests.
+	off *atomic.Pointer[map[string]bool]
 }
 
 // powerNode is a node the part follows: one with power control (n > 0
@@ -117,7 +121,8 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 		}
 	}
 	nodes := powerNodes(cfg, cluster)
-	d.send(ctx, func(st *state) { st.resetPower(cfg, cluster, nodes, problems) })
+	off := new(atomic.Pointer[map[string]bool])
+	d.send(ctx, func(st *state) { st.resetPower(cfg, cluster, nodes, problems, off) })
 
 	sysRoot := d.hw.SysRoot()
 	model := readHeadModel(sysRoot)
@@ -150,7 +155,7 @@ func (d *Daemon) startPower(parent context.Context, cfg *config.Config) (stop fu
 	d.power.cluster.Store(cluster)
 	d.power.manager.Store(m)
 	wg.Go(func() { m.Run(ctx) })
-	wg.Go(func() { d.probeNodes(ctx, cfg, nodes) })
+	wg.Go(func() { d.probeNodes(ctx, cfg, nodes, off) })
 	return func() {
 		cancel()
 		wg.Wait()
@@ -190,7 +195,7 @@ func powerNodes(cfg *config.Config, c *power.Cluster) []powerNode {
 // probeNodes asks every node with an address once per interval and folds
 // the answers into the lifecycle. Without a probe it still ticks, so that
 // grace periods expire.
-func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []powerNode) {
+func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []powerNode, off *atomic.Pointer[map[string]bool]) {
 	p := cfg.Power
 	prober, err := probe.New(p.Probe)
 	if err != nil {
@@ -208,7 +213,11 @@ func (d *Daemon) probeNodes(ctx context.Context, cfg *config.Config, nodes []pow
 			addrs, which = append(addrs, nd.addr), append(which, nd.name)
 		}
 	}
-	power.RunProbes(ctx, prober, addrs, p.ProbeInterval.Duration, func(answered []bool, now time.Time) {
+	ask := func(i int) bool {
+		m := off.Load()
+		return m == nil || !(*m)[which[i]]
+	}
+	power.RunProbes(ctx, prober, addrs, p.ProbeInterval.Duration, ask, func(answered []bool, now time.Time) {
 		d.send(ctx, func(st *state) {
 			for i, ok := range answered {
 				st.power.life.Seen(which[i], ok, now)
@@ -243,9 +252,10 @@ func (st *state) nodesCurrent(now time.Time) bool {
 }
 
 // resetPower starts the part's state over for a new configuration.
-func (st *state) resetPower(cfg *config.Config, c *power.Cluster, nodes []powerNode, problems []power.Problem) {
+func (st *state) resetPower(cfg *config.Config, c *power.Cluster, nodes []powerNode, problems []power.Problem, off *atomic.Pointer[map[string]bool]) {
 	_, _, perr := probe.Parse(cfg.Power.Probe)
 	st.power = powerState{
+		off:      off,
 		nodes:    nodes,
 		problems: problems,
 		boards:   len(c.Boards()),
@@ -265,6 +275,7 @@ func (st *state) updatePower() {
 	ps := &st.power
 	now := time.Now()
 	keep := map[string]bool{}
+	off := map[string]bool{}
 	for _, nd := range ps.nodes {
 		keep[nd.name] = true
 		var powered *bool
@@ -272,6 +283,14 @@ func (st *state) updatePower() {
 			powered = ps.report.Powered[nd.n-1]
 		}
 		ps.life.SetPowered(nd.name, powered, now)
+		if powered != nil && !*powered {
+			off[nd.name] = true
+		}
+	}
+	if ps.off != nil {
+		if was := ps.off.Load(); was == nil || !maps.Equal(*was, off) {
+			ps.off.Store(&off)
+		}
 	}
 	ps.life.Forget(keep)
 	ps.life.Update(now)

@@ -475,13 +475,13 @@ func (d *Daemon) startPortCheck(st *state, name string) *portCheck {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
+		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, dhcpwatch.Changes(func(r dhcpwatch.Report) {
 			d.send(ctx, func(st *state) {
 				if st.roles.ports[name] == c {
 					c.gate.Report(r)
 				}
 			})
-		})
+		}))
 	}()
 	c.stop = func() {
 		cancel()
@@ -515,13 +515,13 @@ func (d *Daemon) watchCluster(st *state, name string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, func(r dhcpwatch.Report) {
+		d.dhcpWatch(ctx, dhcpwatch.Options{Interface: name, Log: d.log.With("part", "dhcpwatch")}, dhcpwatch.Changes(func(r dhcpwatch.Report) {
 			d.send(ctx, func(st *state) {
 				if st.roles.watching == name {
 					st.roles.gate.Report(r)
 				}
 			})
-		})
+		}))
 	}()
 	st.roles.watchStop = func() { cancel(); <-done }
 }

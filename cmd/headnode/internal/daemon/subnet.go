@@ -17,9 +17,11 @@ import (
 
 	"github.com/headnode/headnode/cmd/headnode/internal/api"
 	"github.com/headnode/headnode/cmd/headnode/internal/config"
+	"github.com/headnode/headnode/hw/wake"
 	"github.com/headnode/headnode/netcfg/bridge"
 	"github.com/headnode/headnode/netcfg/links"
 	"github.com/headnode/headnode/netcfg/netlinksafe"
+	"github.com/headnode/headnode/netcfg/routes"
 	"github.com/headnode/headnode/netcfg/subnet"
 	"github.com/headnode/headnode/power"
 )
@@ -50,8 +52,9 @@ import (
 const carrierOff = 7 * time.Second
 
 // subnetRecheck is how often routes (which the link watcher does not
-// see: a VPN's, say) are checked against the cluster subnet.
-const subnetRecheck = 5 * time.Second
+// see: a VPN's, say) are checked against the cluster subnet besides at
+// every route change: a safety net, as the route watcher's relist is.
+const subnetRecheck = time.Minute
 
 // subnetState is the subnet part of the state (loop goroutine only).
 type subnetState struct {
@@ -304,21 +307,33 @@ func subnetChanged(old, new *config.Config) bool {
 	return old.Network != new.Network || !reflect.DeepEqual(old.Subnet, new.Subnet) || old.Daemon != new.Daemon
 }
 
-// startSubnet checks the cluster subnet against the routes now and then;
-// addresses are checked on every interface change (subnetOnLinks).
+// startSubnet checks the cluster subnet against the routes at every route
+// change (a VPN's routes, say, which the link watcher does not see) and
+// every subnetRecheck; addresses are checked on every interface change
+// (subnetOnLinks).
 func (d *Daemon) startSubnet(parent context.Context, cfg *config.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
+	changed := make(chan struct{}, 1)
 	wg.Go(func() {
-		t := time.NewTicker(subnetRecheck)
+		routes.Watch(ctx, routes.WatchOptions{Log: d.log.With("part", "subnet"), Changed: func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}}, func([]routes.Default) {})
+	})
+	wg.Go(func() {
+		t := wake.NewTicker(subnetRecheck)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-changed:
 			case <-t.C:
-				d.send(ctx, d.subnetCheck)
 			}
+			d.send(ctx, d.subnetCheck)
 		}
 	})
 	return func() { cancel(); wg.Wait() }
