@@ -79,6 +79,7 @@ declare -A PACKAGES=(
 	[lintian]=lintian
 	[groff]=groff-base
 	[dig]=bind9-dnsutils
+	[nft]=nftables
 	[dnsmasq]=dnsmasq-base
 	[hyperfine]=hyperfine
 	[python3]=python3

@@ -3,6 +3,7 @@ package snmp
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,22 @@ func TestMIBMatchesTheCode(t *testing.T) {
 		t.Fatalf("snmptranslate not installed (Debian package snmp): %v", err)
 	}
 	dirs := baseMIBs(t) + ":" + netSnmpMIBs + ":."
+	// The answer is on standard output; net-snmp's notes go to standard
+	// error (on a machine where no net-snmp tool ran yet, the first run
+	// says "Created directory: .../cert_indexes"), into the error. Its
+	// persistent directory is the test's own.
+	persistent := t.TempDir()
+	translate := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(snmptranslate, args...)
+		cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+persistent)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return out, err
+	}
 	seen := map[string]bool{}
 	for _, v := range Vars(sample(), nil) {
 		// The object: the OID without its instance (.0 for a scalar,
@@ -158,7 +175,7 @@ func TestMIBMatchesTheCode(t *testing.T) {
 			continue
 		}
 		seen[v.Name] = true
-		out, err := exec.Command(snmptranslate, "-M", dirs, "-m", "HEADNODE-MIB", "-On", "HEADNODE-MIB::"+v.Name).CombinedOutput()
+		out, err := translate("-M", dirs, "-m", "HEADNODE-MIB", "-On", "HEADNODE-MIB::"+v.Name)
 		if got := strings.TrimSpace(string(out)); err != nil || got != col.String() {
 			t.Errorf("snmptranslate HEADNODE-MIB::%s: %q %v, want %s", v.Name, got, err, col)
 		}
@@ -166,7 +183,7 @@ func TestMIBMatchesTheCode(t *testing.T) {
 	if len(seen) != 12 {
 		t.Errorf("%d objects checked, want the MIB's 12 read-only objects", len(seen))
 	}
-	out, err := exec.Command(snmptranslate, "-M", dirs, "-m", "HEADNODE-MIB", "-On", "HEADNODE-MIB::headnodeMIB").CombinedOutput()
+	out, err := translate("-M", dirs, "-m", "HEADNODE-MIB", "-On", "HEADNODE-MIB::headnodeMIB")
 	if strings.TrimSpace(string(out)) != Base || err != nil {
 		t.Errorf("headnodeMIB is %q (%v), want %s", out, err, Base)
 	}
