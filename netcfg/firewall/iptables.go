@@ -114,8 +114,23 @@ func resolveIPTables(choice string) (string, error) {
 
 var backendRE = regexp.MustCompile(`\((nf_tables|legacy)\)`)
 
-// detectBackend runs `iptables --version`.
+// detectBackend tells the backend from the binary iptables is: since
+// iptables 1.8 every iptables command is a link to xtables-nft-multi or
+// xtables-legacy-multi (Debian: /usr/sbin/iptables -> /etc/alternatives/
+// iptables -> /usr/sbin/iptables-nft -> xtables-nft-multi), which picks
+// its backend by its own name. Reading the links takes microseconds; a
+// binary that is neither (a copy, a wrapper, iptables before 1.8) is
+// asked with `iptables --version`, a process and some milliseconds of
+// start-up before READY.
 func detectBackend(path string) (Backend, error) {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		switch filepath.Base(real) {
+		case "xtables-nft-multi":
+			return BackendIPTablesNFT, nil
+		case "xtables-legacy-multi":
+			return BackendIPTablesLegacy, nil
+		}
+	}
 	out, err := exec.Command(path, "--version").Output()
 	if err != nil {
 		return BackendUnknown, fmt.Errorf("%s --version: %v; %w", path, err, ErrNoIPTables)

@@ -110,6 +110,9 @@ func (a *autoFirewall) Apply(spec firewall.Spec) ([]change.Change, error) {
 	return changes, nil
 }
 
+// Close closes the nf_tables socket the netlink runner keeps.
+func (a *autoFirewall) Close() error { return a.nl.Close() }
+
 func (a *autoFirewall) Check(spec firewall.Spec) (firewall.Status, error) {
 	return a.current().Check(spec)
 }

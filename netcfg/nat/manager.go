@@ -120,6 +120,9 @@ func (m *Manager) SetDesired(d Desired) {
 
 // Close releases the netlink handle and the namespace thread.
 func (m *Manager) Close() {
+	if c, ok := m.fw.(interface{ Close() error }); ok {
+		c.Close() // the nf_tables socket the netlink backend keeps open
+	}
 	if m.h != nil {
 		m.h.Close()
 	}
