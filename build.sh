@@ -11,7 +11,7 @@
 #   ./build.sh bench [DNS_DURATION [DNS_RATE]]  every figure of issue 13 beside the
 #                         incumbents, measured in the same run: this tree against BENCH_BASE
 #                         (default main), python3, the old NAT path, dnsmasq (root;
-#                         BENCH_FOR=30s per CPU figure)
+#                         BENCH_FOR=60s per CPU figure: a whole minute of the beat, hw/wake)
 #   ./build.sh soak [DURATION [nft|legacy]]  the daemon under injected faults (default 30m, nft; root)
 #   ./build.sh deb        Debian packages dist/headnode_<version>_{armhf,arm64}.deb
 #   ./build.sh image [--deb FILE] [first-boot options] IN.img[.xz] OUT.img
@@ -894,7 +894,7 @@ bench_binaries() {
 # for one binary, as "NAME VALUE UNIT" lines in OUT.
 bench_figures() {
 	HEADNODE_REQUIRE_NETNS=1 go test -count=1 -timeout 0 -run '^TestBench(Idle|ThousandNodes|LCD)$' -v ./cmd/headnode \
-		-bench-figures -bench-binary="$1" -bench-for="${BENCH_FOR:-30s}" >"$2.log" 2>&1 ||
+		-bench-figures -bench-binary="$1" -bench-for="${BENCH_FOR:-60s}" >"$2.log" 2>&1 ||
 		{ tail -40 "$2.log" >&2; die "bench: the figures of $1 failed (log: $2.log)"; }
 	sed -n 's/^figure //p' "$2.log" >"$2"
 }
