@@ -333,10 +333,44 @@ func (d *Daemon) startSubnet(parent context.Context, cfg *config.Config) (stop f
 			case <-changed:
 			case <-t.C:
 			}
-			d.send(ctx, d.subnetCheck)
+			d.subnetCheckOffLoop(ctx)
 		}
 	})
 	return func() { cancel(); wg.Wait() }
+}
+
+// subnetCheckOffLoop is subnetCheck with the netlink dumps made on the
+// subnet part's goroutine: it runs at every route change, which comes
+// with every uplink change, and the loop must not wait for the dumps
+// then (the LCD's new address would).
+func (d *Daemon) subnetCheckOffLoop(ctx context.Context) {
+	type view struct {
+		cfg  *config.Config
+		head netip.Prefix
+	}
+	got := make(chan view, 1)
+	d.send(ctx, func(st *state) {
+		if s := &st.subnet; s.moving || !s.layout.Head.IsValid() {
+			got <- view{}
+		} else {
+			got <- view{st.subnetView(), s.layout.Head}
+		}
+	})
+	var v view
+	select {
+	case v = <-got:
+	case <-ctx.Done():
+		return
+	}
+	if v.cfg == nil {
+		return
+	}
+	uses, err := readInUse(v.cfg, v.head)
+	d.send(ctx, func(st *state) {
+		if s := &st.subnet; !s.moving && s.layout.Head == v.head {
+			d.subnetJudge(st, uses, err)
+		}
+	})
 }
 
 // subnetOnLinks is called with every interface snapshot: an address on
@@ -369,6 +403,13 @@ func (d *Daemon) subnetCheck(st *state) {
 		return
 	}
 	uses, err := readInUse(st.subnetView(), s.layout.Head)
+	d.subnetJudge(st, uses, err)
+}
+
+// subnetJudge decides from what is in use (readInUse) whether the
+// cluster subnet clashes, and moves it if it is automatic.
+func (d *Daemon) subnetJudge(st *state, uses []inUse, err error) {
+	s := &st.subnet
 	if err != nil && len(uses) == 0 {
 		return
 	}
