@@ -1,9 +1,11 @@
 package nat
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -63,5 +65,36 @@ func TestKernelHoldAndRelease(t *testing.T) {
 				t.Errorf("given up: changes %+v, eth0:\n%s", res.Changes, eth0())
 			}
 		})
+	}
+}
+
+// A request is not kept waiting behind a debounce: at start the cluster
+// interface's first snapshot kicks the keeper just before the roles part
+// claims the cluster side, and the claim (and so READY) waited out the
+// whole debounce. Here the debounce is far longer than the test allows
+// for the claim.
+func TestKernelRequestEndsTheDebounce(t *testing.T) {
+	tp := newTopo(t)
+	k := NewKeeper(tp.manager(t, "netlink"), KeeperOptions{Debounce: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if _, err := k.Status(ctx); err != nil { // the first check is done
+		t.Fatal(err)
+	}
+	k.Kick()
+	for len(k.kick) > 0 { // taken: the keeper is in its debounce
+		time.Sleep(time.Millisecond)
+	}
+	claim, cancelClaim := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelClaim()
+	res, err := k.SetDesired(claim, Desired{ClusterInterface: "eth0", ClusterAddress: netip.MustParsePrefix("192.168.50.1/24")})
+	if err != nil || res.Subnet.String() != "192.168.50.0/24" {
+		t.Fatalf("claim during a debounce: %+v, %v", res, err)
+	}
+	st, err := k.Status(claim)
+	if err != nil || !st.RulesPresent {
+		t.Fatalf("after the claim: rules present %v, %v", st.RulesPresent, err)
 	}
 }

@@ -3,7 +3,9 @@ package nat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -173,6 +175,7 @@ func (k *Keeper) Run(ctx context.Context) {
 		k.o.Report(KeeperReport{At: time.Now(), Cleared: true})
 	} else {
 		k.check()
+		k.m.Settle()
 	}
 	poll := wake.NewTicker(k.poll())
 	defer poll.Stop()
@@ -182,31 +185,20 @@ func (k *Keeper) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case req := <-k.reqs:
-			var rep keeperReply
-			switch req.kind {
-			case reqClear:
-				rep.changes, rep.err = k.m.Clear()
-				for _, c := range rep.changes {
-					k.o.Log.Info("nat clear", "change", c.Text)
-				}
-				cleared, k.installed = true, false
-				k.o.Report(KeeperReport{At: time.Now(), Cleared: true, Err: rep.err, Repairs: k.repairs})
-			case reqApply:
-				cleared = false
-				rep.result, rep.err = k.check()
-			case reqStatus:
-				rep.status, rep.err = k.m.Status()
-			case reqDesired:
-				k.m.SetDesired(req.desired)
-				if !cleared {
-					rep.result, rep.err = k.check()
-				}
-			}
-			req.reply <- rep
+			k.serve(req, &cleared)
 			continue
 		case <-poll.C:
 		case <-k.kick:
-			k.debounce(ctx)
+			fmt.Fprintf(os.Stderr, "DBG %s kick\n", time.Now().Format("05.000000"))
+			if req, ok := k.debounce(ctx); ok {
+				// A request ended the wait. Apply and SetDesired check
+				// everything, which is what the events asked for; after
+				// the others, the check follows now.
+				if k.serve(req, &cleared) {
+					poll.Reset(k.poll())
+					continue
+				}
+			}
 		}
 		if cleared {
 			continue
@@ -217,11 +209,48 @@ func (k *Keeper) Run(ctx context.Context) {
 			continue
 		}
 		k.check()
+		k.m.Settle()
 		if k.lastRepaired {
 			notBefore = time.Now().Add(k.lim.Reserve().Delay())
 		}
 		poll.Reset(k.poll())
 	}
+}
+
+// serve answers one request on the Keeper's goroutine and reports whether
+// it ran a full check.
+func (k *Keeper) serve(req keeperRequest, cleared *bool) (checked bool) {
+	fmt.Fprintf(os.Stderr, "DBG %s serve %v\n", time.Now().Format("05.000000"), req.kind)
+	var rep keeperReply
+	switch req.kind {
+	case reqClear:
+		rep.changes, rep.err = k.m.Clear()
+		for _, c := range rep.changes {
+			k.o.Log.Info("nat clear", "change", c.Text)
+		}
+		*cleared, k.installed = true, false
+		k.o.Report(KeeperReport{At: time.Now(), Cleared: true, Err: rep.err, Repairs: k.repairs})
+	case reqApply:
+		*cleared = false
+		rep.result, rep.err = k.check()
+		checked = true
+	case reqStatus:
+		rep.status, rep.err = k.m.Status()
+	case reqDesired:
+		k.m.SetDesired(req.desired)
+		if !*cleared {
+			rep.result, rep.err = k.check()
+			checked = true
+		}
+	}
+	req.reply <- rep
+	if checked {
+		// After the report and the reply: READY (which waits for the
+		// roles part's SetDesired) and a repair's report do not wait for
+		// the iptables runner's read-back.
+		k.m.Settle()
+	}
+	return checked
 }
 
 // poll is the periodic check interval for the backend in use now.
@@ -237,19 +266,25 @@ func (k *Keeper) poll() time.Duration {
 }
 
 // debounce waits until firewall events have been quiet for Debounce (at
-// most five times that), so a burst of events costs one check.
-func (k *Keeper) debounce(ctx context.Context) {
+// most five times that), so a burst of events costs one check. A request
+// (Apply, SetDesired, Status, Clear) ends the wait and is returned: it is
+// not kept waiting behind the events. At start the cluster interface's
+// first snapshot kicks the keeper just before the roles part claims the
+// cluster side, and READY waited out the whole debounce (15 ms).
+func (k *Keeper) debounce(ctx context.Context) (keeperRequest, bool) {
 	deadline := time.After(5 * k.o.Debounce)
 	quiet := time.NewTimer(k.o.Debounce)
 	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return keeperRequest{}, false
 		case <-deadline:
-			return
+			return keeperRequest{}, false
 		case <-quiet.C:
-			return
+			return keeperRequest{}, false
+		case req := <-k.reqs:
+			return req, true
 		case <-k.kick:
 			quiet.Reset(k.o.Debounce)
 		}
