@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -33,6 +34,15 @@ type IPTablesRunner struct {
 	// given; comparing against what this iptables printed keeps reconcile
 	// from rewriting a correct chain forever.
 	canonical map[string]printed
+	// unlearned is what the last Apply wrote and has not been read back
+	// yet (see Settle); nil when nothing is waiting.
+	unlearned *written
+}
+
+// written is one Apply's rewrite, for learning its listing later.
+type written struct {
+	spec   Spec
+	chains []ownedChain
 }
 
 // printed pairs our spelling of a chain's rules with iptables' listing of
@@ -74,6 +84,7 @@ func (n *IPTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.settle()
 	out, err := n.ipt.Save()
 	if err != nil {
 		return nil, err
@@ -132,7 +143,9 @@ func (n *IPTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 	if err := n.ipt.Restore(script.String()); err != nil {
 		return nil, fmt.Errorf("rewrite our rules: %w", err)
 	}
-	n.learn(spec, rewritten)
+	if len(rewritten) > 0 {
+		n.unlearned = &written{spec, rewritten}
+	}
 	if natChanged && n.FlushConntrack != nil {
 		if err := n.FlushConntrack(spec.Subnet); err != nil {
 			// Not fatal: new flows are NATed; only flows that began
@@ -143,6 +156,26 @@ func (n *IPTablesRunner) Apply(spec Spec) ([]change.Change, error) {
 		}
 	}
 	return changes, nil
+}
+
+// Settle reads back what the last Apply wrote, to learn how this iptables
+// prints it (see learn). Apply returns as soon as the rules are in place
+// and leaves this read-back, one more iptables-save, to Settle, so that
+// whoever waits for the rules (READY at start, a repair's report) does not
+// wait for it too; the keeper calls it right after its report. Apply and
+// Check settle first if it was not called, so nothing is compared against
+// a listing that was never learned.
+func (n *IPTablesRunner) Settle() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.settle()
+}
+
+func (n *IPTablesRunner) settle() {
+	if w := n.unlearned; w != nil {
+		n.unlearned = nil
+		n.learn(w.spec, w.chains)
+	}
 }
 
 // learn records how this iptables prints the chains just written, when it
@@ -177,18 +210,54 @@ func (n *IPTablesRunner) learn(spec Spec, chains []ownedChain) {
 }
 
 // onlyOurs reports whether listed can be nothing but mine, printed by some
-// iptables: the same number of rules, each tagged by us and with the same
-// target as ours at its position.
+// iptables: the same number of rules, each tagged by us, with the same
+// target as ours at its position and matching the same interfaces and
+// addresses. (What iptables versions print differently is the order of
+// the matches, the implied modules and the spelling of states; a copy of
+// our rule with another interface or subnet is not a printing of it.)
 func onlyOurs(listed, mine []string) bool {
 	if len(listed) != len(mine) {
 		return false
 	}
 	for i := range listed {
-		if !hasOurComment(listed[i]) || jumpTarget(listed[i]) != jumpTarget(mine[i]) {
+		if !hasOurComment(listed[i]) || jumpTarget(listed[i]) != jumpTarget(mine[i]) ||
+			!maps.Equal(endpoints(listed[i]), endpoints(mine[i])) {
 			return false
 		}
 	}
 	return true
+}
+
+// endpoints returns a rule's interface and address matches (-i, -o, -s, -d
+// and their negations), addresses as prefixes, whatever order they are
+// listed in: iptables-save prints a host address with /32.
+func endpoints(rule string) map[string]string {
+	short := map[string]string{"-i": "-i", "--in-interface": "-i", "-o": "-o", "--out-interface": "-o",
+		"-s": "-s", "--source": "-s", "-d": "-d", "--destination": "-d"}
+	out := map[string]string{}
+	f := strings.Fields(rule)
+	for i := 0; i < len(f); i++ {
+		neg := ""
+		if f[i] == "!" && i+1 < len(f) {
+			neg = "!"
+			i++
+		}
+		opt, ok := short[f[i]]
+		if !ok || i+1 >= len(f) {
+			continue
+		}
+		i++
+		v := f[i]
+		if opt == "-s" || opt == "-d" {
+			if a, err := netip.ParseAddr(v); err == nil {
+				v = netip.PrefixFrom(a, a.BitLen()).String()
+			} else if p, err := netip.ParsePrefix(v); err == nil {
+				v = p.Masked().String()
+			}
+		}
+		out[neg+opt] = v
+	}
+	return out
 }
 
 // expected is the listing we compare against: what iptables printed after
@@ -208,6 +277,7 @@ func (n *IPTablesRunner) Check(spec Spec) (Status, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.settle()
 	out, err := n.ipt.Save()
 	if err != nil {
 		return Status{}, err
@@ -238,6 +308,7 @@ func (n *IPTablesRunner) Check(spec Spec) (Status, error) {
 func (n *IPTablesRunner) Clear() ([]change.Change, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.unlearned = nil // what it wrote is about to go
 	out, err := n.ipt.Save()
 	if err != nil {
 		return nil, err

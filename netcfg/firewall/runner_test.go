@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -50,6 +51,7 @@ func TestApplyInstallsOurRulesAndIsIdempotent(t *testing.T) {
 		t.Errorf("conntrack flushed %d times on install, want 1", flushed)
 	}
 
+	n.Settle() // as the keeper does after its report
 	before := f.Execs()
 	changes, err = n.Apply(testSpec)
 	if err != nil {
@@ -274,6 +276,7 @@ func TestApplyFollowsSpecChanges(t *testing.T) {
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
+	n.Settle()
 	moved := Spec{ClusterInterface: "br0", Subnet: netip.MustParsePrefix("10.151.0.0/24")}
 	before := f.Execs()
 	changes, err := n.Apply(moved)
@@ -283,10 +286,18 @@ func TestApplyFollowsSpecChanges(t *testing.T) {
 	if len(changes) == 0 {
 		t.Fatal("changing the cluster side changed nothing")
 	}
-	// Save, one restore of both chains, the read-back that learns how
-	// iptables prints the new rules.
+	// Save and one restore of both chains; then, off the caller's wait,
+	// the read-back that learns how iptables prints the new rules.
+	if got := f.Execs() - before; got != 2 {
+		t.Errorf("the change took %d iptables processes, want 2", got)
+	}
+	n.Settle()
 	if got := f.Execs() - before; got != 3 {
-		t.Errorf("the change took %d iptables processes, want 3", got)
+		t.Errorf("the change and its read-back took %d iptables processes, want 3", got)
+	}
+	n.Settle()
+	if got := f.Execs() - before; got != 3 {
+		t.Errorf("a second Settle ran iptables again (%d processes in all)", got)
 	}
 	all := f.Dump()
 	if strings.Contains(all, "eth0") || strings.Contains(all, "192.168.50.") || !strings.Contains(all, "! -i br0 -o br0") || !strings.Contains(all, "-s 10.151.0.0/24 ! -o br0") {
@@ -366,6 +377,7 @@ func TestRepairIsOneTransaction(t *testing.T) {
 	if _, err := n.Apply(testSpec); err != nil {
 		t.Fatal(err)
 	}
+	n.Settle()
 	restores := 0
 	f.AfterRestore = func() { restores++ }
 	for _, tamper := range []func(){
@@ -382,6 +394,7 @@ func TestRepairIsOneTransaction(t *testing.T) {
 		if got := f.Execs() - before; got != 2 || restores-r != 1 {
 			t.Errorf("repair took %d processes (%d restores), want iptables-save and one iptables-restore", got, restores-r)
 		}
+		n.Settle()
 		if diff := cmp.Diff(goldenRules, f.Dump()); diff != "" {
 			t.Fatalf("(-want +got):\n%s", diff)
 		}
@@ -431,5 +444,33 @@ func TestForeignRuleRightAfterOurWriteIsNotLearned(t *testing.T) {
 		if changes, err := n.Apply(testSpec); err != nil || len(changes) != 0 {
 			t.Errorf("restart %v: apply after the repair changed %v, %v", restart, changes, err)
 		}
+	}
+}
+
+// What iptables versions print differently (the order of the matches, a
+// host's /32, the long option names) is still a printing of our rule; a
+// copy of it with our comment but another interface or subnet is not.
+func TestOnlyOursComparesInterfacesAndAddresses(t *testing.T) {
+	mine := []string{"-A HEADNODE-FWD -s 192.168.50.0/24 ! -o eth0 -m comment --comment headnode -j ACCEPT"}
+	for _, c := range []struct {
+		listed string
+		ours   bool
+	}{
+		{"-A HEADNODE-FWD ! -o eth0 -s 192.168.50.0/24 -m comment --comment \"headnode\" -j ACCEPT", true},
+		{"-A HEADNODE-FWD --source 192.168.50.0/24 ! --out-interface eth0 -m comment --comment headnode -j ACCEPT", true},
+		{"-A HEADNODE-FWD -s 192.168.50.0/24 ! -o eth9 -m comment --comment headnode -j ACCEPT", false},
+		{"-A HEADNODE-FWD -s 192.168.50.0/24 -o eth0 -m comment --comment headnode -j ACCEPT", false},
+		{"-A HEADNODE-FWD -s 0.0.0.0/0 ! -o eth0 -m comment --comment headnode -j ACCEPT", false},
+		{"-A HEADNODE-FWD ! -o eth0 -m comment --comment headnode -j ACCEPT", false},
+		{"-A HEADNODE-FWD -s 192.168.50.0/24 ! -o eth0 -d 10.0.0.1 -m comment --comment headnode -j ACCEPT", false},
+		{"-A HEADNODE-FWD -s 192.168.50.0/24 ! -o eth0 -j ACCEPT", false},
+		{"-A HEADNODE-FWD -s 192.168.50.0/24 ! -o eth0 -m comment --comment headnode -j DROP", false},
+	} {
+		if got := onlyOurs([]string{c.listed}, mine); got != c.ours {
+			t.Errorf("onlyOurs(%q) = %v, want %v", c.listed, got, c.ours)
+		}
+	}
+	if !maps.Equal(endpoints("-A X -d 10.0.0.1 -j ACCEPT"), endpoints("-A X -d 10.0.0.1/32 -j ACCEPT")) {
+		t.Error("a host address and its /32 differ")
 	}
 }

@@ -110,6 +110,15 @@ func (a *autoFirewall) Apply(spec firewall.Spec) ([]change.Change, error) {
 	return changes, nil
 }
 
+// Settle finishes the iptables program's last Apply (see
+// firewall.IPTablesRunner.Settle); the netlink runner has nothing to
+// finish.
+func (a *autoFirewall) Settle() {
+	if a.ipt != nil {
+		a.ipt.Settle()
+	}
+}
+
 // Close closes the nf_tables socket the netlink runner keeps.
 func (a *autoFirewall) Close() error { return a.nl.Close() }
 

@@ -29,7 +29,14 @@ type Firewall interface {
 	Backend() firewall.Backend
 }
 
+// settler is a Firewall whose Apply leaves work for later that no caller
+// needs to wait for (the iptables runner's read-back): Manager.Settle does
+// it.
+type settler interface{ Settle() }
+
 var (
+	_ settler  = (*firewall.IPTablesRunner)(nil)
+	_ settler  = (*autoFirewall)(nil)
 	_ Firewall = (*firewall.IPTablesRunner)(nil)
 	_ Firewall = (*firewall.NFTablesRunner)(nil)
 	_ Firewall = (*autoFirewall)(nil)
@@ -164,6 +171,15 @@ type Result struct {
 	Waiting []string
 	// Subnet is the cluster subnet being NATed (invalid while waiting).
 	Subnet netip.Prefix
+}
+
+// Settle does what the last Apply left for later and nobody waits for:
+// the iptables runner's read-back of the chains it wrote. The keeper calls
+// it after reporting; without it the next Apply or Status does it first.
+func (m *Manager) Settle() {
+	if s, ok := m.fw.(settler); ok {
+		m.do(s.Settle)
+	}
 }
 
 // Apply makes the system match Options. The ledger's "cleared" mark is
