@@ -893,7 +893,7 @@ bench_binaries() {
 # bench_figures BINARY OUT: the daemon's figures (cmd/headnode/bench_e2e_test.go)
 # for one binary, as "NAME VALUE UNIT" lines in OUT.
 bench_figures() {
-	HEADNODE_REQUIRE_NETNS=1 go test -count=1 -timeout 0 -run '^TestBench(Idle|ThousandNodes|LCD)$' -v ./cmd/headnode \
+	HEADNODE_REQUIRE_NETNS=1 go test -count=1 -timeout 0 -run '^TestBench(Ready|Idle|ThousandNodes|LCD)$' -v ./cmd/headnode \
 		-bench-figures -bench-binary="$1" -bench-for="${BENCH_FOR:-60s}" >"$2.log" 2>&1 ||
 		{ tail -40 "$2.log" >&2; die "bench: the figures of $1 failed (log: $2.log)"; }
 	sed -n 's/^figure //p' "$2.log" >"$2"

@@ -18,6 +18,7 @@
 package boards
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,8 @@ type Machine struct {
 
 	mu       sync.Mutex
 	state    string
-	hubHigh  bool // the HAT's hub is on when bit 5 is high (v2.0)
+	saved    []byte // what state holds, as last written
+	hubHigh  bool   // the HAT's hub is on when bit 5 is high (v2.0)
 	hubShown bool
 }
 
@@ -117,6 +119,7 @@ func New(s Spec, bus func(n int) *emu.Bus) (*Machine, error) {
 	var sv saved
 	if b, err := os.ReadFile(m.state); err == nil {
 		json.Unmarshal(b, &sv) // a bad file is a power cycle
+		m.saved = b
 	}
 	if s.HAT != "" {
 		major, minor, ok := parseVersion(s.HAT)
@@ -326,9 +329,15 @@ func (m *Machine) save() {
 		sv.CTRL[n] = d.Save()
 	}
 	b, _ := json.Marshal(sv)
-	tmp := m.state + ".tmp"
-	if os.WriteFile(tmp, b, 0o644) == nil {
-		os.Rename(tmp, m.state)
+	if bytes.Equal(b, m.saved) {
+		return // most register writes change nothing that is kept
+	}
+	// Rewritten in place, not renamed over: every change made a new inode
+	// (a few milliseconds each on a busy ext4, and the power part writes
+	// the expander several times at start), and a file torn by a crash
+	// is read as a power cycle, which a real board survives too.
+	if os.WriteFile(m.state, b, 0o644) == nil {
+		m.saved = b
 	}
 }
 
