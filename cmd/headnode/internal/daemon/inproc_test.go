@@ -150,6 +150,9 @@ func (d *inproc) get(t *testing.T, host, path string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+d.httpAddr+path, nil)
 	req.Host = host
+	// No keep-alive: an idle connection left in a shared pool would hold
+	// one of the listener's places (TestHTTPLimits counts them).
+	req.Close = true
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s (Host %s): %v", path, host, err)
