@@ -227,3 +227,35 @@ func TestPlayerKeepsPhaseOfUnchangedPatterns(t *testing.T) {
 		}
 	})
 }
+
+// A pattern begun part-way through a second is counted from that second,
+// so that its edges come on the daemon's beat: a 5 s heartbeat (4.9 s on,
+// a 100 ms dip) played at 0.3 s dips at 4.9 s and is back on at 5 s, not
+// at 5.2 s and 5.3 s. One whose first step has passed by then (a 250 ms
+// blink played at 0.3 s) starts when played.
+func TestPlayerPutsEdgesOnTheBeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		heartbeat := Pattern{Name: "ok", Steps: []Step{{Color: green, For: 4900 * time.Millisecond}, {For: 100 * time.Millisecond}}}
+		p := NewPlayer()
+		zero := time.Now() // the bubble starts on a whole second
+		time.Sleep(300 * time.Millisecond)
+		p.Play([]Pattern{heartbeat, Blink("identify", red, 250*time.Millisecond, 250*time.Millisecond)})
+		frame, next := p.frameLocked(time.Now())
+		if frame[0] != green || frame[1] != red {
+			t.Fatalf("at 0.3 s: %v", frame)
+		}
+		// The identify blink's edge (0.55 s) comes first; the heartbeat's
+		// dip is at 4.9 s from the whole second.
+		if next != 250*time.Millisecond {
+			t.Errorf("next edge in %v, want 250ms (the blink, started at 0.3 s)", next)
+		}
+		for _, c := range []struct {
+			at   time.Duration
+			want RGB
+		}{{4899 * time.Millisecond, green}, {4900 * time.Millisecond, RGB{}}, {4999 * time.Millisecond, RGB{}}, {5000 * time.Millisecond, green}} {
+			if f, _ := p.frameLocked(zero.Add(c.at)); f[0] != c.want {
+				t.Errorf("heartbeat at %v: %v, want %v", c.at, f[0], c.want)
+			}
+		}
+	})
+}

@@ -50,7 +50,7 @@ func (p *Player) Play(patterns []Pattern) {
 		if i < len(p.patterns) && p.patterns[i].Name == pat.Name {
 			starts[i] = p.starts[i]
 		} else {
-			starts[i] = now
+			starts[i] = beatStart(pat, now)
 		}
 	}
 	p.patterns, p.starts = slices.Clone(patterns), starts
@@ -86,6 +86,22 @@ func (p *Player) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// beatStart is when a pattern that begins now is counted from: the last
+// whole second, if its first step is still showing then, so that its
+// edges fall on the daemon's once-a-second beat (hw/wake) with the rest
+// of its periodic work instead of waking an idle head on their own. The
+// heartbeat's 100 ms dip then ends on the beat; with eight LEDs started
+// at random moments there were up to sixteen wake-ups of their own every
+// 5 s. A pattern whose first step is shorter than the time since the
+// second (a 250 ms blink started late in it) starts now, as asked.
+func beatStart(pat Pattern, now time.Time) time.Time {
+	start := now.Truncate(time.Second)
+	if len(pat.Steps) == 0 || now.Sub(start) >= pat.Steps[0].For {
+		return now
+	}
+	return start
 }
 
 // Step writes the frame for now if it changed and returns the time to the

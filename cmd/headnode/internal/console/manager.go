@@ -167,6 +167,7 @@ func (m *Manager) scan() {
 		found = discover(devs, m.o.Baud)
 	}
 	m.mu.Lock()
+	errChanged := m.scanErr != scanErr
 	m.found, m.scanErr = found, scanErr
 	for name := range found {
 		if !m.o.Off[name] {
@@ -193,6 +194,9 @@ func (m *Manager) scan() {
 	m.mu.Unlock()
 	for _, a := range todo {
 		a.c.setDevice(a.d)
+	}
+	if errChanged {
+		m.notify() // the status shows it (ScanError)
 	}
 }
 
@@ -239,7 +243,8 @@ func (m *Manager) ScanError() string {
 
 // Changed returns a channel closed the next time a console changes state
 // (its device comes or goes, a session attaches or ends, a console is
-// found); new output does not count.
+// found) or the look for consoles fails or recovers (ScanError); new
+// output does not count.
 func (m *Manager) Changed() <-chan struct{} {
 	m.changeMu.Lock()
 	defer m.changeMu.Unlock()

@@ -101,10 +101,17 @@ func (d *Daemon) startConsole(parent context.Context, cfg *config.Config) (stop 
 
 // followConsoles tells the consoles which nodes have power (a session
 // ends when its node is switched off) as the status changes, and puts the
-// consoles into the status once a second.
+// consoles into the status once a second while there are any (their new
+// output, and time passing for Attention); with none, only on a change
+// the manager signals, so that a head without consoles does no work for
+// them on its beat.
 func (d *Daemon) followConsoles(ctx context.Context, cfg *config.Config, m *console.Manager) {
-	tick := wake.NewTicker(time.Second)
-	defer tick.Stop()
+	var tick *wake.Ticker
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
 	var last []byte
 	s, changed := d.current()
 	for {
@@ -114,14 +121,27 @@ func (d *Daemon) followConsoles(ctx context.Context, cfg *config.Config, m *cons
 		}
 		m.SetPowered(powered)
 		consoles := m.Changed()
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			s, changed = d.current()
-			continue
-		case <-consoles: // a device came or went, a session: show it now
-		case <-tick.C: // new output, and time passing for Attention
+		var tickC <-chan time.Time
+		switch have := len(m.Consoles()) > 0; {
+		case have && tick == nil:
+			tick = wake.NewTicker(time.Second)
+		case !have && tick != nil:
+			tick.Stop()
+			tick = nil
+		}
+		if tick != nil {
+			tickC = tick.C
+		}
+		if last != nil { // the first time round, the status gets them at once
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				s, changed = d.current()
+				continue
+			case <-consoles: // a device came or went, a session: show it now
+			case <-tickC: // new output, and time passing for Attention
+			}
 		}
 		s, changed = d.current()
 		snap := consoleStatus(m, s, cfg, time.Now())
