@@ -417,3 +417,40 @@ func TestLightAbsentIsReportedNotFatal(t *testing.T) {
 		settled(t, "found", func() bool { return r.last().Found && r.last().Kind == "BlinkStick" })
 	})
 }
+
+// Colours that alone change are reported on the beat and only if they
+// still differ then: over 30 s of the OK heartbeat, played from 0.3 s
+// past a whole second, the stick dips six times (each dip ending on a
+// whole second) and no report shows a dip.
+func TestLightReportsColoursOnTheBeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newLightRig(t, false)
+		s := blinkstick.New(blinkstick.Square, nil)
+		r.fs.Plug(s)
+		advance(2 * time.Second)
+		time.Sleep(300 * time.Millisecond) // off the whole second
+		r.light.Show(ok4())
+		r.until(t, time.Second, "ok", func() bool { return r.last().Pattern == "ok" && s.LEDs()[0] == rgb(Green) })
+		r.mu.Lock()
+		before := len(r.reports)
+		r.mu.Unlock()
+		dips := 0
+		for range 300 {
+			advance(100 * time.Millisecond)
+			if s.LEDs()[0] == (blinkstick.RGB{}) {
+				dips++
+			}
+		}
+		if dips != 6 {
+			t.Errorf("the stick dipped %d times in 30 s, want 6", dips)
+		}
+		r.mu.Lock()
+		for _, rep := range r.reports[before:] {
+			if len(rep.Colors) > 0 && rep.Colors[0] != Green {
+				t.Errorf("a report shows LED 0 %v", rep.Colors[0])
+			}
+		}
+		r.mu.Unlock()
+
+	})
+}

@@ -69,6 +69,9 @@ type Light struct {
 	frame       []led.RGB
 	rep         LightReport // the last report sent
 	repAt       time.Time   // when
+	// colorsAt is the beat on which colours that alone changed are
+	// reported, if they still differ then (zero: none pending).
+	colorsAt time.Time
 }
 
 // NewLight returns a Light; Run drives it.
@@ -230,6 +233,11 @@ func (l *Light) Run(ctx context.Context, final func() bool) {
 		} else {
 			wait = min(wait, nextReport.Sub(now))
 		}
+		l.mu.Lock()
+		if !l.colorsAt.IsZero() {
+			wait = min(wait, time.Until(l.colorsAt))
+		}
+		l.mu.Unlock()
 		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():
@@ -292,10 +300,39 @@ func (l *Light) report() bool {
 	same := r.Found == l.rep.Found && r.Err == l.rep.Err && r.Kind == l.rep.Kind && r.Serial == l.rep.Serial &&
 		r.LEDs == l.rep.LEDs && r.Mode == l.rep.Mode && r.Pattern == l.rep.Pattern
 	now := time.Now()
-	if same && (slices.Equal(r.Colors, l.rep.Colors) || now.Sub(l.repAt) < l.o.ColorsEvery) {
-		l.mu.Unlock()
-		return false
+	if same {
+		if slices.Equal(r.Colors, l.rep.Colors) {
+			l.colorsAt = time.Time{}
+			l.mu.Unlock()
+			return false
+		}
+		if now.Sub(l.repAt) < l.o.ColorsEvery {
+			l.mu.Unlock()
+			return false
+		}
+		// Colours alone are reported on the next beat (hw/wake), with
+		// the rest of the daemon's periodic work, and only if they still
+		// differ then: the heartbeat's 100 ms dip, which starts just
+		// before a whole second, never is.
+		if l.colorsAt.IsZero() {
+			l.colorsAt = wake.Next(now, time.Second)
+		}
+		if now.Before(l.colorsAt) {
+			l.mu.Unlock()
+			return false
+		}
+		// On the beat, what the patterns give now: an edge due at this
+		// very instant (the dip's end) may not have been written yet.
+		if f := l.player.Frame(now); len(f) == len(r.Colors) {
+			r.Colors = f
+		}
+		if slices.Equal(r.Colors, l.rep.Colors) {
+			l.colorsAt = time.Time{}
+			l.mu.Unlock()
+			return false
+		}
 	}
+	l.colorsAt = time.Time{}
 	l.rep, l.repAt = r, now
 	l.mu.Unlock()
 	l.o.Report(r)

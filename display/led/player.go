@@ -133,6 +133,15 @@ func (p *Player) Step() time.Duration {
 	return next
 }
 
+// Frame is every LED's colour at t as the patterns give it: what the
+// LEDs show at t once the player has written its edges.
+func (p *Player) Frame(t time.Time) []RGB {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, _ := p.frameLocked(t)
+	return f
+}
+
 // frameLocked computes every LED's colour at now and the time until the
 // first of them changes.
 func (p *Player) frameLocked(now time.Time) ([]RGB, time.Duration) {
