@@ -26,7 +26,9 @@
 // whole and the DROP is never missing while they are rewritten. It compares
 // chains by their listing rather than with `iptables -C`, and learns how
 // this iptables prints our rules only from a read-back that holds exactly
-// the rules it wrote. (github.com/coreos/go-iptables, which it used before,
+// the rules it wrote (their targets, interfaces and addresses); the
+// read-back is left to Settle, which the NAT keeper calls once it has
+// reported the write. (github.com/coreos/go-iptables, which it used before,
 // runs one iptables process per rule and has no restore.)
 //
 // NFTablesRunner is the backend that programs nf_tables directly over
