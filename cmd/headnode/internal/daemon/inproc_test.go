@@ -92,6 +92,18 @@ func startInproc(t *testing.T, control, hardware string) *inproc {
 		},
 	}}
 	d.waitFor(t, "ready", func(s *api.Status) bool { return s.Ready })
+	// READY is about NAT; the status page is the last part to start and
+	// may not listen yet (with NAT off READY comes at once).
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", d.httpAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the status page does not listen on %s: %v", d.httpAddr, err)
+		}
+	}
 	return d
 }
 
