@@ -3,9 +3,7 @@ package nat
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -189,7 +187,6 @@ func (k *Keeper) Run(ctx context.Context) {
 			continue
 		case <-poll.C:
 		case <-k.kick:
-			fmt.Fprintf(os.Stderr, "DBG %s kick\n", time.Now().Format("05.000000"))
 			if req, ok := k.debounce(ctx); ok {
 				// A request ended the wait. Apply and SetDesired check
 				// everything, which is what the events asked for; after
@@ -220,7 +217,6 @@ func (k *Keeper) Run(ctx context.Context) {
 // serve answers one request on the Keeper's goroutine and reports whether
 // it ran a full check.
 func (k *Keeper) serve(req keeperRequest, cleared *bool) (checked bool) {
-	fmt.Fprintf(os.Stderr, "DBG %s serve %v\n", time.Now().Format("05.000000"), req.kind)
 	var rep keeperReply
 	switch req.kind {
 	case reqClear:
