@@ -228,12 +228,15 @@ func onlyOurs(listed, mine []string) bool {
 	return true
 }
 
+// endpointOptions maps the interface and address options, long or short,
+// to their short names.
+var endpointOptions = map[string]string{"-i": "-i", "--in-interface": "-i", "-o": "-o", "--out-interface": "-o",
+	"-s": "-s", "--source": "-s", "-d": "-d", "--destination": "-d"}
+
 // endpoints returns a rule's interface and address matches (-i, -o, -s, -d
 // and their negations), addresses as prefixes, whatever order they are
 // listed in: iptables-save prints a host address with /32.
 func endpoints(rule string) map[string]string {
-	short := map[string]string{"-i": "-i", "--in-interface": "-i", "-o": "-o", "--out-interface": "-o",
-		"-s": "-s", "--source": "-s", "-d": "-d", "--destination": "-d"}
 	out := map[string]string{}
 	f := strings.Fields(rule)
 	for i := 0; i < len(f); i++ {
@@ -242,7 +245,7 @@ func endpoints(rule string) map[string]string {
 			neg = "!"
 			i++
 		}
-		opt, ok := short[f[i]]
+		opt, ok := endpointOptions[f[i]]
 		if !ok || i+1 >= len(f) {
 			continue
 		}

@@ -173,12 +173,16 @@ func (k *Keeper) Run(ctx context.Context) {
 		k.o.Report(KeeperReport{At: time.Now(), Cleared: true})
 	} else {
 		k.check()
-		k.m.Settle()
 	}
 	poll := wake.NewTicker(k.poll())
 	defer poll.Stop()
 	var notBefore time.Time
 	for {
+		// Whatever the last round wrote is read back here, after its
+		// report and its request's reply: READY (which waits for the
+		// roles part's SetDesired) and a repair's report do not wait for
+		// the iptables runner's read-back.
+		k.m.Settle()
 		select {
 		case <-ctx.Done():
 			return
@@ -206,7 +210,6 @@ func (k *Keeper) Run(ctx context.Context) {
 			continue
 		}
 		k.check()
-		k.m.Settle()
 		if k.lastRepaired {
 			notBefore = time.Now().Add(k.lim.Reserve().Delay())
 		}
@@ -240,12 +243,6 @@ func (k *Keeper) serve(req keeperRequest, cleared *bool) (checked bool) {
 		}
 	}
 	req.reply <- rep
-	if checked {
-		// After the report and the reply: READY (which waits for the
-		// roles part's SetDesired) and a repair's report do not wait for
-		// the iptables runner's read-back.
-		k.m.Settle()
-	}
 	return checked
 }
 
