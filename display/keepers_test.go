@@ -150,6 +150,15 @@ func newLightRig(t *testing.T, final bool) *lightRig {
 	return r
 }
 
+// plugSquare plugs a BlinkStick Square in and lets the next scan (2 s)
+// find it.
+func (r *lightRig) plugSquare() *blinkstick.Stick {
+	s := blinkstick.New(blinkstick.Square, nil)
+	r.fs.Plug(s)
+	advance(2 * time.Second)
+	return s
+}
+
 func (r *lightRig) last() LightReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -347,9 +356,7 @@ func TestLightHotPlug(t *testing.T) {
 func TestLightModes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newLightRig(t, true)
-		s := blinkstick.New(blinkstick.Square, nil)
-		r.fs.Plug(s)
-		advance(2 * time.Second)
+		s := r.plugSquare()
 		st := ok4()
 		st.Health = Health{State: StateFailed, Class: 2, Reasons: []string{"NAT failed"}}
 		r.light.Show(st)
@@ -386,9 +393,7 @@ func TestLightModes(t *testing.T) {
 func TestLightShowsAReloadForOneBreath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newLightRig(t, false)
-		s := blinkstick.New(blinkstick.Square, nil)
-		r.fs.Plug(s)
-		advance(2 * time.Second)
+		s := r.plugSquare()
 		r.light.Show(ok4())
 		r.until(t, time.Second, "ok", func() bool { return r.last().Pattern == "ok" && s.LEDs()[0] == rgb(Green) })
 
@@ -425,9 +430,7 @@ func TestLightAbsentIsReportedNotFatal(t *testing.T) {
 func TestLightReportsColoursOnTheBeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newLightRig(t, false)
-		s := blinkstick.New(blinkstick.Square, nil)
-		r.fs.Plug(s)
-		advance(2 * time.Second)
+		s := r.plugSquare()
 		time.Sleep(300 * time.Millisecond) // off the whole second
 		r.light.Show(ok4())
 		r.until(t, time.Second, "ok", func() bool { return r.last().Pattern == "ok" && s.LEDs()[0] == rgb(Green) })
@@ -451,6 +454,5 @@ func TestLightReportsColoursOnTheBeat(t *testing.T) {
 			}
 		}
 		r.mu.Unlock()
-
 	})
 }

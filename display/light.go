@@ -286,6 +286,37 @@ func (l *Light) drop(err error) {
 	l.mu.Unlock()
 }
 
+// colorsDue says whether r, which differs from the last report at most in
+// its colours, is to be sent now (l.mu held). Colours alone are reported at
+// most every ColorsEvery, on the next beat (hw/wake) with the rest of the
+// daemon's periodic work, and only if they still differ then: the
+// heartbeat's 100 ms dip, which starts just before a whole second, never
+// is. On the beat r takes what the patterns give at that instant, since an
+// edge due then (the dip's end) may not have been written yet.
+func (l *Light) colorsDue(r *LightReport, now time.Time) bool {
+	if slices.Equal(r.Colors, l.rep.Colors) {
+		l.colorsAt = time.Time{}
+		return false
+	}
+	if now.Sub(l.repAt) < l.o.ColorsEvery {
+		return false
+	}
+	if l.colorsAt.IsZero() {
+		l.colorsAt = wake.Next(now, time.Second)
+	}
+	if now.Before(l.colorsAt) {
+		return false
+	}
+	if f := l.player.Frame(now); len(f) == len(r.Colors) {
+		r.Colors = f
+	}
+	if slices.Equal(r.Colors, l.rep.Colors) {
+		l.colorsAt = time.Time{}
+		return false
+	}
+	return true
+}
+
 // report sends the state if it changed; it says whether it sent.
 func (l *Light) report() bool {
 	l.mu.Lock()
@@ -300,37 +331,9 @@ func (l *Light) report() bool {
 	same := r.Found == l.rep.Found && r.Err == l.rep.Err && r.Kind == l.rep.Kind && r.Serial == l.rep.Serial &&
 		r.LEDs == l.rep.LEDs && r.Mode == l.rep.Mode && r.Pattern == l.rep.Pattern
 	now := time.Now()
-	if same {
-		if slices.Equal(r.Colors, l.rep.Colors) {
-			l.colorsAt = time.Time{}
-			l.mu.Unlock()
-			return false
-		}
-		if now.Sub(l.repAt) < l.o.ColorsEvery {
-			l.mu.Unlock()
-			return false
-		}
-		// Colours alone are reported on the next beat (hw/wake), with
-		// the rest of the daemon's periodic work, and only if they still
-		// differ then: the heartbeat's 100 ms dip, which starts just
-		// before a whole second, never is.
-		if l.colorsAt.IsZero() {
-			l.colorsAt = wake.Next(now, time.Second)
-		}
-		if now.Before(l.colorsAt) {
-			l.mu.Unlock()
-			return false
-		}
-		// On the beat, what the patterns give now: an edge due at this
-		// very instant (the dip's end) may not have been written yet.
-		if f := l.player.Frame(now); len(f) == len(r.Colors) {
-			r.Colors = f
-		}
-		if slices.Equal(r.Colors, l.rep.Colors) {
-			l.colorsAt = time.Time{}
-			l.mu.Unlock()
-			return false
-		}
+	if same && !l.colorsDue(&r, now) {
+		l.mu.Unlock()
+		return false
 	}
 	l.colorsAt = time.Time{}
 	l.rep, l.repAt = r, now
